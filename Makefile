@@ -1,0 +1,62 @@
+# Two commands do all the set-up (see README):
+#   make book   create .venv, install the pinned requirements, execute every chapter with papermill,
+#               build the HTML book into _build/html
+#   make test   the same environment; execute every chapter at the CI (smoke-test) budget into
+#               _build/ci, build that book (HTML in _build/ci/_build/html) with warnings as errors, then run the unit tests and nbval
+#               on the executed notebooks
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+# Data: ../shared/data when it exists, unless AEVB_DATA_DIR is already set (see aevb/data.py)
+ifeq ($(origin AEVB_DATA_DIR), undefined)
+ifneq ($(wildcard ../shared/data),)
+export AEVB_DATA_DIR := $(abspath ../shared/data)
+endif
+endif
+export MPLBACKEND := Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+CHAPTERS := $(sort $(wildcard chapters/*.ipynb))
+BOOK_FILES := _config.yml _toc.yml intro.md
+BUILD ?= _build
+HTML_OUT ?= .
+PARAMS ?=
+
+.PHONY: venv book execute html test clean
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -c "import matplotlib.pyplot"  # build the font cache once, outside the notebooks
+	touch $@
+
+# Execute every chapter with papermill into $(BUILD)/executed (all of them, then fail if any failed)
+execute: venv
+	rm -rf $(BUILD)/executed && mkdir -p $(BUILD)/executed/chapters
+	cp $(BOOK_FILES) $(BUILD)/executed/
+	@failed=(); for nb in $(CHAPTERS); do \
+	  echo "== executing $$nb $(PARAMS)"; start=$$(date +%s); \
+	  papermill "$$nb" "$(BUILD)/executed/$$nb" --cwd $(BUILD)/executed/chapters --no-progress-bar \
+	    --kernel python3 $(PARAMS) 2> >(grep -v "Kernel is running over TCP" >&2) \
+	    || failed+=("$$nb"); echo "   $$(( $$(date +%s) - start )) s"; \
+	done; \
+	if (( $${#failed[@]} )); then echo "chapters that failed: $${failed[*]}"; exit 1; fi
+
+# Build the HTML from the executed notebooks (no second execution), warnings as errors
+html: venv
+	jupyter-book build $(BUILD)/executed --path-output $(HTML_OUT) -W -n --keep-going
+
+book:
+	$(MAKE) execute html BUILD=_build
+
+test: venv
+	$(MAKE) execute html BUILD=_build/ci HTML_OUT=_build/ci PARAMS="-p smoke_test True"
+	AEVB_EXECUTED_DIR=$(CURDIR)/_build/ci/executed/chapters \
+	  pytest tests _build/ci/executed/chapters --nbval-lax --nbval-kernel-name python3
+
+clean:
+	rm -rf _build runs chapters/runs

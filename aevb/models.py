@@ -1,0 +1,141 @@
+"""The variational auto-encoder of §3 with the MLPs of Appendix C.
+
+Every model in the package speaks one small protocol:
+
+- ``model.prior``: a ``torch.distributions.Distribution`` over z, event shape (Z,);
+- ``model.log_likelihood(x, z)``: log p(x|z) summed over data dims, x: (B, D), z: (*S, B, Z) -> (*S, B);
+- ``encoder(x)``: a reparameterizable distribution q(z|x), batch shape (B,), event shape (Z,).
+
+App. C:
+- Gaussian MLP (encoder, eq. 12): h = tanh(W3 x + b3); μ = W4 h + b4; log σ² = W5 h + b5.
+- Bernoulli MLP (MNIST decoder, eq. 11): log p(x|z) = Σ_i x_i log y_i + (1 − x_i) log(1 − y_i),
+  y = sigmoid(W2 tanh(W1 z + b1) + b2).
+- Gaussian MLP decoder (Frey Face): as eq. 12 with μ squashed into (0, 1) by a sigmoid (§5).
+``hidden`` is a tuple of tanh layer widths; ``(500,)`` is the paper's one hidden layer.
+
+Initialisation (§5): every weight and bias ~ N(0, 0.01), read here as standard deviation 0.01
+(the paper does not say; Kingma's released code draws ``normal(0, 0.01)``, i.e. std 0.01).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aevb.distributions import DiagonalGaussian, StandardNormal
+
+INIT_STD = 0.01  # "N(0, 0.01)" of §5, read as a standard deviation
+
+
+def mlp(d_in: int, hidden: tuple[int, ...]) -> nn.Sequential:
+    """The tanh trunk of App. C: d_in -> hidden[0] -> ... -> hidden[-1]."""
+    layers, d = [], d_in
+    for h in hidden:
+        layers += [nn.Linear(d, h), nn.Tanh()]
+        d = h
+    return nn.Sequential(*layers)
+
+
+class GaussianMLP(nn.Module):
+    """App. C eq. 12: x: (*, D_in) -> (μ, log σ²): (*, D_out), one shared tanh trunk, two linear heads."""
+
+    def __init__(self, d_in: int, d_out: int, hidden: tuple[int, ...]):
+        super().__init__()
+        self.trunk = mlp(d_in, hidden)
+        d_h = hidden[-1] if hidden else d_in
+        self.mu = nn.Linear(d_h, d_out)
+        self.log_var = nn.Linear(d_h, d_out)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk(x)
+        return self.mu(h), self.log_var(h)
+
+
+class GaussianEncoder(GaussianMLP):
+    """q_φ(z|x) (eq. 9): x: (B, D) -> DiagonalGaussian with batch (B,), event (Z,)."""
+
+    def forward(self, x: torch.Tensor) -> DiagonalGaussian:
+        return DiagonalGaussian(*super().forward(x))
+
+
+class BernoulliDecoder(nn.Module):
+    """p_θ(x|z), App. C eq. 11: z: (*S, B, Z) -> logits (*S, B, D)."""
+
+    def __init__(self, n_z: int, d_x: int, hidden: tuple[int, ...]):
+        super().__init__()
+        self.trunk = mlp(n_z, hidden)
+        self.out = nn.Linear(hidden[-1] if hidden else n_z, d_x)
+
+    def logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.out(self.trunk(z))
+
+    def mean(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logits(z))
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """x: (B, D) in [0, 1], z: (*S, B, Z) -> (*S, B): Σ_i x_i log y_i + (1 − x_i) log(1 − y_i)."""
+        logits = self.logits(z)  # (*S, B, D)
+        return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
+
+
+class GaussianDecoder(GaussianMLP):
+    """p_θ(x|z) for real-valued x (Frey Face): N(x; sigmoid(μ), diag σ²); z: (*S, B, Z)."""
+
+    def mean(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(super().forward(z)[0])
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """x: (B, D), z: (*S, B, Z) -> (*S, B): Σ_i log N(x_i; sigmoid(μ_i), σ_i²)."""
+        mu, log_var = super().forward(z)  # (*S, B, D) each
+        sq = (x - torch.sigmoid(mu)) ** 2
+        return -0.5 * (math.log(2 * math.pi) + log_var + sq * torch.exp(-log_var)).sum(-1)
+
+
+class VAE(nn.Module):
+    """§3: prior N(0, I), Gaussian MLP encoder, Bernoulli or Gaussian MLP decoder."""
+
+    def __init__(self, d_x: int, n_z: int, hidden: tuple[int, ...] = (500,), likelihood: str = "bernoulli"):
+        super().__init__()
+        if likelihood not in ("bernoulli", "gaussian"):
+            raise ValueError(f"likelihood={likelihood!r}: allowed values are ('bernoulli', 'gaussian')")
+        self.d_x, self.n_z, self.hidden, self.likelihood = d_x, n_z, tuple(hidden), likelihood
+        self.encoder = GaussianEncoder(d_x, n_z, self.hidden)
+        dec = BernoulliDecoder if likelihood == "bernoulli" else GaussianDecoder
+        self.decoder = dec(n_z, d_x, self.hidden)
+        self.register_buffer("_prior_loc", torch.zeros(n_z), persistent=False)
+        self.register_buffer("_prior_scale", torch.ones(n_z), persistent=False)
+
+    @property
+    def prior(self) -> StandardNormal:
+        return StandardNormal(self._prior_loc, self._prior_scale)
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """x: (B, D), z: (*S, B, Z) -> (*S, B)."""
+        return self.decoder.log_likelihood(x, z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Mean of p(x|z): z: (*, Z) -> (*, D); what Fig. 4 and 5 show."""
+        return self.decoder.mean(z)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Means of p(x|z) at n draws z ~ p(z): -> (n, D) (Fig. 5)."""
+        z = torch.randn(n, self.n_z, generator=generator, device=self._prior_loc.device)
+        return self.decode(z)
+
+
+@torch.no_grad()
+def init_paper_(module: nn.Module, std: float = INIT_STD, generator: torch.Generator | None = None) -> nn.Module:
+    """§5: every parameter ~ N(0, std²), in place, in the order of ``module.parameters()``."""
+    for p in module.parameters():
+        p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype).to(p.device) * std)
+    return module
+
+
+def build_vae(dataset: str, n_z: int, hidden: tuple[int, ...], seed: int = 0) -> VAE:
+    """The paper's model for ``dataset`` ("mnist": 784-d Bernoulli, "frey": 560-d Gaussian), initialised."""
+    d_x, lik = {"mnist": (784, "bernoulli"), "frey": (560, "gaussian")}[dataset]
+    model = VAE(d_x, n_z, hidden, lik)
+    return init_paper_(model, generator=torch.Generator().manual_seed(seed))

@@ -1,0 +1,90 @@
+"""Figures of the book: Fig. 1 (the graphical model), image grids (Fig. 4, 5), training curves (Fig. 2).
+
+Plain matplotlib; every function draws on an ``ax`` it is given (or a new one) and returns it.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
+
+IMAGE_SHAPES = {784: (28, 28), 560: (28, 20)}  # MNIST, Frey Face
+
+
+def _ax(ax, figsize=(4, 3)):
+    return ax if ax is not None else plt.subplots(figsize=figsize)[1]
+
+
+def draw_figure1(ax=None):
+    """Fig. 1: solid lines p_θ(z) p_θ(x|z), dashed lines the approximation q_φ(z|x); plate over N."""
+    ax = _ax(ax, (3.6, 3.2))
+    nodes = {"phi": (0.45, 2.0, r"$\phi$", False), "theta": (2.55, 2.0, r"$\theta$", False),
+             "z": (1.5, 2.0, r"$\mathbf{z}$", True), "x": (1.5, 0.75, r"$\mathbf{x}$", True)}
+    for name, (x, y, label, random) in nodes.items():
+        r = 0.3 if random else 0.12
+        face = "#d9d9d9" if name == "x" else "white"
+        if random:
+            ax.add_patch(Circle((x, y), r, fc=face, ec="black", lw=1.3, zorder=2))
+        else:
+            ax.add_patch(Circle((x, y), r, fc="black", zorder=2))
+        ax.text(x + (0 if random else 0.02), y + (0 if random else 0.3), label, ha="center", va="center",
+                fontsize=14, zorder=3)
+
+    def arrow(a, b, dashed=False, rad=0.0):
+        (xa, ya), (xb, yb) = nodes[a][:2], nodes[b][:2]
+        ax.add_patch(FancyArrowPatch((xa, ya), (xb, yb), arrowstyle="-|>", mutation_scale=14,
+                                     shrinkA=12 if a in "zx" else 6, shrinkB=14, lw=1.3,
+                                     linestyle="--" if dashed else "-", connectionstyle=f"arc3,rad={rad}",
+                                     color="black", zorder=1))
+
+    arrow("z", "x", rad=-0.35)
+    arrow("x", "z", dashed=True, rad=-0.35)
+    arrow("theta", "z")
+    arrow("theta", "x")
+    arrow("phi", "z", dashed=True)
+    ax.add_patch(FancyBboxPatch((1.0, 0.3), 1.0, 2.2, boxstyle="round,pad=0.02", fc="none", ec="black"))
+    ax.text(1.9, 0.4, r"$N$", ha="center", va="center", fontsize=12)
+    ax.set_xlim(0, 3)
+    ax.set_ylim(0, 2.8)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return ax
+
+
+def image_grid(x, nrow: int, ax=None, shape: tuple[int, int] | None = None, title: str | None = None):
+    """Show rows of x: (N, D) as a grid of images with ``nrow`` rows (D = 784 or 560 by default)."""
+    x = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
+    h, w = shape or IMAGE_SHAPES[x.shape[1]]
+    ncol = int(np.ceil(len(x) / nrow))
+    canvas = np.ones((nrow * (h + 1) - 1, ncol * (w + 1) - 1))
+    for i, img in enumerate(x):
+        r, c = divmod(i, ncol)
+        canvas[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = img.reshape(h, w)
+    ax = _ax(ax, (ncol * w / 28 * 0.6, nrow * h / 28 * 0.6))
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_curve(rows: list[dict], ax=None, label: str = "", color=None):
+    """Fig. 2 style: average lower bound vs training samples evaluated (log x), train solid, test dashed."""
+    ax = _ax(ax, (5, 3.5))
+    s = [r["samples"] for r in rows]
+    line, = ax.plot(s, [r["train_bound"] for r in rows], "-", color=color, label=f"{label} train".strip())
+    ax.plot(s, [r["test_bound"] for r in rows], "--", color=line.get_color(), label=f"{label} test".strip())
+    ax.set_xscale("log")
+    ax.set_xlabel("# training samples evaluated")
+    ax.set_ylabel(r"average $\mathcal{L}$ (nats)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax
+
+
+def format_table(rows: list[dict], columns: dict[str, str]) -> str:
+    """Fixed-width text table: ``columns`` maps a row key to a format spec (e.g. {"L": "d", "variance": ".3g"})."""
+    cells = [[format(r[k], f) if f else str(r[k]) for k, f in columns.items()] for r in rows]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(columns)]
+    line = lambda vals: "  ".join(v.rjust(w) for v, w in zip(vals, widths))  # noqa: E731
+    return "\n".join([line(list(columns)), line(["-" * w for w in widths])] + [line(c) for c in cells])

@@ -1,0 +1,184 @@
+"""Algorithm 1 (AEVB) with the training protocol of §5.
+
+repeat
+    X^M ← random minibatch of M datapoints;  ε ← L random samples from p(ε)
+    g ← ∇_{θ,φ} L̃^M(θ, φ; X^M, ε)   (eq. 8, estimator B of eq. 10)
+    θ, φ ← update with g (Adagrad)
+until the budget of training samples evaluated is spent
+
+§5 settings: M = 100, L = 1, Adagrad with a global step size chosen from {0.01, 0.02, 0.1} by the
+training bound over the first iterations, all parameters ~ N(0, 0.01) (std, see ``aevb.models``),
+and a N(0, I) prior on the parameters (approximate MAP). The objective per minibatch is
+(1/N) [L̃^M + log p(θ, φ)]: the mean bound of the minibatch plus −‖θ, φ‖² / (2N), i.e. Adagrad with
+weight decay 1/N. (Adagrad is invariant to the overall scale of the objective up to its ε, so
+dividing eq. 8 by N changes nothing but the numbers printed.)
+
+The budget is counted in *training samples evaluated* (the x-axis of the paper's figures): one
+minibatch step costs M. The average train bound (first 10,000 training points) and test bound
+(whole test set) are evaluated on a fixed grid of sample counts, ``per_decade`` points per decade
+(independent of the budget, so a short run is an exact prefix of a long one) and at the end.
+Evaluation uses its own RNG stream and does not change the training trajectory; ``seconds`` is
+training wall time only. Runs are deterministic given the seed.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from aevb.data import load
+from aevb.estimators import ESTIMATORS
+from aevb.evaluation import average_bound
+from aevb.models import build_vae
+from aevb.utils import get_rng_state, resolve_device, seeded, set_rng_state
+
+LR_CANDIDATES = (0.01, 0.02, 0.1)  # the paper's grid of Adagrad global step sizes
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    dataset: str = "mnist"  # "mnist" (Bernoulli decoder) or "frey" (Gaussian decoder)
+    algorithm: str = "aevb"  # training algorithm (see aevb.runs.ALGORITHMS)
+    n_z: int = 20  # latent dimensions N_z
+    hidden: tuple[int, ...] = (500,)  # tanh hidden layer widths of encoder and decoder
+    budget: int = 1_000_000  # training samples evaluated (minibatch steps x M)
+    n_train: int | None = None  # use only the first n_train training points (None: all)
+    batch_size: int = 100  # minibatch size M
+    n_samples: int = 1  # samples L per datapoint
+    estimator: str = "B"  # SGVB estimator for training: "A" (eq. 6) or "B" (eq. 7/10)
+    lr: float | None = None  # Adagrad step size; None: pick from lr_candidates (§5)
+    lr_candidates: tuple[float, ...] = LR_CANDIDATES  # grid searched when lr is None
+    lr_search_samples: int = 50_000  # training samples per candidate in that search (not in budget)
+    weight_decay: bool = True  # N(0, I) prior on parameters: Adagrad weight decay 1/N
+    per_decade: int = 4  # evaluation points per decade of samples
+    eval_start: int = 1_000  # first evaluation point (samples)
+    eval_train_points: int = 10_000  # size of the fixed train subset evaluated
+    seed: int = 0  # seeds initialisation, minibatches, noise
+    device: str = "cpu"  # "cpu" or "cuda"
+    progress: bool = True  # show a tqdm progress bar
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module  # the trained model (on config.device)
+    curve: list[dict]  # rows: samples, seconds, train_bound, test_bound
+    lr: float  # step size used
+    lr_search: dict = field(default_factory=dict)  # candidate -> mean train bound in the search
+
+
+class NonFiniteError(FloatingPointError):
+    """Training produced NaN or inf."""
+
+
+def eval_schedule(budget: int, batch_size: int, per_decade: int = 4, start: int = 1_000) -> list[int]:
+    """Sample counts at which to evaluate: a budget-independent log grid, plus the final count."""
+    final = math.ceil(budget / batch_size) * batch_size
+    pts, k = set(), 0
+    while (s := round(start * 10 ** (k / per_decade))) < final:
+        pts.add(max(batch_size, math.ceil(s / batch_size) * batch_size))
+        k += 1
+    return sorted(p for p in pts if p < final) + [final]
+
+
+def load_split(config: TrainConfig, split: str, device) -> torch.Tensor:
+    """Training or test images for ``config`` as one contiguous float32 tensor on ``device``."""
+    x = load(config.dataset, split)
+    if split == "train" and config.n_train is not None:
+        x = x[: config.n_train]
+    return torch.from_numpy(x).to(device).contiguous()
+
+
+class Trainer:
+    """Algorithm 1 on one model; ``advance(samples)`` trains up to a sample count."""
+
+    def __init__(self, config: TrainConfig, x_train: torch.Tensor, lr: float):
+        self.config, self.x = config, x_train
+        self.device = x_train.device
+        self.model = build_vae(config.dataset, config.n_z, config.hidden, config.seed).to(self.device)
+        wd = 1.0 / len(x_train) if config.weight_decay else 0.0
+        self.opt = torch.optim.Adagrad(self.model.parameters(), lr=lr, weight_decay=wd)
+        self.estimator = ESTIMATORS[config.estimator]
+        self.samples, self.seconds, self.step = 0, 0.0, 0
+        with seeded(config.seed + 1, self.device):
+            self.rng = get_rng_state(self.device)
+        self.perm, self.pos = None, 0
+
+    def _batch(self) -> torch.Tensor:
+        M, N = self.config.batch_size, len(self.x)
+        if self.perm is None or self.pos + M > N:  # new epoch: fresh permutation, drop the remainder
+            self.perm, self.pos = torch.randperm(N, device=self.device), 0
+        idx = self.perm[self.pos: self.pos + M]
+        self.pos += M
+        return self.x[idx]  # (M, D)
+
+    def advance(self, to_samples: int, bar=None) -> float:
+        """Train until ``samples >= to_samples``; returns the mean minibatch bound of these steps."""
+        cfg, total, n = self.config, 0.0, 0
+        start = time.perf_counter()
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [],
+                                   device_type="cuda"):
+            set_rng_state(self.rng, self.device)
+            while self.samples < to_samples:
+                x = self._batch()
+                bound = self.estimator(self.model, self.model.encoder, x, cfg.n_samples)  # (M,)
+                loss = -bound.mean()
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                lv = loss.item()
+                if not math.isfinite(lv):
+                    raise NonFiniteError(f"training bound is {-lv} at step {self.step} "
+                                         f"(after {self.samples} samples)")
+                self.opt.step()
+                self.step += 1
+                self.samples += cfg.batch_size
+                total, n = total - lv, n + 1
+                if bar is not None:
+                    bar.update(cfg.batch_size)
+            self.rng = get_rng_state(self.device)
+        self.seconds += time.perf_counter() - start
+        return total / max(n, 1)
+
+
+def select_lr(config: TrainConfig, x_train: torch.Tensor) -> tuple[float, dict]:
+    """§5: run each candidate step size from the same initialisation for ``lr_search_samples`` and
+    keep the one with the best mean training bound over the second half of its steps."""
+    scores = {}
+    half = config.lr_search_samples // 2
+    for lr in config.lr_candidates:
+        t = Trainer(config, x_train, lr)
+        t.advance(half)
+        scores[lr] = t.advance(config.lr_search_samples)
+    best = max(scores, key=lambda k: scores[k] if math.isfinite(scores[k]) else -math.inf)
+    return best, scores
+
+
+def train_aevb(config: TrainConfig, on_eval=None) -> TrainResult:
+    """Run Algorithm 1 for ``config``; ``on_eval(trainer, curve)`` is called after each evaluation."""
+    from tqdm import tqdm
+
+    device = resolve_device(config.device)
+    x_train = load_split(config, "train", device)
+    x_test = load_split(config, "test", device)
+    x_eval = x_train[: config.eval_train_points]
+    lr, search = (config.lr, {}) if config.lr is not None else select_lr(config, x_train)
+    t = Trainer(config, x_train, lr)
+    curve = []
+    schedule = eval_schedule(config.budget, config.batch_size, config.per_decade, config.eval_start)
+    with tqdm(total=schedule[-1], disable=not config.progress, unit="sample", unit_scale=True,
+              desc=f"aevb {config.dataset} N_z={config.n_z}") as bar:
+        for point in schedule:
+            t.advance(point, bar)
+            with seeded(config.seed + 2, device):
+                row = {"samples": t.samples, "seconds": round(t.seconds, 3),
+                       "train_bound": average_bound(t.model, x_eval),
+                       "test_bound": average_bound(t.model, x_test)}
+            for k in ("train_bound", "test_bound"):
+                if not math.isfinite(row[k]):
+                    raise NonFiniteError(f"{k} is {row[k]} after {t.samples} samples")
+            curve.append(row)
+            bar.set_postfix(train=f"{row['train_bound']:.2f}", test=f"{row['test_bound']:.2f}")
+            if on_eval is not None:
+                on_eval(t, curve)
+    return TrainResult(t.model, curve, lr, search)

@@ -1,0 +1,96 @@
+"""Data loaders (§5): the real files, their splits and scaling, checksums, and the errors a user sees.
+
+Reference numbers come from ../shared/data/README.md (computed independently of this code).
+"""
+import shutil
+
+import numpy as np
+import pytest
+
+from aevb import data
+from aevb.data import SOURCES, DataError, load_frey_face, load_mnist
+
+REAL_FREY = data.data_dir() / SOURCES["frey"].relpath  # before any test redirects AEVB_DATA_DIR
+
+
+
+def test_mnist_splits_shapes_and_scaling():
+    sizes = {"train": 50_000, "valid": 10_000, "test": 10_000}
+    for split, n in sizes.items():
+        x, y = load_mnist(split)
+        assert x.shape == (n, 784) and x.dtype == np.float32 and y.dtype == np.int64
+        assert x.min() == 0.0 and x.max() == 1.0
+    x, y = load_mnist("train")
+    assert y[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert np.bincount(y).tolist() == [4932, 5678, 4968, 5101, 4859, 4506, 4951, 5175, 4842, 4988]
+    assert abs(x.mean() - 0.130961) < 1e-5
+    assert load_mnist("test")[1][:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    assert np.bincount(load_mnist("valid")[1]).tolist() == [991, 1064, 990, 1030, 983, 915, 967, 1090, 1009, 961]
+
+
+def test_frey_face_and_its_fixed_split():
+    x = load_frey_face()
+    assert x.shape == (1965, 560) and x.dtype == np.float32
+    assert abs(x.min() - 8 / 255) < 1e-7 and abs(x.max() - 238 / 255) < 1e-7
+    assert abs(x.mean() - 0.605729) < 1e-5
+    train, test = load_frey_face("train"), load_frey_face("test")
+    assert train.shape == (1785, 560) and test.shape == (180, 560)
+    mask = data.frey_test_mask()
+    np.testing.assert_array_equal(test, x[mask])
+    np.testing.assert_array_equal(train, x[~mask])
+    assert np.flatnonzero(mask)[:3].tolist() == [180, 181, 182]  # block 9 of 20 frames
+
+
+def test_bad_split_names_are_clear_errors():
+    with pytest.raises(ValueError, match="split='validation'.*'train', 'valid', 'test'"):
+        load_mnist("validation")
+    with pytest.raises(ValueError, match="split='valid'"):
+        load_frey_face("valid")
+
+
+@pytest.fixture
+def empty_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("AEVB_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AEVB_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def test_missing_file_without_network_names_file_path_and_variable(empty_dirs, no_network):
+    with pytest.raises(DataError) as e:
+        load_frey_face()
+    msg = str(e.value)
+    assert "frey_rawface.mat" in msg and str(empty_dirs / "data") in msg and "AEVB_DATA_DIR" in msg
+    assert "network disabled" in msg  # the download was tried
+
+
+def test_corrupt_file_is_moved_aside_and_never_used(empty_dirs, no_network):
+    bad = empty_dirs / "data" / "frey_rawface.mat"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not the file")
+    with pytest.raises(DataError, match="moved to"):
+        load_frey_face()
+    assert not bad.exists()
+    aside = list(bad.parent.glob("frey_rawface.mat.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == b"not the file"  # kept, not deleted
+
+
+def test_download_is_verified_and_then_cached(empty_dirs, monkeypatch):
+    """A missing file is fetched from its source (here a file:// mirror of the real file, through the
+    same urllib path), verified, stored in AEVB_DATA_DIR, and the decoded array cached."""
+    mirror = empty_dirs / "mirror.mat"
+    shutil.copy(REAL_FREY, mirror)
+    monkeypatch.setitem(SOURCES, "frey", data.Source("frey_rawface.mat", SOURCES["frey"].sha256,
+                                                     ("file:///nonexistent/first-mirror-fails", mirror.as_uri())))
+    x = load_frey_face()
+    assert (empty_dirs / "data" / "frey_rawface.mat").exists() and x.shape == (1965, 560)
+    monkeypatch.setattr(data, "_read_frey", lambda p: pytest.fail("decoded again instead of cached"))
+    np.testing.assert_array_equal(load_frey_face(), x)
+
+
+def test_download_with_wrong_checksum_is_rejected(empty_dirs, monkeypatch):
+    fake = empty_dirs / "fake.mat"
+    fake.write_bytes(b"tampered")
+    monkeypatch.setitem(SOURCES, "frey", data.Source("frey_rawface.mat", SOURCES["frey"].sha256, (fake.as_uri(),)))
+    with pytest.raises(DataError, match="checksum"):
+        load_frey_face()
+    assert not (empty_dirs / "data" / "frey_rawface.mat").exists()

@@ -1,0 +1,81 @@
+"""Algorithm 1 and the §5 protocol on small real subsets: it learns, it is deterministic, the budget
+is counted in training samples, and a non-finite bound stops the run with the step named."""
+import dataclasses
+
+import pytest
+import torch
+
+from aevb import train as train_mod
+from aevb.evaluation import average_bound
+from aevb.models import build_vae
+from aevb.train import NonFiniteError, TrainConfig, eval_schedule, select_lr, train_aevb
+
+SMALL = TrainConfig(dataset="mnist", n_z=5, hidden=(50,), budget=20_000, n_train=1000, lr=0.1,
+                    eval_train_points=500, progress=False)
+
+
+def test_eval_schedule_is_a_budget_independent_log_grid():
+    s = eval_schedule(1_000_000, 100, per_decade=4, start=1000)
+    assert s[0] == 1000 and s[-1] == 1_000_000 and s == sorted(set(s))
+    assert all(p % 100 == 0 for p in s) and len(s) == 13
+    short = eval_schedule(100_000, 100, 4, 1000)
+    assert s[: len(short)] == short  # a shorter run evaluates at a prefix of the same points
+    assert eval_schedule(250, 100)[-1] == 300  # the budget is rounded up to whole minibatches
+
+
+def test_learns_and_counts_samples():
+    r = train_aevb(SMALL)
+    first, last = r.curve[0], r.curve[-1]
+    assert last["samples"] == 20_000 and first["samples"] == 1000
+    x_test = train_mod.load_split(SMALL, "test", torch.device("cpu"))
+    untrained = average_bound(build_vae("mnist", 5, (50,), seed=0), x_test)  # about 784 log ½ = −543
+    assert untrained < -500 and first["test_bound"] > untrained + 250
+    assert last["train_bound"] > first["train_bound"] + 25 and last["test_bound"] > first["test_bound"] + 25
+    assert all(b["seconds"] >= a["seconds"] for a, b in zip(r.curve, r.curve[1:]))
+
+
+def test_same_seed_same_curve_other_seed_other_curve():
+    a = train_aevb(dataclasses.replace(SMALL, budget=3000))
+    b = train_aevb(dataclasses.replace(SMALL, budget=3000))
+    c = train_aevb(dataclasses.replace(SMALL, budget=3000, seed=1))
+    key = [(r["train_bound"], r["test_bound"]) for r in a.curve]
+    assert key == [(r["train_bound"], r["test_bound"]) for r in b.curve]
+    assert key != [(r["train_bound"], r["test_bound"]) for r in c.curve]
+
+
+def test_short_run_is_a_prefix_of_a_long_run():
+    short = train_aevb(dataclasses.replace(SMALL, budget=3200))
+    long = train_aevb(dataclasses.replace(SMALL, budget=6000))
+    for s, l in zip(short.curve, long.curve):
+        assert (s["samples"], s["train_bound"], s["test_bound"]) == (l["samples"], l["train_bound"], l["test_bound"])
+
+
+def test_frey_face_gaussian_decoder_trains():
+    cfg = TrainConfig(dataset="frey", n_z=2, hidden=(50,), budget=10_000, lr=0.02, progress=False)
+    r = train_aevb(cfg)
+    assert r.curve[-1]["train_bound"] > r.curve[0]["train_bound"]
+
+
+def test_lr_search_picks_the_best_candidate():
+    cfg = dataclasses.replace(SMALL, lr=None, lr_candidates=(0.001, 0.1), lr_search_samples=4000)
+    lr, scores = select_lr(cfg, train_mod.load_split(cfg, "train", torch.device("cpu")))
+    assert set(scores) == {0.001, 0.1} and lr == max(scores, key=scores.get) == 0.1
+
+
+def test_nan_stops_the_run_naming_the_step(monkeypatch):
+    calls = {"n": 0}
+    real = train_mod.ESTIMATORS["B"]
+
+    def poisoned(model, encoder, x, n):
+        calls["n"] += 1
+        out = real(model, encoder, x, n)
+        return out * float("nan") if calls["n"] == 5 else out
+
+    monkeypatch.setitem(train_mod.ESTIMATORS, "B", poisoned)
+    with pytest.raises(NonFiniteError, match="at step 4"):
+        train_aevb(dataclasses.replace(SMALL, budget=2000))
+
+
+def test_unknown_device_is_a_clear_error():
+    with pytest.raises(ValueError, match="device='tpu'"):
+        train_aevb(dataclasses.replace(SMALL, device="tpu"))
