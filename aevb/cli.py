@@ -2,7 +2,7 @@
 
 Example (Alg. 1 on MNIST at the paper's settings, 10^6 training samples):
 
-    python -m aevb train --dataset mnist --n-z 20 --hidden 500 --budget 1e6 --out runs/mnist-z20
+    python -m aevb train --dataset mnist --n-z 20 --hidden 500 --budget 1e6
 """
 from __future__ import annotations
 
@@ -67,7 +67,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    t.add_argument("--out", required=True, help="run directory: config.json, curve.csv, checkpoint.pt")
+    t.add_argument("--out", default=None,
+                   help="run directory for config.json, curve.csv, checkpoint.pt "
+                        "(default: runs/DATASET-ALGORITHM-zN_Z-hHIDDEN-sSEED)")
     return p
 
 
@@ -78,13 +80,15 @@ def main(argv: list[str] | None = None) -> int:
         hidden=args.hidden or DEFAULT_HIDDEN[args.dataset], budget=args.budget, n_train=args.n_train,
         batch_size=args.batch_size, n_samples=args.n_samples, estimator=args.estimator, lr=args.lr,
         seed=args.seed, device=args.device, progress=not args.no_progress)
+    out = args.out or (f"runs/{config.dataset}-{config.algorithm}-z{config.n_z}-"
+                       f"h{'x'.join(map(str, config.hidden))}-s{config.seed}")
     try:
-        result = run(config, args.out)
+        result = run(config, out)
     except (ValueError, RuntimeError, FloatingPointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     last = result.curve[-1]
     print(f"{last['samples']} samples in {last['seconds']:.1f} s training time "
           f"({last['samples'] / max(last['seconds'], 1e-9):,.0f} samples/s), lr={result.lr}: "
-          f"train bound {last['train_bound']:.2f}, test bound {last['test_bound']:.2f} -> {args.out}")
+          f"train bound {last['train_bound']:.2f}, test bound {last['test_bound']:.2f} -> {out}")
     return 0

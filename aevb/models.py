@@ -7,10 +7,10 @@ Every model in the package speaks one small protocol:
 - ``encoder(x)``: a reparameterizable distribution q(z|x), batch shape (B,), event shape (Z,).
 
 App. C:
-- Gaussian MLP (encoder, eq. 12): h = tanh(W3 x + b3); μ = W4 h + b4; log σ² = W5 h + b5.
-- Bernoulli MLP (MNIST decoder, eq. 11): log p(x|z) = Σ_i x_i log y_i + (1 − x_i) log(1 − y_i),
+- Gaussian MLP (encoder): h = tanh(W3 x + b3); μ = W4 h + b4; log σ² = W5 h + b5.
+- Bernoulli MLP (MNIST decoder): log p(x|z) = Σ_i x_i log y_i + (1 − x_i) log(1 − y_i),
   y = sigmoid(W2 tanh(W1 z + b1) + b2).
-- Gaussian MLP decoder (Frey Face): as eq. 12 with μ squashed into (0, 1) by a sigmoid (§5).
+- Gaussian MLP decoder (Frey Face): the same Gaussian MLP with μ squashed into (0, 1) by a sigmoid (§5).
 ``hidden`` is a tuple of tanh layer widths; ``(500,)`` is the paper's one hidden layer.
 
 Initialisation (§5): every weight and bias ~ N(0, 0.01), read here as standard deviation 0.01
@@ -39,7 +39,7 @@ def mlp(d_in: int, hidden: tuple[int, ...]) -> nn.Sequential:
 
 
 class GaussianMLP(nn.Module):
-    """App. C eq. 12: x: (*, D_in) -> (μ, log σ²): (*, D_out), one shared tanh trunk, two linear heads."""
+    """App. C Gaussian MLP: x: (*, D_in) -> (μ, log σ²): (*, D_out), one shared tanh trunk, two linear heads."""
 
     def __init__(self, d_in: int, d_out: int, hidden: tuple[int, ...]):
         super().__init__()
@@ -61,7 +61,7 @@ class GaussianEncoder(GaussianMLP):
 
 
 class BernoulliDecoder(nn.Module):
-    """p_θ(x|z), App. C eq. 11: z: (*S, B, Z) -> logits (*S, B, D)."""
+    """p_θ(x|z), App. C Bernoulli MLP: z: (*S, B, Z) -> logits (*S, B, D)."""
 
     def __init__(self, n_z: int, d_x: int, hidden: tuple[int, ...]):
         super().__init__()

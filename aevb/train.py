@@ -32,7 +32,7 @@ from aevb.data import load
 from aevb.estimators import ESTIMATORS
 from aevb.evaluation import average_bound
 from aevb.models import build_vae
-from aevb.utils import get_rng_state, resolve_device, seeded, set_rng_state
+from aevb.utils import forked_rng, get_rng_state, resolve_device, seeded, set_rng_state
 
 LR_CANDIDATES = (0.01, 0.02, 0.1)  # the paper's grid of Adagrad global step sizes
 
@@ -117,8 +117,7 @@ class Trainer:
         """Train until ``samples >= to_samples``; returns the mean minibatch bound of these steps."""
         cfg, total, n = self.config, 0.0, 0
         start = time.perf_counter()
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [],
-                                   device_type="cuda"):
+        with forked_rng(self.device):
             set_rng_state(self.rng, self.device)
             while self.samples < to_samples:
                 x = self._batch()
@@ -143,14 +142,20 @@ class Trainer:
 
 def select_lr(config: TrainConfig, x_train: torch.Tensor) -> tuple[float, dict]:
     """§5: run each candidate step size from the same initialisation for ``lr_search_samples`` and
-    keep the one with the best mean training bound over the second half of its steps."""
+    keep the one with the best mean training bound over the second half of its steps. A candidate that
+    diverges to NaN/inf scores −inf; if every candidate does, the error says so."""
     scores = {}
     half = config.lr_search_samples // 2
     for lr in config.lr_candidates:
         t = Trainer(config, x_train, lr)
-        t.advance(half)
-        scores[lr] = t.advance(config.lr_search_samples)
-    best = max(scores, key=lambda k: scores[k] if math.isfinite(scores[k]) else -math.inf)
+        try:
+            t.advance(half)
+            scores[lr] = t.advance(config.lr_search_samples)
+        except NonFiniteError:
+            scores[lr] = -math.inf
+    best = max(scores, key=scores.get)
+    if not math.isfinite(scores[best]):
+        raise NonFiniteError(f"every step size in {config.lr_candidates} diverged in the step-size search")
     return best, scores
 
 

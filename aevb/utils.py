@@ -24,12 +24,16 @@ def resolve_device(name: str | torch.device) -> torch.device:
     return dev
 
 
+def forked_rng(device: torch.device | str = "cpu"):
+    """Context: torch's global RNG (CPU and, for a CUDA device, that device) is restored on exit."""
+    dev = torch.device(device)
+    return torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else [], device_type="cuda")
+
+
 @contextlib.contextmanager
 def seeded(seed: int, device: torch.device | str = "cpu"):
     """Run the block with torch's global RNG (CPU and, where used, CUDA) seeded to ``seed``."""
-    dev = torch.device(device)
-    devices = [dev] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices, device_type="cuda"):
+    with forked_rng(device):
         torch.manual_seed(seed)
         yield
 

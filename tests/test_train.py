@@ -62,6 +62,12 @@ def test_lr_search_picks_the_best_candidate():
     assert set(scores) == {0.001, 0.1} and lr == max(scores, key=scores.get) == 0.1
 
 
+def test_lr_search_survives_a_diverging_candidate():
+    cfg = dataclasses.replace(SMALL, lr=None, lr_candidates=(1e6, 0.1), lr_search_samples=4000)
+    lr, scores = select_lr(cfg, train_mod.load_split(cfg, "train", torch.device("cpu")))
+    assert lr == 0.1 and scores[1e6] == float("-inf")
+
+
 def test_nan_stops_the_run_naming_the_step(monkeypatch):
     calls = {"n": 0}
     real = train_mod.ESTIMATORS["B"]
