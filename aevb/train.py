@@ -86,6 +86,9 @@ def load_split(config: TrainConfig, split: str, device) -> torch.Tensor:
     """Training or test images for ``config`` as one contiguous float32 tensor on ``device``."""
     x = load(config.dataset, split)
     if split == "train" and config.n_train is not None:
+        if not 0 < config.n_train <= len(x):
+            raise ValueError(f"n_train={config.n_train}: the {config.dataset} training set has {len(x)} points; "
+                             f"allowed is 1 to {len(x)} (or None for all)")
         x = x[: config.n_train]
     return torch.from_numpy(x).to(device).contiguous()
 
@@ -94,6 +97,9 @@ class Trainer:
     """Algorithm 1 on one model; ``advance(samples)`` trains up to a sample count."""
 
     def __init__(self, config: TrainConfig, x_train: torch.Tensor, lr: float):
+        if not 0 < config.batch_size <= len(x_train):
+            raise ValueError(f"batch_size={config.batch_size}: must be between 1 and the number of training "
+                             f"points ({len(x_train)})")
         self.config, self.x = config, x_train
         self.device = x_train.device
         self.model = build_vae(config.dataset, config.n_z, config.hidden, config.seed).to(self.device)

@@ -82,6 +82,13 @@ def test_nan_stops_the_run_naming_the_step(monkeypatch):
         train_aevb(dataclasses.replace(SMALL, budget=2000))
 
 
+def test_sizes_that_do_not_fit_the_data_are_clear_errors():
+    with pytest.raises(ValueError, match="n_train=60000.*50000"):
+        train_aevb(dataclasses.replace(SMALL, n_train=60_000))
+    with pytest.raises(ValueError, match="batch_size=2000.*1000"):
+        train_aevb(dataclasses.replace(SMALL, batch_size=2000))
+
+
 def test_unknown_device_is_a_clear_error():
     with pytest.raises(ValueError, match="device='tpu'"):
         train_aevb(dataclasses.replace(SMALL, device="tpu"))
