@@ -1,16 +1,23 @@
 """Command line: ``python -m aevb train ...``, the face of the same code the chapters call.
 
-Example (Alg. 1 on MNIST at the paper's settings, 10^6 training samples):
+Examples (Alg. 1 on MNIST at the paper's settings, 10^6 training samples; then App. D on its test set):
 
     python -m aevb train --dataset mnist --n-z 20 --hidden 500 --budget 1e6
+    python -m aevb evaluate runs/mnist-aevb-z20-h500-s0 --method hmc --split test --n-points 1000
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+import time
+from pathlib import Path
 
-from aevb.runs import ALGORITHMS, run
-from aevb.train import TrainConfig
+from aevb.evaluation import MARGINAL_METHODS, log_marginal
+from aevb.io import atomic_write_csv
+from aevb.runs import ALGORITHMS, load_config, load_model, run
+from aevb.train import TrainConfig, load_split
+from aevb.utils import resolve_device
 
 DEFAULT_HIDDEN = {"mnist": (500,), "frey": (200,)}  # §5
 
@@ -64,31 +71,71 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=_count, default=100, help="minibatch size M")
     t.add_argument("--n-samples", type=_count, default=1, help="samples L per datapoint")
     t.add_argument("--estimator", choices=("A", "B"), default="B", help="SGVB estimator (eq. 6 or 7)")
+    t.add_argument("--marginal", choices=MARGINAL_METHODS, default=None,
+                   help="also record log p(x) of the first --marginal-points train and test points at each "
+                        "evaluation (Fig. 3 uses hmc, the App. D estimator)")
+    t.add_argument("--marginal-points", type=_count, default=1000)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--out", default=None,
                    help="run directory for config.json, curve.csv, checkpoint.pt "
                         "(default: runs/DATASET-ALGORITHM-zN_Z-hHIDDEN-sSEED)")
+    e = sub.add_parser("evaluate", help="estimate log p(x) for a trained run (App. D, IWAE or AIS)")
+    e.add_argument("run_dir", help="a run directory written by 'train'")
+    e.add_argument("--method", choices=MARGINAL_METHODS, default="hmc")
+    e.add_argument("--split", choices=("train", "test"), default="test")
+    e.add_argument("--n-points", type=_count, default=1000, help="the first N points of the split")
+    e.add_argument("--k", type=_count, default=5000, help="IWAE: importance samples per point")
+    e.add_argument("--n-chains", type=_count, default=8, help="AIS: chains per point")
+    e.add_argument("--n-steps", type=_count, default=500, help="AIS: intermediate distributions")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", default="cpu")
     return p
+
+
+def evaluate(args) -> int:
+    """``python -m aevb evaluate``: per-point estimates to RUN_DIR/marginal-METHOD-SPLIT.csv."""
+    config = load_config(args.run_dir)
+    device = resolve_device(args.device)
+    x = load_split(dataclasses.replace(config, device=args.device), args.split, device)[: args.n_points]
+    model = load_model(args.run_dir, args.device)
+    start = time.perf_counter()
+    est = log_marginal(model, x, args.method, seed=args.seed, k=args.k, n_chains=args.n_chains,
+                       n_steps=args.n_steps).cpu()
+    seconds = time.perf_counter() - start
+    path = Path(args.run_dir) / f"marginal-{args.method}-{args.split}.csv"
+    atomic_write_csv(path, [{"index": i, "log_px": v} for i, v in enumerate(est.tolist())], ["index", "log_px"])
+    se = est.std().item() / len(est) ** 0.5
+    print(f"{args.method} log p(x), {args.split}, first {len(est)} points: {est.mean():.2f} ± {se:.2f} (s.e.) "
+          f"in {seconds:.1f} s -> {path}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        return evaluate(args) if args.command == "evaluate" else train(args)
+    except (ValueError, RuntimeError, FloatingPointError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def train(args) -> int:
+    """``python -m aevb train``."""
     config = TrainConfig(
         dataset=args.dataset, algorithm=args.algorithm, n_z=args.n_z,
         hidden=args.hidden or DEFAULT_HIDDEN[args.dataset], budget=args.budget, n_train=args.n_train,
         batch_size=args.batch_size, n_samples=args.n_samples, estimator=args.estimator, lr=args.lr,
-        seed=args.seed, device=args.device, progress=not args.no_progress)
+        marginal=args.marginal, marginal_points=args.marginal_points, seed=args.seed, device=args.device,
+        progress=not args.no_progress)
     out = args.out or (f"runs/{config.dataset}-{config.algorithm}-z{config.n_z}-"
                        f"h{'x'.join(map(str, config.hidden))}-s{config.seed}")
-    try:
-        result = run(config, out)
-    except (ValueError, RuntimeError, FloatingPointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    result = run(config, out)
     last = result.curve[-1]
     print(f"{last['samples']} samples in {last['seconds']:.1f} s training time "
           f"({last['samples'] / max(last['seconds'], 1e-9):,.0f} samples/s), lr={result.lr}: "
-          f"train bound {last['train_bound']:.2f}, test bound {last['test_bound']:.2f} -> {out}")
+          f"train bound {last['train_bound']:.2f}, test bound {last['test_bound']:.2f}"
+          + (f", log p(x) train {last['train_marginal']:.2f} test {last['test_marginal']:.2f}"
+             if config.marginal else "") + f" -> {out}")
     return 0

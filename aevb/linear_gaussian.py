@@ -53,11 +53,15 @@ class LinearGaussian(nn.Module):
         return Normal(mean, torch.exp(0.5 * self.log_s2)).log_prob(x).sum(-1)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n draws x ~ p(x) -> (n, D)."""
+    def sample_joint(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """n draws (z, x) ~ p(z) p(x|z) -> ((n, Z), (n, D)); z is an exact posterior sample for its x."""
         z = torch.randn(n, self.n_z, generator=generator, dtype=self.W.dtype)
         eps = torch.randn(n, self.W.shape[0], generator=generator, dtype=self.W.dtype)
-        return z @ self.W.T + self.b + torch.exp(0.5 * self.log_s2) * eps
+        return z, z @ self.W.T + self.b + torch.exp(0.5 * self.log_s2) * eps
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n draws x ~ p(x) -> (n, D)."""
+        return self.sample_joint(n, generator)[1]
 
     # --- exact answers -------------------------------------------------------------------
     def marginal(self) -> MultivariateNormal:

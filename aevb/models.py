@@ -125,6 +125,18 @@ class VAE(nn.Module):
         z = torch.randn(n, self.n_z, generator=generator, device=self._prior_loc.device)
         return self.decode(z)
 
+    @torch.no_grad()
+    def sample_joint(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Simulated data: (z, x) ~ p(z) p(x|z) -> ((n, Z), (n, D)), x binary for the Bernoulli decoder.
+        Each z is an exact posterior sample for its x (what bidirectional Monte Carlo needs)."""
+        dev, dtype = self._prior_loc.device, self._prior_loc.dtype
+        z = torch.randn(n, self.n_z, generator=generator, device=dev, dtype=dtype)
+        if self.likelihood == "bernoulli":
+            return z, torch.bernoulli(self.decoder.mean(z), generator=generator)
+        mu, log_var = GaussianMLP.forward(self.decoder, z)
+        noise = torch.randn(mu.shape, generator=generator, device=dev, dtype=dtype)
+        return z, torch.sigmoid(mu) + torch.exp(0.5 * log_var) * noise
+
 
 @torch.no_grad()
 def init_paper_(module: nn.Module, std: float = INIT_STD, generator: torch.Generator | None = None) -> nn.Module:

@@ -3,7 +3,8 @@ experiment runner.
 
 ``run(config, out_dir)`` trains with the algorithm named in the config and writes, atomically:
 - ``config.json``: the settings, the step size used (and the §5 search), the machine and versions;
-- ``curve.csv``: columns ``samples, seconds, train_bound, test_bound``, rewritten at each evaluation;
+- ``curve.csv``: columns ``samples, seconds, train_bound, test_bound`` (and ``train_marginal,
+  test_marginal`` when the config asks for them), rewritten at each evaluation;
 - ``checkpoint.pt``: model and optimiser state, RNG state and the curve so far, at each evaluation.
 """
 from __future__ import annotations
@@ -21,6 +22,10 @@ from aevb.train import TrainConfig, TrainResult, train_aevb
 
 ALGORITHMS = {"aevb": train_aevb}  # name -> train(config, on_eval) -> TrainResult
 CURVE_COLUMNS = ["samples", "seconds", "train_bound", "test_bound"]
+
+
+def curve_columns(config: TrainConfig) -> list[str]:
+    return CURVE_COLUMNS + (["train_marginal", "test_marginal"] if config.marginal else [])
 
 
 def _git_revision() -> str:
@@ -51,7 +56,7 @@ def run(config: TrainConfig, out_dir: str | Path | None = None) -> TrainResult:
     def on_eval(trainer, curve):
         if out is None:
             return
-        atomic_write_csv(out / "curve.csv", curve, CURVE_COLUMNS)
+        atomic_write_csv(out / "curve.csv", curve, curve_columns(config))
         atomic_torch_save(out / "checkpoint.pt", {
             "model": trainer.model.state_dict(), "optimizer": trainer.opt.state_dict(),
             "rng": trainer.rng, "samples": trainer.samples, "seconds": trainer.seconds,
@@ -62,6 +67,14 @@ def run(config: TrainConfig, out_dir: str | Path | None = None) -> TrainResult:
         meta.update(lr_used=result.lr, lr_search={str(k): v for k, v in result.lr_search.items()})
         atomic_write_json(out / "config.json", meta)
     return result
+
+
+def load_config(out_dir: str | Path) -> TrainConfig:
+    """The TrainConfig a run directory was trained with."""
+    import json
+
+    cfg = json.loads((Path(out_dir) / "config.json").read_text())["config"]
+    return TrainConfig(**{**cfg, "hidden": tuple(cfg["hidden"]), "lr_candidates": tuple(cfg["lr_candidates"])})
 
 
 def load_model(out_dir: str | Path, device: str = "cpu"):

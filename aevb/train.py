@@ -30,7 +30,7 @@ import torch
 
 from aevb.data import load
 from aevb.estimators import ESTIMATORS
-from aevb.evaluation import average_bound
+from aevb.evaluation import average_bound, log_marginal
 from aevb.models import build_vae
 from aevb.utils import forked_rng, get_rng_state, resolve_device, seeded, set_rng_state
 
@@ -55,6 +55,8 @@ class TrainConfig:
     per_decade: int = 4  # evaluation points per decade of samples
     eval_start: int = 1_000  # first evaluation point (samples)
     eval_train_points: int = 10_000  # size of the fixed train subset evaluated
+    marginal: str | None = None  # also record log p(x) at each evaluation: "hmc" (App. D), "iwae", "ais"
+    marginal_points: int = 1000  # first points of train and test set used for it (Fig. 3: 1000)
     seed: int = 0  # seeds initialisation, minibatches, noise
     device: str = "cpu"  # "cpu" or "cuda"
     progress: bool = True  # show a tqdm progress bar
@@ -63,7 +65,7 @@ class TrainConfig:
 @dataclass
 class TrainResult:
     model: torch.nn.Module  # the trained model (on config.device)
-    curve: list[dict]  # rows: samples, seconds, train_bound, test_bound
+    curve: list[dict]  # rows: samples, seconds, train_bound, test_bound (+ train/test_marginal)
     lr: float  # step size used
     lr_search: dict = field(default_factory=dict)  # candidate -> mean train bound in the search
 
@@ -185,7 +187,11 @@ def train_aevb(config: TrainConfig, on_eval=None) -> TrainResult:
                 row = {"samples": t.samples, "seconds": round(t.seconds, 3),
                        "train_bound": average_bound(t.model, x_eval),
                        "test_bound": average_bound(t.model, x_test)}
-            for k in ("train_bound", "test_bound"):
+                if config.marginal:
+                    n = config.marginal_points
+                    row["train_marginal"] = log_marginal(t.model, x_train[:n], config.marginal).mean().item()
+                    row["test_marginal"] = log_marginal(t.model, x_test[:n], config.marginal).mean().item()
+            for k in [c for c in row if c.endswith(("_bound", "_marginal"))]:
                 if not math.isfinite(row[k]):
                     raise NonFiniteError(f"{k} is {row[k]} after {t.samples} samples")
             curve.append(row)

@@ -41,3 +41,25 @@ def test_bad_arguments_are_named(tmp_path):
     assert p.returncode == 2 and "--hidden" in p.stderr
     p = _cli("train", "--lr", "fast", "--out", str(tmp_path))
     assert p.returncode == 2 and "'auto'" in p.stderr
+
+
+def test_evaluate_each_method_on_a_trained_run_and_record_marginals(tmp_path):
+    out = tmp_path / "run"
+    p = _cli("train", "--n-z", "2", "--hidden", "20", "--budget", "2000", "--n-train", "300", "--lr", "0.1",
+             "--marginal", "hmc", "--marginal-points", "20", "--no-progress", "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    rows = read_csv(out / "curve.csv")
+    assert list(rows[0])[-2:] == ["train_marginal", "test_marginal"]
+    # log p(x) >= the lower bound, up to the noise of 20 points
+    assert rows[-1]["test_marginal"] > rows[-1]["test_bound"] - 2
+    for method, extra in (("hmc", []), ("iwae", ["--k", "50"]), ("ais", ["--n-chains", "2", "--n-steps", "20"])):
+        p = _cli("evaluate", str(out), "--method", method, "--split", "test", "--n-points", "15", *extra)
+        assert p.returncode == 0, p.stderr
+        assert f"{method} log p(x), test, first 15 points" in p.stdout
+        est = read_csv(out / f"marginal-{method}-test.csv")
+        assert len(est) == 15 and all(r["log_px"] < 0 for r in est)
+
+
+def test_evaluate_a_missing_run_is_a_clear_error(tmp_path):
+    p = _cli("evaluate", str(tmp_path / "nope"))
+    assert p.returncode == 2 and "config.json" in p.stderr

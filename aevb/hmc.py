@@ -1,0 +1,131 @@
+"""Hamiltonian Monte Carlo for many independent chains at once (used by App. D and App. E).
+
+Duane et al. (1987); Neal (2011), "MCMC using Hamiltonian dynamics". Identity mass matrix, leapfrog
+integrator, Metropolis correction. All chains advance together: ``log_prob`` maps (C, Z) -> (C,), and its
+gradient for every chain comes from one autograd call on the sum (the chains are independent). Each
+chain has its own step size, adapted during warm-up by dual averaging (Hoffman & Gelman 2014, Alg. 5)
+towards ``target_accept`` (the paper's App. D and E use 90%) and then frozen, so that the samples kept
+come from a valid Markov chain.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from aevb.utils import seeded
+
+LogProb = Callable[[torch.Tensor], torch.Tensor]  # (C, Z) -> (C,)
+
+
+def log_prob_and_grad(log_prob: LogProb, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """z: (C, Z) -> (log_prob: (C,), ∇z log_prob: (C, Z)), both detached."""
+    with torch.enable_grad():
+        z = z.detach().requires_grad_(True)
+        lp = log_prob(z)
+        (grad,) = torch.autograd.grad(lp.sum(), z)
+    return lp.detach(), grad
+
+
+def leapfrog(log_prob: LogProb, z, p, grad, step_size, n_steps: int):
+    """n_steps leapfrog steps of size step_size: (C, 1), from (z, p): (C, Z) with ∇ log_prob(z) = grad.
+
+    Returns (z, p, log_prob(z), grad) at the end of the trajectory.
+    """
+    p = p + 0.5 * step_size * grad
+    for i in range(n_steps):
+        z = z + step_size * p
+        lp, grad = log_prob_and_grad(log_prob, z)
+        if i < n_steps - 1:
+            p = p + step_size * grad
+    p = p + 0.5 * step_size * grad
+    return z, p, lp, grad
+
+
+def hmc_step(log_prob: LogProb, z, lp, grad, step_size, n_leapfrog: int):
+    """One HMC transition for every chain. z: (C, Z); lp: (C,); step_size: (C,).
+
+    Returns (z, lp, grad, accept_prob: (C,)); rejected chains keep their state.
+    """
+    p0 = torch.randn_like(z)
+    z1, p1, lp1, grad1 = leapfrog(log_prob, z, p0, grad, step_size[:, None], n_leapfrog)
+    log_ratio = (lp1 - 0.5 * (p1**2).sum(-1)) - (lp - 0.5 * (p0**2).sum(-1))  # (C,)
+    log_ratio = torch.nan_to_num(log_ratio, nan=-math.inf)  # a diverged trajectory is rejected
+    accept_prob = torch.exp(log_ratio.clamp(max=0.0))
+    accept = torch.rand_like(accept_prob) < accept_prob
+    z = torch.where(accept[:, None], z1, z)
+    lp = torch.where(accept, lp1, lp)
+    grad = torch.where(accept[:, None], grad1, grad)
+    return z, lp, grad, accept_prob
+
+
+class DualAveraging:
+    """Per-chain step-size adaptation (Hoffman & Gelman 2014, §3.2.1); all tensors (C,)."""
+
+    def __init__(self, step_size: torch.Tensor, target: float, gamma=0.05, t0=10.0, kappa=0.75):
+        self.mu = torch.log(10 * step_size)
+        self.target, self.gamma, self.t0, self.kappa = target, gamma, t0, kappa
+        self.h_bar = torch.zeros_like(step_size)
+        self.log_eps_bar = torch.zeros_like(step_size)
+        self.m = 0
+
+    def update(self, accept_prob: torch.Tensor) -> torch.Tensor:
+        """Feed one acceptance probability per chain; returns the next step sizes."""
+        self.m += 1
+        w = 1.0 / (self.m + self.t0)
+        self.h_bar = (1 - w) * self.h_bar + w * (self.target - accept_prob)
+        log_eps = self.mu - math.sqrt(self.m) / self.gamma * self.h_bar
+        eta = self.m ** -self.kappa
+        self.log_eps_bar = eta * log_eps + (1 - eta) * self.log_eps_bar
+        return torch.exp(log_eps)
+
+    def final(self) -> torch.Tensor:
+        return torch.exp(self.log_eps_bar)
+
+
+@dataclass
+class HMCResult:
+    samples: torch.Tensor  # (S, C, Z) states after each kept transition
+    step_size: torch.Tensor  # (C,) the step sizes used for the kept samples
+    accept_rate: torch.Tensor  # (C,) mean acceptance probability over the kept samples
+    log_prob: torch.Tensor  # (C,) log_prob of the last state
+
+
+def hmc(log_prob: LogProb, init: torch.Tensor, n_samples: int, n_leapfrog: int = 10,
+        step_size: float | torch.Tensor = 0.1, n_warmup: int = 100, target_accept: float = 0.9,
+        adapt: bool = True, thin: int = 1, seed: int | None = None) -> HMCResult:
+    """Run C independent chains from ``init``: (C, Z); keep ``n_samples`` states after ``n_warmup``
+    warm-up transitions (step sizes adapted there when ``adapt``), every ``thin``-th transition.
+
+    With ``seed`` the run is reproducible and leaves the caller's RNG alone; without, it draws from
+    torch's global RNG (as inside an enclosing ``aevb.utils.seeded`` block).
+    """
+    if seed is not None:
+        with seeded(seed, init.device):
+            return hmc(log_prob, init, n_samples, n_leapfrog, step_size, n_warmup, target_accept, adapt, thin)
+    z = init.detach().clone()
+    eps = torch.as_tensor(step_size, dtype=z.dtype, device=z.device).expand(z.shape[0]).clone()  # (C,)
+    lp, grad = log_prob_and_grad(log_prob, z)
+    if adapt and n_warmup > 0:
+        da = DualAveraging(eps, target_accept)
+        for _ in range(n_warmup):
+            z, lp, grad, a = hmc_step(log_prob, z, lp, grad, eps, n_leapfrog)
+            eps = da.update(a)
+        eps = da.final()
+    else:
+        for _ in range(n_warmup):
+            z, lp, grad, _ = hmc_step(log_prob, z, lp, grad, eps, n_leapfrog)
+    out, acc = [], torch.zeros_like(eps)
+    for i in range(n_samples * thin):
+        z, lp, grad, a = hmc_step(log_prob, z, lp, grad, eps, n_leapfrog)
+        acc += a
+        if (i + 1) % thin == 0:
+            out.append(z)
+    return HMCResult(torch.stack(out), eps, acc / (n_samples * thin), lp)
+
+
+def sample(log_prob: LogProb, init: torch.Tensor, n_samples: int, **kw) -> torch.Tensor:
+    """HMC samples only: log_prob (C, Z) -> (C,), init (C, Z) -> (n_samples, C, Z). See ``hmc``."""
+    return hmc(log_prob, init, n_samples, **kw).samples

@@ -1,0 +1,41 @@
+"""HMC (aevb/hmc.py) against a target with known moments: a correlated 2-D Gaussian.
+
+500 chains × 200 kept samples: even with autocorrelation (integrated time of a few transitions), the
+standard error of each mean is < 0.01 and of each covariance entry < 0.03, so the tolerances below
+(0.05 and 0.15) are > 5 standard errors, while a sampler with a wrong acceptance rule or a broken
+leapfrog misses the covariance by far more.
+"""
+import torch
+
+from aevb.hmc import hmc, leapfrog, log_prob_and_grad, sample
+
+D = torch.float64
+MEAN = torch.tensor([1.0, -2.0], dtype=D)
+COV = torch.tensor([[1.0, 1.8], [1.8, 4.0]], dtype=D)  # correlation 0.9, scales 1 and 2
+TARGET = torch.distributions.MultivariateNormal(MEAN, COV)
+
+
+def test_moments_of_a_correlated_gaussian_and_target_acceptance():
+    r = hmc(TARGET.log_prob, torch.zeros(500, 2, dtype=D), 200, n_leapfrog=10, seed=0)
+    assert r.samples.shape == (200, 500, 2)
+    s = r.samples.reshape(-1, 2)
+    torch.testing.assert_close(s.mean(0), MEAN, rtol=0, atol=0.05)
+    torch.testing.assert_close(torch.cov(s.T), COV, rtol=0, atol=0.15)
+    # dual averaging aims at 90%; its final averaged step size lands a little on the safe side
+    assert 0.85 < r.accept_rate.mean() < 0.99 and r.accept_rate.min() > 0.75
+
+
+def test_leapfrog_is_reversible_and_nearly_conserves_energy():
+    z0, p0 = torch.tensor([[0.3, 0.1]], dtype=D), torch.tensor([[1.0, -0.5]], dtype=D)
+    lp0, g0 = log_prob_and_grad(TARGET.log_prob, z0)
+    z1, p1, lp1, g1 = leapfrog(TARGET.log_prob, z0, p0, g0, torch.tensor([[0.05]], dtype=D), 20)
+    z2, p2, _, _ = leapfrog(TARGET.log_prob, z1, -p1, g1, torch.tensor([[0.05]], dtype=D), 20)
+    torch.testing.assert_close(z2, z0) and torch.testing.assert_close(-p2, p0)
+    h0, h1 = -lp0 + 0.5 * (p0**2).sum(), -lp1 + 0.5 * (p1**2).sum()
+    assert abs((h1 - h0).item()) < 0.01
+
+
+def test_seeded_runs_repeat_and_chains_are_independent():
+    a = sample(TARGET.log_prob, torch.zeros(4, 2, dtype=D), 5, n_leapfrog=3, seed=1)
+    b = sample(TARGET.log_prob, torch.zeros(4, 2, dtype=D), 5, n_leapfrog=3, seed=1)
+    assert torch.equal(a, b) and not torch.equal(a[:, 0], a[:, 1])
