@@ -8,13 +8,14 @@ Examples (Alg. 1 on MNIST at the paper's settings, 10^6 training samples; then A
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import re
 import sys
 import time
 from pathlib import Path
 
 from aevb.evaluation import MARGINAL_METHODS, log_marginal
 from aevb.io import atomic_write_csv
+from aevb.params import ParameterError, validate
 from aevb.runs import ALGORITHMS, load_config, load_model, run
 from aevb.train import TrainConfig, load_split
 from aevb.utils import resolve_device
@@ -23,36 +24,30 @@ DEFAULT_HIDDEN = {"mnist": (500,), "frey": (200,)}  # §5
 
 
 def _count(s: str) -> int:
-    """'1e6', '1000000', '1_000_000' -> 1000000; counts must be positive whole numbers."""
+    """'1e6', '1000000', '1_000_000' -> 1000000 (ranges are checked by aevb.params.validate)."""
     try:
         v = float(s.replace("_", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
-    if v <= 0 or v != int(v):
-        raise argparse.ArgumentTypeError(f"{s!r} must be a positive whole number")
+    if v != int(v):
+        raise argparse.ArgumentTypeError(f"{s!r} must be a whole number")
     return int(v)
 
 
 def _hidden(s: str) -> tuple[int, ...]:
     try:
-        sizes = tuple(int(h) for h in s.split(",") if h.strip())
+        return tuple(int(h) for h in s.split(",") if h.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"{s!r}: give widths like 500 or 500,500") from None
-    if not sizes or min(sizes) <= 0:
-        raise argparse.ArgumentTypeError(f"{s!r}: give one or more positive widths, like 500 or 500,500")
-    return sizes
 
 
 def _lr(s: str) -> float | None:
     if s == "auto":
         return None
     try:
-        v = float(s)
+        return float(s)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{s!r}: give a positive number or 'auto'") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"{s!r}: the step size must be positive")
-    return v
 
 
 def parser() -> argparse.ArgumentParser:
@@ -75,6 +70,8 @@ def parser() -> argparse.ArgumentParser:
                    help="also record log p(x) of the first --marginal-points train and test points at each "
                         "evaluation (Fig. 3 uses hmc, the App. D estimator)")
     t.add_argument("--marginal-points", type=_count, default=1000)
+    t.add_argument("--checkpoint-every", type=_count, default=100_000,
+                   help="samples between checkpoints (the same command resumes an interrupted run)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -96,9 +93,10 @@ def parser() -> argparse.ArgumentParser:
 
 def evaluate(args) -> int:
     """``python -m aevb evaluate``: per-point estimates to RUN_DIR/marginal-METHOD-SPLIT.csv."""
-    config = load_config(args.run_dir)
-    device = resolve_device(args.device)
-    x = load_split(dataclasses.replace(config, device=args.device), args.split, device)[: args.n_points]
+    config = load_config(args.run_dir, args.device)
+    if args.method == "hmc":
+        validate({"marginal": "hmc", "n_z": config.n_z})
+    x = load_split(config, args.split, resolve_device(args.device))[: args.n_points]
     model = load_model(args.run_dir, args.device)
     start = time.perf_counter()
     est = log_marginal(model, x, args.method, seed=args.seed, k=args.k, n_chains=args.n_chains,
@@ -117,7 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return evaluate(args) if args.command == "evaluate" else train(args)
     except (ValueError, RuntimeError, FloatingPointError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        msg = str(e)
+        if isinstance(e, ParameterError):  # name the flag the user typed: parameter 'n_z' -> --n-z
+            msg = re.sub(r"parameter '(\w+)'", lambda m: "--" + m.group(1).replace("_", "-"), msg)
+        print(f"error: {msg}", file=sys.stderr)
         return 2
 
 
@@ -125,12 +126,16 @@ def train(args) -> int:
     """``python -m aevb train``."""
     config = TrainConfig(
         dataset=args.dataset, algorithm=args.algorithm, n_z=args.n_z,
-        hidden=args.hidden or DEFAULT_HIDDEN[args.dataset], budget=args.budget, n_train=args.n_train,
+        hidden=DEFAULT_HIDDEN[args.dataset] if args.hidden is None else args.hidden,
+        budget=args.budget, n_train=args.n_train,
         batch_size=args.batch_size, n_samples=args.n_samples, estimator=args.estimator, lr=args.lr,
-        marginal=args.marginal, marginal_points=args.marginal_points, seed=args.seed, device=args.device,
+        marginal=args.marginal, marginal_points=args.marginal_points, checkpoint_every=args.checkpoint_every,
+        seed=args.seed, device=args.device,
         progress=not args.no_progress)
     out = args.out or (f"runs/{config.dataset}-{config.algorithm}-z{config.n_z}-"
                        f"h{'x'.join(map(str, config.hidden))}-s{config.seed}")
+    if (Path(out) / "checkpoint.pt").exists():
+        print(f"resuming from {Path(out) / 'checkpoint.pt'}", flush=True)
     result = run(config, out)
     last = result.curve[-1]
     print(f"{last['samples']} samples in {last['seconds']:.1f} s training time "

@@ -92,8 +92,11 @@ def sha256_of(path: Path) -> str:
 
 def _download(src: Source, dest: Path, timeout: float = 30.0) -> list[str]:
     """Try each mirror; on success ``dest`` holds a verified file. Returns the errors met."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return [f"cannot create {dest.parent} to download into ({e})"]
     errors = []
-    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".part")
     for url in src.urls:
         try:

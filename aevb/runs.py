@@ -5,7 +5,8 @@ experiment runner.
 - ``config.json``: the settings, the step size used (and the §5 search), the machine and versions;
 - ``curve.csv``: columns ``samples, seconds, train_bound, test_bound`` (and ``train_marginal,
   test_marginal`` when the config asks for them), rewritten at each evaluation;
-- ``checkpoint.pt``: model and optimiser state, RNG state and the curve so far, at each evaluation.
+- ``checkpoint.pt``: model and optimiser state, RNG state, data order and the curve so far, at each
+  evaluation and every ``checkpoint_every`` samples; the same command resumes from it.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 import torch
 
 from aevb.io import atomic_torch_save, atomic_write_csv, atomic_write_json
-from aevb.train import TrainConfig, TrainResult, train_aevb
+from aevb.train import TrainConfig, TrainResult, eval_schedule, train_aevb
 
 ALGORITHMS = {"aevb": train_aevb}  # name -> train(config, on_eval) -> TrainResult
 CURVE_COLUMNS = ["samples", "seconds", "train_bound", "test_bound"]
@@ -44,37 +45,72 @@ def environment() -> dict:
             "torch": torch.__version__, "python": platform.python_version(), "git": _git_revision()}
 
 
+RESUMABLE = {"budget", "progress", "device", "checkpoint_every"}  # may change between a run and its resume
+
+
 def run(config: TrainConfig, out_dir: str | Path | None = None) -> TrainResult:
-    """Train ``config`` with its algorithm; where ``out_dir`` is given, write the run's files there."""
+    """Train ``config`` with its algorithm; where ``out_dir`` is given, write the run's files there.
+
+    If ``out_dir`` already holds a checkpoint of the same settings (the budget may differ), the run
+    resumes from it and produces exactly the curve an uninterrupted run would have (the ``seconds``
+    column aside). A checkpoint of other settings is an error, never overwritten.
+    """
     if config.algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm={config.algorithm!r}: allowed values are {tuple(ALGORITHMS)}")
     out = Path(out_dir) if out_dir is not None else None
+    resume = None
+    if out is not None and (out / "checkpoint.pt").exists():
+        resume = _load_checkpoint(out, config)
     meta = {"config": dataclasses.asdict(config), "environment": environment()}
-    if out is not None:
-        atomic_write_json(out / "config.json", meta)
 
-    def on_eval(trainer, curve):
+    def on_checkpoint(state):
         if out is None:
             return
-        atomic_write_csv(out / "curve.csv", curve, curve_columns(config))
-        atomic_torch_save(out / "checkpoint.pt", {
-            "model": trainer.model.state_dict(), "optimizer": trainer.opt.state_dict(),
-            "rng": trainer.rng, "samples": trainer.samples, "seconds": trainer.seconds,
-            "step": trainer.step, "curve": curve, "config": dataclasses.asdict(config)})
+        atomic_write_csv(out / "curve.csv", state["curve"], curve_columns(config))
+        atomic_torch_save(out / "checkpoint.pt", {**state, "config": dataclasses.asdict(config)})
 
-    result = ALGORITHMS[config.algorithm](config, on_eval=on_eval)
+    if out is not None:
+        atomic_write_json(out / "config.json", meta)
+    result = ALGORITHMS[config.algorithm](config, on_checkpoint=on_checkpoint, resume=resume)
     if out is not None:
         meta.update(lr_used=result.lr, lr_search={str(k): v for k, v in result.lr_search.items()})
         atomic_write_json(out / "config.json", meta)
     return result
 
 
-def load_config(out_dir: str | Path) -> TrainConfig:
-    """The TrainConfig a run directory was trained with."""
+def _load_checkpoint(out: Path, config: TrainConfig) -> dict:
+    """The checkpoint in ``out``, after checking it belongs to ``config`` (up to ``RESUMABLE`` fields)."""
+    path = out / "checkpoint.pt"
+    try:
+        ckpt = torch.load(path, map_location=config.device, weights_only=True)
+    except Exception as e:  # a torn or foreign file: say so, never silently start over
+        raise ValueError(f"{path} cannot be read as a checkpoint ({e}); move it away to start afresh") from e
+    here = dataclasses.asdict(config)
+    differ = [f"{k}: {ckpt['config'].get(k)!r} there, {v!r} here" for k, v in here.items()
+              if k not in RESUMABLE and _jsonish(ckpt["config"].get(k)) != _jsonish(v)]
+    if differ:
+        raise ValueError(f"{out} holds a run with other settings ({'; '.join(differ)}); "
+                         f"use another output directory, or move that one away")
+    if ckpt["trainer"]["samples"] > eval_schedule(config.budget, config.batch_size)[-1]:
+        raise ValueError(f"{out} is already trained to {ckpt['trainer']['samples']} samples, more than "
+                         f"budget={config.budget}")
+    return ckpt
+
+
+def _jsonish(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+def load_config(out_dir: str | Path, device: str = "cpu") -> TrainConfig:
+    """The TrainConfig a run directory was trained with (moved to ``device``)."""
     import json
 
-    cfg = json.loads((Path(out_dir) / "config.json").read_text())["config"]
-    return TrainConfig(**{**cfg, "hidden": tuple(cfg["hidden"]), "lr_candidates": tuple(cfg["lr_candidates"])})
+    path = Path(out_dir) / "config.json"
+    if not path.exists():
+        raise ValueError(f"{path} not found: is {out_dir} a run directory written by 'python -m aevb train'?")
+    cfg = json.loads(path.read_text())["config"]
+    return TrainConfig(**{**cfg, "hidden": tuple(cfg["hidden"]), "lr_candidates": tuple(cfg["lr_candidates"]),
+                          "device": device})
 
 
 def load_model(out_dir: str | Path, device: str = "cpu"):
@@ -85,5 +121,5 @@ def load_model(out_dir: str | Path, device: str = "cpu"):
     ckpt = torch.load(out / "checkpoint.pt", map_location=device, weights_only=True)
     cfg = ckpt["config"]
     model = build_vae(cfg["dataset"], cfg["n_z"], tuple(cfg["hidden"]), cfg["seed"]).to(device)
-    model.load_state_dict(ckpt["model"])
+    model.load_state_dict(ckpt["trainer"]["model"])
     return model

@@ -22,6 +22,7 @@ training wall time only. Runs are deterministic given the seed.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from aevb.data import load
 from aevb.estimators import ESTIMATORS
 from aevb.evaluation import average_bound, log_marginal
 from aevb.models import build_vae
+from aevb.params import validate
 from aevb.utils import forked_rng, get_rng_state, resolve_device, seeded, set_rng_state
 
 LR_CANDIDATES = (0.01, 0.02, 0.1)  # the paper's grid of Adagrad global step sizes
@@ -57,9 +59,13 @@ class TrainConfig:
     eval_train_points: int = 10_000  # size of the fixed train subset evaluated
     marginal: str | None = None  # also record log p(x) at each evaluation: "hmc" (App. D), "iwae", "ais"
     marginal_points: int = 1000  # first points of train and test set used for it (Fig. 3: 1000)
+    checkpoint_every: int = 100_000  # also checkpoint every this many samples (besides each evaluation)
     seed: int = 0  # seeds initialisation, minibatches, noise
     device: str = "cpu"  # "cpu" or "cuda"
     progress: bool = True  # show a tqdm progress bar
+
+    def __post_init__(self):
+        validate(dataclasses.asdict(self))  # one clear error for any bad value (aevb.params)
 
 
 @dataclass
@@ -113,6 +119,18 @@ class Trainer:
             self.rng = get_rng_state(self.device)
         self.perm, self.pos = None, 0
 
+    def state_dict(self) -> dict:
+        """Everything needed to continue exactly where this trainer stands."""
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "rng": self.rng,
+                "perm": self.perm, "pos": self.pos, "samples": self.samples, "seconds": self.seconds,
+                "step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.rng, self.perm, self.pos = state["rng"], state["perm"], state["pos"]
+        self.samples, self.seconds, self.step = state["samples"], state["seconds"], state["step"]
+
     def _batch(self) -> torch.Tensor:
         M, N = self.config.batch_size, len(self.x)
         if self.perm is None or self.pos + M > N:  # new epoch: fresh permutation, drop the remainder
@@ -133,10 +151,11 @@ class Trainer:
                 loss = -bound.mean()
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
-                lv = loss.item()
+                grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+                # one sync checks both: 0 * (sum of all gradients) is NaN if any gradient is NaN or inf
+                lv = (loss.detach() + 0.0 * torch.stack([g.sum() for g in grads]).sum()).item()
                 if not math.isfinite(lv):
-                    raise NonFiniteError(f"training bound is {-lv} at step {self.step} "
-                                         f"(after {self.samples} samples)")
+                    self._raise_non_finite(loss, grads)
                 self.opt.step()
                 self.step += 1
                 self.samples += cfg.batch_size
@@ -146,6 +165,14 @@ class Trainer:
             self.rng = get_rng_state(self.device)
         self.seconds += time.perf_counter() - start
         return total / max(n, 1)
+
+
+    def _raise_non_finite(self, loss, grads):
+        where = f"at step {self.step} (after {self.samples} training samples)"
+        if not torch.isfinite(loss):
+            raise NonFiniteError(f"training bound is {-loss.item()} {where}")
+        names = [n for n, p in self.model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+        raise NonFiniteError(f"gradient of {', '.join(names)} is not finite {where}")
 
 
 def select_lr(config: TrainConfig, x_train: torch.Tensor) -> tuple[float, dict]:
@@ -167,35 +194,55 @@ def select_lr(config: TrainConfig, x_train: torch.Tensor) -> tuple[float, dict]:
     return best, scores
 
 
-def train_aevb(config: TrainConfig, on_eval=None) -> TrainResult:
-    """Run Algorithm 1 for ``config``; ``on_eval(trainer, curve)`` is called after each evaluation."""
+def checkpoint_schedule(config: TrainConfig) -> list[int]:
+    """Where training pauses: every evaluation point and every ``checkpoint_every`` samples."""
+    evals = eval_schedule(config.budget, config.batch_size, config.per_decade, config.eval_start)
+    every = math.ceil(config.checkpoint_every / config.batch_size) * config.batch_size
+    return sorted(set(evals) | set(range(every, evals[-1], every)))
+
+
+def train_aevb(config: TrainConfig, on_checkpoint=None, resume: dict | None = None) -> TrainResult:
+    """Run Algorithm 1 for ``config``.
+
+    ``on_checkpoint(state)`` is called at every evaluation and every ``checkpoint_every`` samples with a
+    dict that ``resume`` accepts to continue the run exactly (same minibatches, same noise, same curve).
+    """
     from tqdm import tqdm
 
     device = resolve_device(config.device)
     x_train = load_split(config, "train", device)
     x_test = load_split(config, "test", device)
     x_eval = x_train[: config.eval_train_points]
-    lr, search = (config.lr, {}) if config.lr is not None else select_lr(config, x_train)
+    if resume is not None:
+        lr, search = resume["lr"], {float(k): v for k, v in resume["lr_search"].items()}
+    else:
+        lr, search = (config.lr, {}) if config.lr is not None else select_lr(config, x_train)
     t = Trainer(config, x_train, lr)
     curve = []
-    schedule = eval_schedule(config.budget, config.batch_size, config.per_decade, config.eval_start)
-    with tqdm(total=schedule[-1], disable=not config.progress, unit="sample", unit_scale=True,
-              desc=f"aevb {config.dataset} N_z={config.n_z}") as bar:
-        for point in schedule:
+    if resume is not None:
+        t.load_state_dict(resume["trainer"])
+        curve = list(resume["curve"])
+    evals = set(eval_schedule(config.budget, config.batch_size, config.per_decade, config.eval_start))
+    points = [p for p in checkpoint_schedule(config) if p > t.samples]
+    with tqdm(total=max(evals), initial=t.samples, disable=not config.progress, unit="sample", unit_scale=True,
+              desc=f"{config.algorithm} {config.dataset} N_z={config.n_z}") as bar:
+        for point in points:
             t.advance(point, bar)
-            with seeded(config.seed + 2, device):
-                row = {"samples": t.samples, "seconds": round(t.seconds, 3),
-                       "train_bound": average_bound(t.model, x_eval),
-                       "test_bound": average_bound(t.model, x_test)}
-                if config.marginal:
-                    n = config.marginal_points
-                    row["train_marginal"] = log_marginal(t.model, x_train[:n], config.marginal).mean().item()
-                    row["test_marginal"] = log_marginal(t.model, x_test[:n], config.marginal).mean().item()
-            for k in [c for c in row if c.endswith(("_bound", "_marginal"))]:
-                if not math.isfinite(row[k]):
-                    raise NonFiniteError(f"{k} is {row[k]} after {t.samples} samples")
-            curve.append(row)
-            bar.set_postfix(train=f"{row['train_bound']:.2f}", test=f"{row['test_bound']:.2f}")
-            if on_eval is not None:
-                on_eval(t, curve)
+            if point in evals:
+                with seeded(config.seed + 2, device):
+                    row = {"samples": t.samples, "seconds": round(t.seconds, 3),
+                           "train_bound": average_bound(t.model, x_eval),
+                           "test_bound": average_bound(t.model, x_test)}
+                    if config.marginal:
+                        n = config.marginal_points
+                        row["train_marginal"] = log_marginal(t.model, x_train[:n], config.marginal).mean().item()
+                        row["test_marginal"] = log_marginal(t.model, x_test[:n], config.marginal).mean().item()
+                for k in [c for c in row if c.endswith(("_bound", "_marginal"))]:
+                    if not math.isfinite(row[k]):
+                        raise NonFiniteError(f"{k} is {row[k]} after {t.samples} samples")
+                curve.append(row)
+                bar.set_postfix(train=f"{row['train_bound']:.2f}", test=f"{row['test_bound']:.2f}")
+            if on_checkpoint is not None:
+                on_checkpoint({"trainer": t.state_dict(), "curve": curve, "lr": lr,
+                               "lr_search": {str(k): v for k, v in search.items()}})
     return TrainResult(t.model, curve, lr, search)

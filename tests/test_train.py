@@ -90,5 +90,5 @@ def test_sizes_that_do_not_fit_the_data_are_clear_errors():
 
 
 def test_unknown_device_is_a_clear_error():
-    with pytest.raises(ValueError, match="device='tpu'"):
+    with pytest.raises(ValueError, match="'device' = 'tpu'"):
         train_aevb(dataclasses.replace(SMALL, device="tpu"))
