@@ -2,8 +2,9 @@
 #   make book   create .venv, install the pinned requirements, execute every chapter with papermill,
 #               build the HTML book into _build/html
 #   make test   the same environment; execute every chapter at the CI (smoke-test) budget into
-#               _build/ci, build that book (HTML in _build/ci/_build/html) with warnings as errors, then run the unit tests and nbval
-#               on the executed notebooks
+#               _build/ci, build that book (HTML in _build/ci/_build/html) with warnings as errors, then
+#               run the unit tests, nbval on the executed notebooks, and the browser test (screenshots
+#               in _build/screenshots)
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -15,16 +16,16 @@ ifneq ($(wildcard ../shared/data),)
 export AEVB_DATA_DIR := $(abspath ../shared/data)
 endif
 endif
-export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 CHAPTERS := $(sort $(wildcard chapters/*.ipynb))
-BOOK_FILES := _config.yml _toc.yml intro.md
+BOOK_FILES := _config.yml _toc.yml intro.md rerun.md status.md api.md bibliography.md references.bib
+MATHJAX := $(VENV)/mathjax-3.2.2
 BUILD ?= _build
 HTML_OUT ?= .
 PARAMS ?=
 
-.PHONY: venv book execute html test clean
+.PHONY: venv book execute html test clean browser-deps
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -34,10 +35,23 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -c "import matplotlib.pyplot"  # build the font cache once, outside the notebooks
 	touch $@
 
+# MathJax 3 served with the book (no CDN needed to read it offline or to test it), from the npm registry
+$(MATHJAX)/tex-mml-chtml.js:
+	rm -rf $(MATHJAX) && mkdir -p $(MATHJAX)
+	cd $(MATHJAX) && npm pack mathjax@3.2.2 --silent >/dev/null && \
+	  tar xzf mathjax-3.2.2.tgz --strip-components=2 package/es5 && rm mathjax-3.2.2.tgz
+
+# Headless Chromium and its driver for the browser test (Debian packages), installed where missing
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  echo "installing Debian packages chromium and chromium-driver"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
 # Execute every chapter with papermill into $(BUILD)/executed (all of them, then fail if any failed)
-execute: venv
-	rm -rf $(BUILD)/executed && mkdir -p $(BUILD)/executed/chapters
+execute: venv $(MATHJAX)/tex-mml-chtml.js
+	rm -rf $(BUILD)/executed && mkdir -p $(BUILD)/executed/chapters $(BUILD)/executed/_static
 	cp $(BOOK_FILES) $(BUILD)/executed/
+	cp -r $(MATHJAX) $(BUILD)/executed/_static/mathjax
 	@failed=(); for nb in $(CHAPTERS); do \
 	  echo "== executing $$nb $(PARAMS)"; start=$$(date +%s); \
 	  papermill "$$nb" "$(BUILD)/executed/$$nb" --cwd $(BUILD)/executed/chapters --no-progress-bar \
@@ -53,9 +67,10 @@ html: venv
 book:
 	$(MAKE) execute html BUILD=_build
 
-test: venv
+test: venv browser-deps
 	$(MAKE) execute html BUILD=_build/ci HTML_OUT=_build/ci PARAMS="-p smoke_test True"
-	AEVB_EXECUTED_DIR=$(CURDIR)/_build/ci/executed/chapters \
+	AEVB_EXECUTED_DIR=$(CURDIR)/_build/ci/executed/chapters AEVB_BOOK_HTML=$(CURDIR)/_build/ci/_build/html \
+	  AEVB_SCREENSHOT_DIR=$(CURDIR)/_build/screenshots \
 	  pytest tests _build/ci/executed/chapters --nbval-lax --nbval-kernel-name python3
 
 clean:

@@ -12,8 +12,20 @@ CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 
 
 def _toc_files():
+    """The numbered part of the table of contents: the chapters."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    return [c["file"] for c in toc["parts"][0]["chapters"]]
+
+
+def test_every_page_in_the_toc_exists_and_is_copied_into_the_build():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    makefile = (ROOT / "Makefile").read_text()
+    for page in pages:
+        found = [p for p in (ROOT / f"{page}.md", ROOT / f"{page}.ipynb") if p.exists()]
+        assert found, f"{page} is in _toc.yml but not in the repository"
+        if found[0].suffix == ".md":
+            assert found[0].name in makefile, f"{found[0].name} is not in the Makefile's BOOK_FILES"
 
 
 def _cells(nb_path):
@@ -36,8 +48,11 @@ def test_every_chapter_was_executed_by_ci():
     for nb in CHAPTERS:
         out = Path(executed) / nb.name
         assert out.exists(), f"{nb.name} was not executed by CI"
-        meta = json.loads(out.read_text())["metadata"]["papermill"]
+        doc = json.loads(out.read_text())
+        meta = doc["metadata"]["papermill"]
         assert meta["exception"] is not True and meta["parameters"].get("smoke_test") is True
+        images = [o for c in doc["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+        assert images, f"{nb.name}: no figure in the executed notebook (is a non-inline matplotlib backend set?)"
 
 
 @pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
@@ -62,3 +77,18 @@ def test_chapter_is_thin_and_complete(nb):
     for heading in ("**Overview.**", "## Summary", "## Exercises"):
         assert heading in text, f"missing {heading}"
     assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code"), "commit notebooks without outputs"
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
+def test_every_equation_links_to_its_code(nb):
+    """Each displayed equation (a MyST target ``(eq-...)=``) is followed, before the next one, by a link
+    to the function that implements it ({py:obj} or {py:mod}, resolved by Sphinx with -n)."""
+    import re
+
+    for cell in _cells(nb):
+        text = "".join(cell["source"])
+        if cell["cell_type"] != "markdown":
+            continue
+        pieces = re.split(r"^\((eq-[\w-]+)\)=$", text, flags=re.M)
+        for label, after in zip(pieces[1::2], pieces[2::2]):
+            assert "{py:" in after, f"{nb.name}: equation {label} has no link to its code"

@@ -1,0 +1,62 @@
+"""Sphinx extension for the book (listed in ``_config.yml``):
+
+- the ``aevb-status`` directive: a table of every chapter's execution in the last build (time, start, status,
+  parameters), read from the metadata papermill writes into each executed notebook;
+- docstrings shown verbatim on the API page, so that shape notes like ``z: (*S, B, Z) -> (*S, B)`` read as
+  written instead of being parsed as reStructuredText.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from docutils import nodes
+from docutils.parsers.rst import Directive
+
+
+def execution_rows(chapters_dir: Path) -> list[dict]:
+    """One row per executed notebook in ``chapters_dir``, from its papermill metadata."""
+    rows = []
+    for nb in sorted(chapters_dir.glob("*.ipynb")):
+        meta = json.loads(nb.read_text()).get("metadata", {})
+        pm = meta.get("papermill", {})
+        params = {k: v for k, v in pm.get("parameters", {}).items()}
+        rows.append({"chapter": nb.stem, "seconds": f"{pm['duration']:.1f}" if pm.get("duration") else "not run",
+                     "started": (pm.get("start_time") or "")[:19].replace("T", " "),
+                     "status": "failed" if pm.get("exception") else ("ok" if pm else "not executed"),
+                     "parameters": ", ".join(f"{k}={v!r}" for k, v in params.items()) or "defaults"})
+    return rows
+
+
+def _table(rows: list[dict]) -> nodes.table:
+    cols = list(rows[0]) if rows else ["chapter"]
+    table, group = nodes.table(), nodes.tgroup(cols=len(cols))
+    table += group
+    group += [nodes.colspec(colwidth=1) for _ in cols]
+    head, body = nodes.thead(), nodes.tbody()
+    group += [head, body]
+    for values, parent in [(cols, head)] + [([r[c] for c in cols], body) for r in rows]:
+        row = nodes.row()
+        for v in values:
+            row += nodes.entry("", nodes.paragraph(text=str(v)))
+        parent += row
+    return table
+
+
+class StatusDirective(Directive):
+    """``aevb-status``: the execution table of the chapters next to the page being built."""
+
+    def run(self):
+        src = Path(self.state.document.settings.env.srcdir)
+        return [_table(execution_rows(src / "chapters"))]
+
+
+def _verbatim_docstring(app, what, name, obj, options, lines):
+    if lines:
+        lines[:] = ["::", ""] + ["   " + line for line in lines] + [""]
+
+
+def setup(app):
+    app.add_directive("aevb-status", StatusDirective)
+    app.connect("autodoc-process-docstring", _verbatim_docstring)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
