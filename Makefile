@@ -49,9 +49,9 @@ browser-deps:
 
 # Execute every chapter with papermill into $(BUILD)/executed (all of them, then fail if any failed)
 execute: venv $(MATHJAX)/tex-mml-chtml.js
-	rm -rf $(BUILD)/executed && mkdir -p $(BUILD)/executed/chapters $(BUILD)/executed/_static
+	rm -rf $(BUILD)/executed && mkdir -p $(BUILD)/executed/chapters $(BUILD)/executed/_extra
 	cp $(BOOK_FILES) $(BUILD)/executed/
-	cp -r $(MATHJAX) $(BUILD)/executed/_static/mathjax
+	cp -r $(MATHJAX) $(BUILD)/executed/_extra/mathjax  # copied as is to html/mathjax (html_extra_path)
 	@failed=(); for nb in $(CHAPTERS); do \
 	  echo "== executing $$nb $(PARAMS)"; start=$$(date +%s); \
 	  papermill "$$nb" "$(BUILD)/executed/$$nb" --cwd $(BUILD)/executed/chapters --no-progress-bar \
