@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from aevb.estimators import ESTIMATORS
+from aevb.estimators import ESTIMATORS, log_joint
 from aevb.hmc import hmc, hmc_step
 from aevb.utils import seeded
 
@@ -42,8 +42,6 @@ def log_joint_grid(model, x: torch.Tensor, lim=4.0, n: int = 201, center: torch.
     coordinates of z_k, log_joint[i, j, b] = log p(x_b, z = (axes[i, b, 0], axes[j, b, 1])), and log p(x)
     is the Riemann sum log Σ_grid p(x, z) h_b²: exact up to the grid error and the mass outside the grid.
     """
-    from aevb.estimators import log_joint
-
     B = x.shape[0]
     lim = torch.as_tensor(lim, dtype=x.dtype, device=x.device).expand(B)  # (B,)
     center = torch.zeros(B, 2, dtype=x.dtype, device=x.device) if center is None else center
@@ -57,14 +55,6 @@ def log_joint_grid(model, x: torch.Tensor, lim=4.0, n: int = 201, center: torch.
 
 
 # --- marginal likelihood: App. D, the importance-weighted bound, annealed importance sampling ----------
-
-def _log_joint_fn(model, x: torch.Tensor, n_chains: int = 1):
-    """log p(x, z) for chains laid out as (K·B, Z) with chain k·B + b on datapoint b -> (K·B,)."""
-    from aevb.estimators import log_joint
-
-    B = x.shape[0]
-    return lambda z: log_joint(model, x, z.view(n_chains, B, -1)).reshape(-1)
-
 
 def _default_init(model, x: torch.Tensor) -> torch.Tensor:
     """Where posterior chains start: the encoder's mean when the model has one, else z = 0. (B, Z)"""
@@ -91,9 +81,7 @@ def log_marginal_hmc(model, x: torch.Tensor, n_samples: int = 50, n_leapfrog: in
     """
     from torch.distributions import MultivariateNormal
 
-    from aevb.estimators import log_joint
-
-    target = _log_joint_fn(model, x)
+    target = lambda z: log_joint(model, x, z)  # noqa: E731  (B, Z) -> (B,): one chain per datapoint
     z0 = _default_init(model, x) if init is None else init
     res = hmc(target, z0, 2 * n_samples, n_leapfrog, step_size, n_warmup, target_accept, seed=seed)
     fit, fresh = res.samples[:n_samples], res.samples[n_samples:]  # (L, B, Z) each
@@ -112,8 +100,6 @@ def iwae_bound(model, encoder, x: torch.Tensor, k: int, chunk_elems: int = 2**25
     """Importance-weighted bound (Burda et al. 2015): x: (B, D) -> (B,),
     log (1/k) Σ_j p(x, z_j) / q(z_j|x), z_j ~ q(z|x). k = 1 is the ELBO (in expectation); it rises to
     log p(x) as k grows. Computed in chunks of samples so memory stays below ``chunk_elems`` floats."""
-    from aevb.estimators import log_joint
-
     if seed is not None:
         with seeded(seed, x.device):
             return iwae_bound(model, encoder, x, k, chunk_elems, None)

@@ -155,7 +155,7 @@ class Trainer:
                 # one sync checks both: 0 * (sum of all gradients) is NaN if any gradient is NaN or inf
                 lv = (loss.detach() + 0.0 * torch.stack([g.sum() for g in grads]).sum()).item()
                 if not math.isfinite(lv):
-                    self._raise_non_finite(loss, grads)
+                    self._raise_non_finite(loss)
                 self.opt.step()
                 self.step += 1
                 self.samples += cfg.batch_size
@@ -167,11 +167,13 @@ class Trainer:
         return total / max(n, 1)
 
 
-    def _raise_non_finite(self, loss, grads):
+    def _raise_non_finite(self, loss):
+        """Name what went non-finite: the bound itself, or the gradients of which parameters."""
         where = f"at step {self.step} (after {self.samples} training samples)"
         if not torch.isfinite(loss):
             raise NonFiniteError(f"training bound is {-loss.item()} {where}")
-        names = [n for n, p in self.model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+        names = [n for n, p in self.model.named_parameters()
+                 if p.grad is not None and not torch.isfinite(p.grad).all()]
         raise NonFiniteError(f"gradient of {', '.join(names)} is not finite {where}")
 
 
