@@ -55,8 +55,6 @@ def run(config: TrainConfig, out_dir: str | Path | None = None) -> TrainResult:
     resumes from it and produces exactly the curve an uninterrupted run would have (the ``seconds``
     column aside). A checkpoint of other settings is an error, never overwritten.
     """
-    if config.algorithm not in ALGORITHMS:
-        raise ValueError(f"algorithm={config.algorithm!r}: allowed values are {tuple(ALGORITHMS)}")
     out = Path(out_dir) if out_dir is not None else None
     resume = None
     if out is not None and (out / "checkpoint.pt").exists():
