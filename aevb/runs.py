@@ -19,9 +19,10 @@ from pathlib import Path
 import torch
 
 from aevb.io import atomic_torch_save, atomic_write_csv, atomic_write_json
-from aevb.train import TrainConfig, TrainResult, eval_schedule, train_aevb
+from aevb.baselines.wake_sleep import WakeSleepTrainer
+from aevb.train import TrainConfig, TrainResult, Trainer, eval_schedule, fit
 
-ALGORITHMS = {"aevb": train_aevb}  # name -> train(config, on_eval) -> TrainResult
+ALGORITHMS = {"aevb": Trainer, "wake-sleep": WakeSleepTrainer}  # name -> the trainer doing one step
 CURVE_COLUMNS = ["samples", "seconds", "train_bound", "test_bound"]
 
 
@@ -69,7 +70,7 @@ def run(config: TrainConfig, out_dir: str | Path | None = None) -> TrainResult:
 
     if out is not None:
         atomic_write_json(out / "config.json", meta)
-    result = ALGORITHMS[config.algorithm](config, on_checkpoint=on_checkpoint, resume=resume)
+    result = fit(config, ALGORITHMS[config.algorithm], on_checkpoint=on_checkpoint, resume=resume)
     if out is not None:
         meta.update(lr_used=result.lr, lr_search={str(k): v for k, v in result.lr_search.items()})
         atomic_write_json(out / "config.json", meta)

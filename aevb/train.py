@@ -146,17 +146,7 @@ class Trainer:
         with forked_rng(self.device):
             set_rng_state(self.rng, self.device)
             while self.samples < to_samples:
-                x = self._batch()
-                bound = self.estimator(self.model, self.model.encoder, x, cfg.n_samples)  # (M,)
-                loss = -bound.mean()
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
-                grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-                # one sync checks both: 0 * (sum of all gradients) is NaN if any gradient is NaN or inf
-                lv = (loss.detach() + 0.0 * torch.stack([g.sum() for g in grads]).sum()).item()
-                if not math.isfinite(lv):
-                    self._raise_non_finite(loss)
-                self.opt.step()
+                lv = self.train_step(self._batch())
                 self.step += 1
                 self.samples += cfg.batch_size
                 total, n = total - lv, n + 1
@@ -166,6 +156,23 @@ class Trainer:
         self.seconds += time.perf_counter() - start
         return total / max(n, 1)
 
+
+    def train_step(self, x: torch.Tensor) -> float:
+        """One step of Algorithm 1 on a minibatch x: (M, D); returns −(mean minibatch bound)."""
+        bound = self.estimator(self.model, self.model.encoder, x, self.config.n_samples)  # (M,)
+        return self._descend(-bound.mean())
+
+    def _descend(self, loss: torch.Tensor) -> float:
+        """Backpropagate ``loss``, check it and every gradient are finite, take an optimiser step."""
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        # one sync checks both: 0 * (sum of all gradients) is NaN if any gradient is NaN or inf
+        lv = (loss.detach() + 0.0 * torch.stack([g.sum() for g in grads]).sum()).item()
+        if not math.isfinite(lv):
+            self._raise_non_finite(loss)
+        self.opt.step()
+        return lv
 
     def _raise_non_finite(self, loss):
         """Name what went non-finite: the bound itself, or the gradients of which parameters."""
@@ -177,14 +184,14 @@ class Trainer:
         raise NonFiniteError(f"gradient of {', '.join(names)} is not finite {where}")
 
 
-def select_lr(config: TrainConfig, x_train: torch.Tensor) -> tuple[float, dict]:
+def select_lr(config: TrainConfig, x_train: torch.Tensor, trainer_cls=Trainer) -> tuple[float, dict]:
     """§5: run each candidate step size from the same initialisation for ``lr_search_samples`` and
     keep the one with the best mean training bound over the second half of its steps. A candidate that
     diverges to NaN/inf scores −inf; if every candidate does, the error says so."""
     scores = {}
     half = config.lr_search_samples // 2
     for lr in config.lr_candidates:
-        t = Trainer(config, x_train, lr)
+        t = trainer_cls(config, x_train, lr)
         try:
             t.advance(half)
             scores[lr] = t.advance(config.lr_search_samples)
@@ -204,7 +211,12 @@ def checkpoint_schedule(config: TrainConfig) -> list[int]:
 
 
 def train_aevb(config: TrainConfig, on_checkpoint=None, resume: dict | None = None) -> TrainResult:
-    """Run Algorithm 1 for ``config``.
+    """Run Algorithm 1 (AEVB) for ``config``; see ``fit``."""
+    return fit(config, Trainer, on_checkpoint, resume)
+
+
+def fit(config: TrainConfig, trainer_cls=Trainer, on_checkpoint=None, resume: dict | None = None) -> TrainResult:
+    """Train with ``trainer_cls`` (Algorithm 1, or a baseline's step) under the §5 protocol.
 
     ``on_checkpoint(state)`` is called at every evaluation and every ``checkpoint_every`` samples with a
     dict that ``resume`` accepts to continue the run exactly (same minibatches, same noise, same curve).
@@ -218,8 +230,8 @@ def train_aevb(config: TrainConfig, on_checkpoint=None, resume: dict | None = No
     if resume is not None:
         lr, search = resume["lr"], {float(k): v for k, v in resume["lr_search"].items()}
     else:
-        lr, search = (config.lr, {}) if config.lr is not None else select_lr(config, x_train)
-    t = Trainer(config, x_train, lr)
+        lr, search = (config.lr, {}) if config.lr is not None else select_lr(config, x_train, trainer_cls)
+    t = trainer_cls(config, x_train, lr)
     curve = []
     if resume is not None:
         t.load_state_dict(resume["trainer"])
