@@ -33,7 +33,7 @@ from aevb.data import load
 from aevb.estimators import ESTIMATORS
 from aevb.evaluation import average_bound, log_marginal
 from aevb.models import build_vae
-from aevb.params import validate
+from aevb.params import ParameterError, validate
 from aevb.utils import forked_rng, get_rng_state, resolve_device, seeded, set_rng_state
 
 LR_CANDIDATES = (0.01, 0.02, 0.1)  # the paper's grid of Adagrad global step sizes
@@ -95,8 +95,8 @@ def load_split(config: TrainConfig, split: str, device) -> torch.Tensor:
     x = load(config.dataset, split)
     if split == "train" and config.n_train is not None:
         if not 0 < config.n_train <= len(x):
-            raise ValueError(f"n_train={config.n_train}: the {config.dataset} training set has {len(x)} points; "
-                             f"allowed is 1 to {len(x)} (or None for all)")
+            raise ParameterError(f"parameter 'n_train' = {config.n_train} is not allowed: the {config.dataset} "
+                                 f"training set has {len(x)} points, so it must be 1 to {len(x)} (or None for all)")
         x = x[: config.n_train]
     return torch.from_numpy(x).to(device).contiguous()
 
@@ -106,8 +106,8 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, x_train: torch.Tensor, lr: float):
         if not 0 < config.batch_size <= len(x_train):
-            raise ValueError(f"batch_size={config.batch_size}: must be between 1 and the number of training "
-                             f"points ({len(x_train)})")
+            raise ParameterError(f"parameter 'batch_size' = {config.batch_size} is not allowed: it must be 1 to the "
+                                 f"number of training points ({len(x_train)})")
         self.config, self.x = config, x_train
         self.device = x_train.device
         self.model = build_vae(config.dataset, config.n_z, config.hidden, config.seed).to(self.device)
