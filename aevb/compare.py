@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from aevb.evaluation import ais, iwae_bound, log_marginal_hmc
+from aevb.evaluation import MARGINAL_METHODS, ais, iwae_bound, log_marginal, log_marginal_hmc
 
 APPD_WARMUP, APPD_LEAPFROG = 300, 4  # log_marginal_hmc's defaults
 AIS_CHAINS, AIS_LEAPFROG, AIS_PILOT = 8, 5, 2
@@ -47,15 +47,14 @@ def error_vs_compute(model, encoder, x: torch.Tensor, exact: torch.Tensor, appd_
 def side_by_side(model, x: torch.Tensor, iwae_k: int = 5000, ais_chains: int = AIS_CHAINS, ais_steps: int = 500,
                  seed: int = 0) -> list[dict]:
     """Rows {method, mean, se, seconds}: each estimator's mean log p(x) over x and its standard error."""
-    runs = {"App. D (L=50, 4 leapfrog)": lambda: log_marginal_hmc(model, x, seed=seed),
-            f"IWAE (k={iwae_k})": lambda: iwae_bound(model, model.encoder, x, iwae_k, seed=seed),
-            f"AIS (K={ais_chains}, T={ais_steps})": lambda: ais(model, x, n_chains=ais_chains, n_steps=ais_steps,
-                                                                seed=seed)}
+    names = {"hmc": "App. D (L=50, 4 leapfrog)", "iwae": f"IWAE (k={iwae_k})",
+             "ais": f"AIS (K={ais_chains}, T={ais_steps})"}
     rows = []
-    for name, fn in runs.items():
-        est, s = _timed(fn)
-        rows.append({"method": name, "mean": est.mean().item(), "se": (est.std() / len(est) ** 0.5).item(),
-                     "seconds": s})
+    for method in MARGINAL_METHODS:
+        est, s = _timed(lambda: log_marginal(model, x, method, seed=seed, k=iwae_k, n_chains=ais_chains,
+                                             n_steps=ais_steps))
+        rows.append({"method": names[method], "mean": est.mean().item(),
+                     "se": (est.std() / len(est) ** 0.5).item(), "seconds": s})
     return rows
 
 

@@ -84,9 +84,10 @@ def _load_checkpoint(out: Path, config: TrainConfig) -> dict:
         ckpt = torch.load(path, map_location=config.device, weights_only=True)
     except Exception as e:  # a torn or foreign file: say so, never silently start over
         raise ValueError(f"{path} cannot be read as a checkpoint ({e}); move it away to start afresh") from e
-    here = dataclasses.asdict(config)
-    differ = [f"{k}: {ckpt['config'].get(k)!r} there, {v!r} here" for k, v in here.items()
-              if k not in RESUMABLE and _jsonish(ckpt["config"].get(k)) != _jsonish(v)]
+    there = TrainConfig.from_dict(ckpt["config"], device=config.device)
+    differ = [f"{f.name}: {getattr(there, f.name)!r} there, {getattr(config, f.name)!r} here"
+              for f in dataclasses.fields(config)
+              if f.name not in RESUMABLE and getattr(there, f.name) != getattr(config, f.name)]
     if differ:
         raise ValueError(f"{out} holds a run with other settings ({'; '.join(differ)}); "
                          f"use another output directory, or move that one away")
@@ -96,10 +97,6 @@ def _load_checkpoint(out: Path, config: TrainConfig) -> dict:
     return ckpt
 
 
-def _jsonish(v):
-    return list(v) if isinstance(v, tuple) else v
-
-
 def load_config(out_dir: str | Path, device: str = "cpu") -> TrainConfig:
     """The TrainConfig a run directory was trained with (moved to ``device``)."""
     import json
@@ -107,9 +104,7 @@ def load_config(out_dir: str | Path, device: str = "cpu") -> TrainConfig:
     path = Path(out_dir) / "config.json"
     if not path.exists():
         raise ValueError(f"{path} not found: is {out_dir} a run directory written by 'python -m aevb train'?")
-    cfg = json.loads(path.read_text())["config"]
-    return TrainConfig(**{**cfg, "hidden": tuple(cfg["hidden"]), "lr_candidates": tuple(cfg["lr_candidates"]),
-                          "device": device})
+    return TrainConfig.from_dict(json.loads(path.read_text())["config"], device=device)
 
 
 def load_model(out_dir: str | Path, device: str = "cpu"):

@@ -67,6 +67,12 @@ class TrainConfig:
     def __post_init__(self):
         validate(dataclasses.asdict(self))  # one clear error for any bad value (aevb.params)
 
+    @classmethod
+    def from_dict(cls, d: dict, **overrides) -> "TrainConfig":
+        """A config from its ``dataclasses.asdict`` form as stored in JSON or a checkpoint (lists back to tuples)."""
+        d = {**d, **overrides}
+        return cls(**{**d, "hidden": tuple(d["hidden"]), "lr_candidates": tuple(d["lr_candidates"])})
+
 
 @dataclass
 class TrainResult:
