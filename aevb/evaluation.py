@@ -15,7 +15,7 @@ import math
 import torch
 
 from aevb.estimators import ESTIMATORS, log_joint
-from aevb.hmc import hmc, hmc_step
+from aevb.hmc import adapt_step_size, hmc, hmc_step
 from aevb.utils import seeded
 
 
@@ -148,7 +148,7 @@ def _anneal(model, x, z, betas, n_chains, n_leapfrog, eps, target_accept=None):
         used.append(step)
         z, _, _, a = hmc_step(target, z, lp, grad, step, n_leapfrog)
         if adapt:
-            eps = eps * torch.exp(0.1 * (a - target_accept))
+            eps = adapt_step_size(eps, a, target_accept)
     return log_w, torch.stack(used)
 
 

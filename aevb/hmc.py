@@ -61,6 +61,13 @@ def hmc_step(log_prob: LogProb, z, lp, grad, step_size, n_leapfrog: int):
     return z, lp, grad, accept_prob
 
 
+def adapt_step_size(step_size: torch.Tensor, accept_prob: torch.Tensor, target: float, rate: float = 0.1):
+    """One Robbins-Monro step on log ε towards ``target`` acceptance: ε · exp(rate (a − target)).
+    For samplers whose target moves (AIS pilots, MCEM's chains), where dual averaging's frozen step fits
+    less well. Any shapes that broadcast."""
+    return step_size * torch.exp(rate * (accept_prob - target))
+
+
 class DualAveraging:
     """Per-chain step-size adaptation (Hoffman & Gelman 2014, §3.2.1); all tensors (C,)."""
 

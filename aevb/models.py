@@ -93,15 +93,18 @@ class GaussianDecoder(GaussianMLP):
         return -0.5 * (math.log(2 * math.pi) + log_var + sq * torch.exp(-log_var)).sum(-1)
 
 
-class VAE(nn.Module):
-    """§3: prior N(0, I), Gaussian MLP encoder, Bernoulli or Gaussian MLP decoder."""
+class LatentVariableModel(nn.Module):
+    """The generative model alone, p(z) p_θ(x|z) with prior N(0, I) and an App. C decoder: what Monte Carlo
+    EM (App. E) learns, having no recognition model. ``VAE`` adds the encoder q_φ(z|x)."""
 
     def __init__(self, d_x: int, n_z: int, hidden: tuple[int, ...] = (500,), likelihood: str = "bernoulli"):
         super().__init__()
+        self._init_generative(d_x, n_z, hidden, likelihood)
+
+    def _init_generative(self, d_x, n_z, hidden, likelihood):
         if likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(f"likelihood={likelihood!r}: allowed values are ('bernoulli', 'gaussian')")
         self.d_x, self.n_z, self.hidden, self.likelihood = d_x, n_z, tuple(hidden), likelihood
-        self.encoder = GaussianEncoder(d_x, n_z, self.hidden)
         dec = BernoulliDecoder if likelihood == "bernoulli" else GaussianDecoder
         self.decoder = dec(n_z, d_x, self.hidden)
         self.register_buffer("_prior_loc", torch.zeros(n_z), persistent=False)
@@ -138,6 +141,15 @@ class VAE(nn.Module):
         return z, torch.sigmoid(mu) + torch.exp(0.5 * log_var) * noise
 
 
+class VAE(LatentVariableModel):
+    """§3: prior N(0, I), Gaussian MLP encoder, Bernoulli or Gaussian MLP decoder."""
+
+    def __init__(self, d_x: int, n_z: int, hidden: tuple[int, ...] = (500,), likelihood: str = "bernoulli"):
+        nn.Module.__init__(self)
+        self.encoder = GaussianEncoder(d_x, n_z, tuple(hidden))  # registered first: the order §5's init draws in
+        self._init_generative(d_x, n_z, hidden, likelihood)
+
+
 @torch.no_grad()
 def init_paper_(module: nn.Module, std: float = INIT_STD, generator: torch.Generator | None = None) -> nn.Module:
     """§5: every parameter ~ N(0, std²), in place, in the order of ``module.parameters()``."""
@@ -146,8 +158,15 @@ def init_paper_(module: nn.Module, std: float = INIT_STD, generator: torch.Gener
     return module
 
 
-def build_vae(dataset: str, n_z: int, hidden: tuple[int, ...], seed: int = 0) -> VAE:
-    """The paper's model for ``dataset`` ("mnist": 784-d Bernoulli, "frey": 560-d Gaussian), initialised."""
+def build_vae(dataset: str, n_z: int, hidden: tuple[int, ...], seed: int = 0, encoder: bool = True):
+    """The paper's model for ``dataset`` ("mnist": 784-d Bernoulli, "frey": 560-d Gaussian), initialised.
+
+    ``encoder=False`` gives the ``LatentVariableModel`` alone, with the very decoder weights the VAE of the
+    same seed starts from (so baselines without an encoder start where AEVB starts)."""
     d_x, lik = {"mnist": (784, "bernoulli"), "frey": (560, "gaussian")}[dataset]
-    model = VAE(d_x, n_z, hidden, lik)
-    return init_paper_(model, generator=torch.Generator().manual_seed(seed))
+    vae = init_paper_(VAE(d_x, n_z, hidden, lik), generator=torch.Generator().manual_seed(seed))
+    if encoder:
+        return vae
+    model = LatentVariableModel(d_x, n_z, hidden, lik)
+    model.decoder.load_state_dict(vae.decoder.state_dict())
+    return model

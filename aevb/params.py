@@ -113,6 +113,16 @@ def validate(params: dict) -> dict:
         raise ParameterError(
             f"parameter 'n_z' = {params['n_z']} is too large for the App. D estimator (marginal='hmc'), which "
             f"is reliable only up to n_z = {APPD_MAX_NZ} (see chapter 5); use marginal='ais' or 'iwae'")
+    algorithm, marginal = params.get("algorithm"), params.get("marginal")
+    if algorithm == "mcem" and marginal not in ("hmc", "ais"):
+        raise ParameterError(
+            f"parameter 'marginal' = {marginal!r} is not allowed with algorithm='mcem': Monte Carlo EM has no "
+            f"recognition model, so it has no lower bound and IWAE cannot run; it is evaluated by its "
+            f"marginal likelihood: use marginal='hmc' (App. D, as in Fig. 3) or 'ais'")
+    if algorithm == "full-vb" and marginal is not None:
+        raise ParameterError(
+            f"parameter 'marginal' = {marginal!r} is not allowed with algorithm='full-vb': its decoder draws "
+            f"fresh parameters θ at every call, so log p(x|θ) is not a fixed target; use marginal=None")
     return params
 
 

@@ -19,15 +19,19 @@ from pathlib import Path
 import torch
 
 from aevb.io import atomic_torch_save, atomic_write_csv, atomic_write_json
+from aevb.baselines.mcem import MCEMTrainer
 from aevb.baselines.wake_sleep import WakeSleepTrainer
+from aevb.full_vb import FullVBTrainer
 from aevb.train import TrainConfig, TrainResult, Trainer, eval_schedule, fit
 
-ALGORITHMS = {"aevb": Trainer, "wake-sleep": WakeSleepTrainer}  # name -> the trainer doing one step
-CURVE_COLUMNS = ["samples", "seconds", "train_bound", "test_bound"]
+# name -> the trainer doing one step (Alg. 1, the §4/App. E baselines, App. F)
+ALGORITHMS = {"aevb": Trainer, "wake-sleep": WakeSleepTrainer, "mcem": MCEMTrainer, "full-vb": FullVBTrainer}
 
 
 def curve_columns(config: TrainConfig) -> list[str]:
-    return CURVE_COLUMNS + (["train_marginal", "test_marginal"] if config.marginal else [])
+    """samples, seconds, what the algorithm's ``evaluate`` records, and log p(x) when asked for."""
+    return (["samples", "seconds"] + ALGORITHMS[config.algorithm].columns(config)
+            + (["train_marginal", "test_marginal"] if config.marginal else []))
 
 
 def _git_revision() -> str:
@@ -108,12 +112,10 @@ def load_config(out_dir: str | Path, device: str = "cpu") -> TrainConfig:
 
 
 def load_model(out_dir: str | Path, device: str = "cpu"):
-    """The trained model of a run directory written by ``run``."""
-    from aevb.models import build_vae
-
+    """The trained model of a run directory written by ``run`` (a ``VAE``, or what its algorithm trains)."""
     out = Path(out_dir)
     ckpt = torch.load(out / "checkpoint.pt", map_location=device, weights_only=True)
-    cfg = ckpt["config"]
-    model = build_vae(cfg["dataset"], cfg["n_z"], tuple(cfg["hidden"]), cfg["seed"]).to(device)
+    config = TrainConfig.from_dict(ckpt["config"], device=device)
+    model = ALGORITHMS[config.algorithm].build_model(config).to(device)
     model.load_state_dict(ckpt["trainer"]["model"])
     return model

@@ -108,7 +108,13 @@ def load_split(config: TrainConfig, split: str, device) -> torch.Tensor:
 
 
 class Trainer:
-    """Algorithm 1 on one model; ``advance(samples)`` trains up to a sample count."""
+    """Algorithm 1 on one model; ``advance(samples)`` trains up to a sample count.
+
+    Baselines subclass it and override what differs: ``build_model`` (the model trained), ``param_groups``
+    (which parameters get the §5 weight decay), ``train_step`` (one update on a minibatch) and ``evaluate``
+    / ``columns`` (what the curve records besides samples and seconds). ``batch_index`` holds the
+    positions in the training set of the current minibatch.
+    """
 
     def __init__(self, config: TrainConfig, x_train: torch.Tensor, lr: float):
         if not 0 < config.batch_size <= len(x_train):
@@ -116,14 +122,32 @@ class Trainer:
                                  f"number of training points ({len(x_train)})")
         self.config, self.x = config, x_train
         self.device = x_train.device
-        self.model = build_vae(config.dataset, config.n_z, config.hidden, config.seed).to(self.device)
+        self.model = self.build_model(config).to(self.device)
         wd = 1.0 / len(x_train) if config.weight_decay else 0.0
-        self.opt = torch.optim.Adagrad(self.model.parameters(), lr=lr, weight_decay=wd)
+        self.opt = torch.optim.Adagrad(self.param_groups(wd), lr=lr)
         self.estimator = ESTIMATORS[config.estimator]
         self.samples, self.seconds, self.step = 0, 0.0, 0
         with seeded(config.seed + 1, self.device):
             self.rng = get_rng_state(self.device)
-        self.perm, self.pos = None, 0
+        self.perm, self.pos, self.batch_index = None, 0, None
+
+    @classmethod
+    def build_model(cls, config: TrainConfig) -> torch.nn.Module:
+        """The model this algorithm trains, initialised as in §5 (seeded by ``config.seed``)."""
+        return build_vae(config.dataset, config.n_z, config.hidden, config.seed)
+
+    def param_groups(self, weight_decay: float) -> list[dict]:
+        """Adagrad parameter groups: every parameter with the N(0, I) prior, i.e. weight decay 1/N (§5)."""
+        return [{"params": list(self.model.parameters()), "weight_decay": weight_decay}]
+
+    @classmethod
+    def columns(cls, config: TrainConfig) -> list[str]:
+        """The curve columns ``evaluate`` fills."""
+        return ["train_bound", "test_bound"]
+
+    def evaluate(self, x_eval: torch.Tensor, x_test: torch.Tensor) -> dict:
+        """The average lower bound (estimator B, L = 1) on the train subset and the test set (Fig. 2)."""
+        return {"train_bound": average_bound(self.model, x_eval), "test_bound": average_bound(self.model, x_test)}
 
     def state_dict(self) -> dict:
         """Everything needed to continue exactly where this trainer stands."""
@@ -141,9 +165,9 @@ class Trainer:
         M, N = self.config.batch_size, len(self.x)
         if self.perm is None or self.pos + M > N:  # new epoch: fresh permutation, drop the remainder
             self.perm, self.pos = torch.randperm(N, device=self.device), 0
-        idx = self.perm[self.pos: self.pos + M]
+        self.batch_index = self.perm[self.pos: self.pos + M]  # (M,)
         self.pos += M
-        return self.x[idx]  # (M, D)
+        return self.x[self.batch_index]  # (M, D)
 
     def advance(self, to_samples: int, bar=None) -> float:
         """Train until ``samples >= to_samples``; returns the mean minibatch bound of these steps."""
@@ -250,9 +274,7 @@ def fit(config: TrainConfig, trainer_cls=Trainer, on_checkpoint=None, resume: di
             t.advance(point, bar)
             if point in evals:
                 with seeded(config.seed + 2, device):
-                    row = {"samples": t.samples, "seconds": round(t.seconds, 3),
-                           "train_bound": average_bound(t.model, x_eval),
-                           "test_bound": average_bound(t.model, x_test)}
+                    row = {"samples": t.samples, "seconds": round(t.seconds, 3), **t.evaluate(x_eval, x_test)}
                     if config.marginal:
                         n = config.marginal_points
                         row["train_marginal"] = log_marginal(t.model, x_train[:n], config.marginal).mean().item()
@@ -261,7 +283,7 @@ def fit(config: TrainConfig, trainer_cls=Trainer, on_checkpoint=None, resume: di
                     if not math.isfinite(row[k]):
                         raise NonFiniteError(f"{k} is {row[k]} after {t.samples} samples")
                 curve.append(row)
-                bar.set_postfix(train=f"{row['train_bound']:.2f}", test=f"{row['test_bound']:.2f}")
+                bar.set_postfix({k: f"{v:.2f}" for k, v in row.items() if k.startswith(("train_", "test_"))})
             if on_checkpoint is not None:
                 on_checkpoint({"trainer": t.state_dict(), "curve": curve, "lr": lr,
                                "lr_search": {str(k): v for k, v in search.items()}})

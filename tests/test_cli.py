@@ -63,3 +63,22 @@ def test_evaluate_each_method_on_a_trained_run_and_record_marginals(tmp_path):
 def test_evaluate_a_missing_run_is_a_clear_error(tmp_path):
     p = _cli("evaluate", str(tmp_path / "nope"))
     assert p.returncode == 2 and "config.json" in p.stderr
+
+
+def test_every_algorithm_trains_from_the_cli(tmp_path):
+    common = ["--n-z", "2", "--hidden", "20", "--budget", "2000", "--n-train", "300", "--lr", "0.05",
+              "--marginal-points", "10", "--no-progress"]
+    expect = {"wake-sleep": ["train_bound", "test_bound"], "full-vb": ["train_bound", "test_bound", "kl_theta"],
+              "mcem": ["train_marginal", "test_marginal"]}  # (aevb: test_train_writes_a_run_directory)
+    for algorithm, columns in expect.items():
+        out = tmp_path / algorithm
+        p = _cli("train", "--algorithm", algorithm, *common, "--out", str(out))
+        assert p.returncode == 0, p.stderr
+        assert list(read_csv(out / "curve.csv")[-1]) == ["samples", "seconds", *columns]
+    assert "--marginal hmc" in p.stdout  # mcem without --marginal: App. D, said out loud
+    p = _cli("evaluate", str(tmp_path / "mcem"), "--method", "iwae", "--n-points", "5")
+    assert p.returncode == 2 and "no recognition model" in p.stderr
+    p = _cli("evaluate", str(tmp_path / "full-vb"), "--method", "hmc", "--n-points", "5")
+    assert p.returncode == 2 and "full-vb" in p.stderr
+    p = _cli("evaluate", str(tmp_path / "mcem"), "--method", "hmc", "--n-points", "5")
+    assert p.returncode == 0 and "hmc log p(x), test, first 5 points" in p.stdout

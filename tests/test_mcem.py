@@ -1,0 +1,118 @@
+"""Monte Carlo EM (aevb/baselines/mcem.py, App. E): its E-step samples the exact posterior of a
+linear-Gaussian model, its step size reaches the 90% acceptance App. E asks for, each minibatch makes 5
+weight updates on the acquired samples, it improves its marginal likelihood on real data, and it resumes exactly."""
+import dataclasses
+
+import pytest
+import torch
+
+from aevb.baselines.mcem import M_STEPS, TARGET_ACCEPT, MCEMTrainer
+from aevb.linear_gaussian import LinearGaussian
+from aevb.params import ParameterError
+from aevb.runs import run
+from aevb.train import TrainConfig, load_split
+
+SMALL = TrainConfig(algorithm="mcem", n_z=3, hidden=(50,), budget=20_000, n_train=500, lr=0.05,
+                    marginal="hmc", marginal_points=50, per_decade=1, progress=False)
+
+
+def _trainer(config=SMALL, x=None):
+    x = load_split(config, "train", torch.device("cpu")) if x is None else x
+    return MCEMTrainer(config, x, config.lr)
+
+
+def test_has_no_encoder_and_starts_from_the_vaes_decoder():
+    t = _trainer()
+    assert not hasattr(t.model, "encoder")
+    vae = TrainConfig(n_z=3, hidden=(50,))
+    from aevb.models import build_vae
+    ref = build_vae("mnist", vae.n_z, vae.hidden, seed=SMALL.seed)
+    for a, b in zip(t.model.decoder.parameters(), ref.decoder.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_e_step_samples_the_exact_posterior_of_a_linear_gaussian_model():
+    torch.manual_seed(0)
+    lg = LinearGaussian.random(d_x=6, n_z=3, s=1.0, seed=1, dtype=torch.float32)
+    _, x = lg.sample_joint(50)  # (50, 6)
+    cfg = dataclasses.replace(SMALL, n_train=None, batch_size=50)
+    t = _trainer(cfg, x)
+    t.model = lg  # the E-step only needs the model protocol: prior and log_likelihood
+    idx = torch.arange(50)
+    with torch.random.fork_rng(), torch.no_grad():
+        torch.manual_seed(1)
+        draws = []
+        for i in range(1000):
+            z = t.e_step(x, idx)
+            if i >= 200:
+                draws.append(z)
+    draws = torch.stack(draws)  # (800, 50, 3)
+    post = lg.posterior(x)
+    sd = post.covariance_matrix.diagonal(dim1=-2, dim2=-1).sqrt()  # (50, 3)
+    # the draws are autocorrelated: judge the mean by its Monte Carlo standard error from 16 batch means
+    means = draws.view(16, 50, 50, 3).mean(1)  # (16, 50, 3)
+    se = means.std(0) / 16**0.5  # (50, 3)
+    assert (se < 0.15 * sd).all()  # the check has power: errors of 0.15 posterior sd would be seen
+    t_stat = (draws.mean(0) - post.mean) / se
+    assert t_stat.abs().max() < 5 and t_stat.abs().mean() < 1.2, t_stat
+    ratio = draws.std(0) / sd
+    assert (ratio.mean() - 1).abs() < 0.05 and ((ratio - 1).abs() < 0.25).all()
+
+
+@pytest.mark.parametrize("start", [2.0, 1e-3])
+def test_step_size_reaches_the_target_acceptance_on_real_data(start):
+    t = _trainer()
+    t.step_size = torch.tensor(start)
+    x, idx = t.x[:100], torch.arange(100)
+    rates = []
+    for i in range(250):
+        t.e_step(x, idx)
+        if i >= 150:
+            rates.append(t.accept[idx].mean().item())
+    mean_rate = sum(rates) / len(rates)
+    assert abs(mean_rate - TARGET_ACCEPT) < 0.03, mean_rate
+
+
+def test_each_minibatch_makes_m_steps_weight_updates_on_the_acquired_samples(monkeypatch):
+    t = _trainer()
+    before = t.chains.clone()
+    seen = []
+    real = t._descend
+    monkeypatch.setattr(t, "_descend", lambda loss: seen.append(loss.item()) or real(loss))
+    x = t._batch()
+    t.train_step(x)
+    idx = t.batch_index
+    assert len(seen) == M_STEPS  # App. E: 5 updates per minibatch
+    assert seen[-1] < seen[0]  # on the same samples the objective improves update by update
+    assert not torch.equal(t.chains[idx], before[idx])  # the chains of this minibatch moved ...
+    rest = torch.ones(len(t.x), dtype=torch.bool)
+    rest[idx] = False
+    assert torch.equal(t.chains[rest], before[rest])  # ... and only those
+
+
+def test_improves_its_marginal_likelihood_on_real_data():
+    curve = run(SMALL).curve
+    assert list(curve[0]) == ["samples", "seconds", "train_marginal", "test_marginal"]
+    assert curve[-1]["train_marginal"] > curve[0]["train_marginal"] + 20
+    assert curve[-1]["test_marginal"] > curve[0]["test_marginal"] + 15
+
+
+def test_resumes_exactly():
+    x = load_split(SMALL, "train", torch.device("cpu"))
+    a = _trainer(SMALL, x)
+    a.advance(3000)
+    b = _trainer(SMALL, x)
+    b.advance(1500)
+    c = _trainer(SMALL, x)
+    c.load_state_dict(b.state_dict())
+    c.advance(3000)
+    assert torch.equal(a.chains, c.chains) and torch.equal(a.step_size, c.step_size)
+    for p, q in zip(a.model.parameters(), c.model.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_needs_a_marginal_likelihood_estimator():
+    with pytest.raises(ParameterError, match="no recognition model"):
+        dataclasses.replace(SMALL, marginal=None)
+    with pytest.raises(ParameterError, match="no recognition model"):
+        dataclasses.replace(SMALL, marginal="iwae")
