@@ -72,6 +72,13 @@ def _algorithm(v) -> str | None:
     return None if v in ALGORITHMS else f"one of {tuple(ALGORITHMS)}"
 
 
+def _algorithms(v) -> str | None:
+    from aevb.runs import ALGORITHMS
+
+    ok = isinstance(v, (list, tuple)) and len(v) > 0 and all(a in ALGORITHMS for a in v)
+    return None if ok else f"a non-empty list drawn from {tuple(ALGORITHMS)}"
+
+
 def _text(v) -> str | None:
     return None if isinstance(v, str) and v.strip() else "a non-empty string"
 
@@ -95,6 +102,7 @@ RULES: dict[str, Callable] = {
     "mnist_budget": _positive_int, "family_samples": _positive_int, "n_exact_points": _positive_int,
     "fig3_budget": _positive_int, "iwae_k": _positive_int, "ais_chains": _positive_int, "ais_steps": _positive_int,
     "n_z_values": _sizes, "study_budget": _positive_int, "study_points": _positive_int,
+    "algorithms": _algorithms, "trace_samples": _positive_int, "n_draws": _positive_int, "n_codes": _positive_int,
 }
 
 

@@ -68,15 +68,16 @@ def image_grid(x, nrow: int, ax=None, shape: tuple[int, int] | None = None, titl
     return ax
 
 
-def plot_curve(rows: list[dict], ax=None, label: str = "", color=None):
-    """Fig. 2 style: average lower bound vs training samples evaluated (log x), train solid, test dashed."""
+def plot_curve(rows: list[dict], ax=None, label: str = "", color=None, key: str = "bound"):
+    """Fig. 2 / Fig. 3 style: ``train_{key}`` (solid) and ``test_{key}`` (dashed) vs training samples evaluated
+    (log x). key "bound": the average lower bound (Fig. 2); "marginal": the estimated log p(x) (Fig. 3)."""
     ax = _ax(ax, (5, 3.5))
     s = [r["samples"] for r in rows]
-    line, = ax.plot(s, [r["train_bound"] for r in rows], "-", color=color, label=f"{label} train".strip())
-    ax.plot(s, [r["test_bound"] for r in rows], "--", color=line.get_color(), label=f"{label} test".strip())
+    line, = ax.plot(s, [r[f"train_{key}"] for r in rows], "-", color=color, label=f"{label} train".strip())
+    ax.plot(s, [r[f"test_{key}"] for r in rows], "--", color=line.get_color(), label=f"{label} test".strip())
     ax.set_xscale("log")
     ax.set_xlabel("# training samples evaluated")
-    ax.set_ylabel(r"average $\mathcal{L}$ (nats)")
+    ax.set_ylabel(r"average $\mathcal{L}$ (nats)" if key == "bound" else "estimated log p(x) (nats)")
     ax.grid(alpha=0.3)
     ax.legend()
     return ax

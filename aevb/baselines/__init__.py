@@ -1,1 +1,1 @@
-"""The paper's baselines (§4, §5): wake-sleep; Monte Carlo EM and full VB are to come."""
+"""The paper's baselines (§4, §5, App. E): wake-sleep and Monte Carlo EM. (Full VB, App. F, is ``aevb.full_vb``.)"""

@@ -41,6 +41,9 @@ ADAPT_RATE = 1.0  # log ε moves by ADAPT_RATE · (mean acceptance − 0.9) per 
 
 
 class MCEMTrainer(Trainer):
+    """App. E on one model: persistent HMC chains per datapoint (``chains``), a global step size
+    (``step_size``), the last acceptance probability of each chain (``accept``), 5 M-steps per minibatch."""
+
     def __init__(self, config: TrainConfig, x_train: torch.Tensor, lr: float):
         super().__init__(config, x_train, lr)
         with seeded(config.seed + 3, self.device):  # chains start at prior draws, seeded apart from training
