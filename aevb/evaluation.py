@@ -56,12 +56,26 @@ def log_joint_grid(model, x: torch.Tensor, lim=4.0, n: int = 201, center: torch.
 
 # --- marginal likelihood: App. D, the importance-weighted bound, annealed importance sampling ----------
 
-def _default_init(model, x: torch.Tensor) -> torch.Tensor:
-    """Where posterior chains start: the encoder's mean when the model has one, else z = 0. (B, Z)"""
+@torch.no_grad()
+def _default_init(model, x: torch.Tensor, n_search: int = 1000, chunk: int = 50) -> torch.Tensor:
+    """Where posterior chains start: the encoder's mean when the model has one; without one (MCEM), the best of
+    ``n_search`` prior draws per datapoint by log p(x, z). (B, Z)
+
+    A fixed start such as z = 0 is not good enough without an encoder: MCEM's decoders have sharp,
+    multimodal posteriors, and chains from z = 0 got stuck in minor modes, so App. D came out 22 nats below
+    AIS on a trained MCEM model (and agreed with it to 0.2 nats from the training chains' states)."""
     if hasattr(model, "encoder"):
-        with torch.no_grad():
-            return model.encoder(x).mean
-    return torch.zeros(x.shape[0], model.prior.event_shape[0], dtype=x.dtype, device=x.device)
+        return model.encoder(x).mean
+    best_lp = torch.full((x.shape[0],), -math.inf, dtype=x.dtype, device=x.device)  # (B,)
+    best = torch.zeros(x.shape[0], model.prior.event_shape[0], dtype=x.dtype, device=x.device)  # (B, Z)
+    for start in range(0, n_search, chunk):
+        z = model.prior.sample((min(chunk, n_search - start), x.shape[0]))  # (c, B, Z)
+        lp = log_joint(model, x, z)  # (c, B)
+        top, i = lp.max(0)  # (B,)
+        better = top > best_lp
+        best = torch.where(better[:, None], z[i, torch.arange(x.shape[0], device=x.device)], best)
+        best_lp = torch.where(better, top, best_lp)
+    return best
 
 
 def log_marginal_hmc(model, x: torch.Tensor, n_samples: int = 50, n_leapfrog: int = 4, n_warmup: int = 300,
@@ -77,13 +91,15 @@ def log_marginal_hmc(model, x: torch.Tensor, n_samples: int = 50, n_leapfrog: in
     Defaults follow the paper's Fig. 3 protocol (L = 50, 4 leapfrog steps, 90% acceptance). The paper
     gives no warm-up length, initial state or density family: ours are 300 adapted transitions (100 left
     a few chains with poorly tuned step sizes and errors of several nats on the linear-Gaussian test), the
-    encoder's mean (z = 0 without encoder), and a full-covariance Gaussian.
+    encoder's mean (without encoder, the best of 1000 prior draws), and a full-covariance Gaussian.
     """
     from torch.distributions import MultivariateNormal
 
     target = lambda z: log_joint(model, x, z)  # noqa: E731  (B, Z) -> (B,): one chain per datapoint
-    z0 = _default_init(model, x) if init is None else init
-    res = hmc(target, z0, 2 * n_samples, n_leapfrog, step_size, n_warmup, target_accept, seed=seed)
+    if init is None:
+        with seeded(seed + 1, x.device):
+            init = _default_init(model, x)
+    res = hmc(target, init, 2 * n_samples, n_leapfrog, step_size, n_warmup, target_accept, seed=seed)
     fit, fresh = res.samples[:n_samples], res.samples[n_samples:]  # (L, B, Z) each
     mean = fit.mean(0)  # (B, Z)
     dev = (fit - mean).transpose(0, 1)  # (B, L, Z)

@@ -161,6 +161,44 @@ def test_nan_gradient_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path,
     assert read_csv(tmp_path / "curve.csv")[-1]["samples"] == 1800
 
 
+def test_a_nan_gradient_under_a_finite_loss_never_reaches_a_checkpoint(tmp_path, monkeypatch):
+    """Only the loss is checked at every step; a NaN gradient under a finite loss poisons the weights, the
+    next loss is NaN and the run stops there, with the last good checkpoint on disk."""
+    from aevb import train as train_mod
+
+    real = train_mod.Trainer.train_step
+
+    def poisoned(self, x):
+        if self.step == 24:  # step 24: finite loss, NaN gradient for one weight
+            self.model.decoder.out.weight.register_hook(lambda g: torch.full_like(g, float("nan")))
+        return real(self, x)
+
+    monkeypatch.setattr(train_mod.Trainer, "train_step", poisoned)
+    with pytest.raises(NonFiniteError, match="training bound is nan at step 25"):
+        run(TINY, tmp_path)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert ckpt["trainer"]["samples"] == 2000
+    assert all(torch.isfinite(v).all() for v in ckpt["trainer"]["model"].values())
+
+
+def test_non_finite_parameters_are_named_before_a_checkpoint(tmp_path, monkeypatch):
+    from aevb import train as train_mod
+
+    real = train_mod.Trainer.advance
+
+    def advance(self, to_samples, bar=None):
+        out = real(self, to_samples, bar)
+        if self.samples >= 2500:
+            with torch.no_grad():
+                self.model.encoder.mu.bias[0] = float("inf")
+        return out
+
+    monkeypatch.setattr(train_mod.Trainer, "advance", advance)
+    with pytest.raises(NonFiniteError, match="parameters encoder.mu.bias are not finite"):
+        run(TINY, tmp_path)
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["trainer"]["samples"] == 2000
+
+
 # --- long runs ----------------------------------------------------------------------------------------
 
 def test_kill_9_then_the_same_command_gives_the_same_curve(tmp_path):
