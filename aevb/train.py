@@ -124,7 +124,7 @@ class Trainer:
         self.device = x_train.device
         self.model = self.build_model(config).to(self.device)
         wd = 1.0 / len(x_train) if config.weight_decay else 0.0
-        # fused: one kernel for the whole update (1.5x the training speed of the default loop on CPU)
+        # fused: one kernel for the whole update instead of several per tensor (benchmarks/train_speed.py)
         self.opt = torch.optim.Adagrad(self.param_groups(wd), lr=lr, fused=True)
         self.estimator = ESTIMATORS[config.estimator]
         self.samples, self.seconds, self.step = 0, 0.0, 0
@@ -196,9 +196,9 @@ class Trainer:
     def _descend(self, loss: torch.Tensor) -> float:
         """Backpropagate ``loss`` and take an optimiser step, unless the loss is not finite.
 
-        Only the loss is checked at every step (a sum over the gradients cost 20% of a step): a gradient that
-        is NaN or inf while the loss is finite corrupts the parameters, which makes the next step's loss
-        non-finite, and ``check_finite`` guards every checkpoint, so no corrupted state reaches the disk."""
+        Only the loss is checked at every step (a sum over all gradients cost up to a fifth of a step): a
+        gradient that is NaN or inf while the loss is finite corrupts the parameters, which makes the next
+        step's loss non-finite, and ``check_finite`` guards every checkpoint, so nothing corrupted is saved."""
         self.opt.zero_grad(set_to_none=True)
         lv = loss.item()
         if not math.isfinite(lv):
