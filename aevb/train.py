@@ -283,9 +283,9 @@ def fit(config: TrainConfig, trainer_cls=Trainer, on_checkpoint=None, resume: di
                         n = config.marginal_points
                         row["train_marginal"] = log_marginal(t.model, x_train[:n], config.marginal).mean().item()
                         row["test_marginal"] = log_marginal(t.model, x_test[:n], config.marginal).mean().item()
-                for k in [c for c in row if c.endswith(("_bound", "_marginal"))]:
-                    if not math.isfinite(row[k]):
-                        raise NonFiniteError(f"{k} is {row[k]} after {t.samples} samples")
+                for k, v in row.items():  # every evaluated value: bounds, log p(x), full VB's KL term
+                    if not math.isfinite(v):
+                        raise NonFiniteError(f"{k} is {v} after {t.samples} samples")
                 curve.append(row)
                 bar.set_postfix({k: f"{v:.2f}" for k, v in row.items() if k.startswith(("train_", "test_"))})
             if on_checkpoint is not None:

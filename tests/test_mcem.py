@@ -8,6 +8,7 @@ import torch
 
 from aevb.baselines.mcem import M_STEPS, TARGET_ACCEPT, MCEMTrainer
 from aevb.linear_gaussian import LinearGaussian
+from aevb.models import build_vae
 from aevb.params import ParameterError
 from aevb.runs import run
 from aevb.train import TrainConfig, load_split
@@ -24,9 +25,7 @@ def _trainer(config=SMALL, x=None):
 def test_has_no_encoder_and_starts_from_the_vaes_decoder():
     t = _trainer()
     assert not hasattr(t.model, "encoder")
-    vae = TrainConfig(n_z=3, hidden=(50,))
-    from aevb.models import build_vae
-    ref = build_vae("mnist", vae.n_z, vae.hidden, seed=SMALL.seed)
+    ref = build_vae("mnist", SMALL.n_z, SMALL.hidden, seed=SMALL.seed)
     for a, b in zip(t.model.decoder.parameters(), ref.decoder.parameters()):
         assert torch.equal(a, b)
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 
 from aevb.estimators import log_joint
-from aevb.hmc import adapt_step_size, hmc_step, log_prob_and_grad
+from aevb.hmc import adapt_step_size, hmc
 from aevb.models import build_vae
 from aevb.train import TrainConfig, Trainer
 from aevb.utils import seeded
@@ -72,10 +72,8 @@ class MCEMTrainer(Trainer):
     def e_step(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """One HMC transition of the chains of datapoints ``idx``: (M,) on p_θ(z|x), x: (M, D) -> z: (M, Z)."""
         target = lambda z: log_joint(self.model, x, z)  # noqa: E731  (M, Z) -> (M,), log p(z|x) + const
-        z = self.chains[idx]  # (M, Z)
-        lp, grad = log_prob_and_grad(target, z)
-        eps = self.step_size.expand(len(idx))  # (M,)
-        z, _, _, accept = hmc_step(target, z, lp, grad, eps, N_LEAPFROG)
+        res = hmc(target, self.chains[idx], 1, N_LEAPFROG, self.step_size, n_warmup=0, adapt=False)
+        z, accept = res.samples[0], res.accept_rate  # (M, Z), (M,): one transition, so its acceptance probability
         self.chains[idx], self.accept[idx] = z, accept
         self.step_size = adapt_step_size(self.step_size, accept.mean(), TARGET_ACCEPT, ADAPT_RATE)
         return z
