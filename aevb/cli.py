@@ -4,6 +4,7 @@ Examples (Alg. 1 on MNIST at the paper's settings, 10^6 training samples; then A
 
     python -m aevb train --dataset mnist --n-z 20 --hidden 500 --budget 1e6
     python -m aevb evaluate runs/mnist-aevb-z20-h500-s0 --method hmc --split test --n-points 1000
+    python -m aevb figure 2 --budget 1e7      # the paper's Fig. 2 grid into results/ (aevb.experiments)
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 from aevb.evaluation import MARGINAL_METHODS, log_marginal
+from aevb.experiments import FIGURES, RESULTS_DIR, grid, run_figure, run_name, samples_reached, select
 from aevb.io import atomic_write_csv
 from aevb.params import ParameterError, validate
 from aevb.runs import ALGORITHMS, load_config, load_model, run
@@ -89,7 +91,36 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--n-steps", type=_count, default=500, help="AIS: intermediate distributions")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="cpu")
+    f = sub.add_parser("figure", help="train the runs of one of the paper's figures into the results store")
+    f.add_argument("figure", type=int, choices=FIGURES, nargs="+",
+                   help="the paper's figure(s): 2, 3 (§5), 4, 5 (App. A); several share one pool of workers")
+    f.add_argument("--budget", type=_count, default=10_000_000, help="training samples per run, e.g. 1e7")
+    f.add_argument("--only", default=None,
+                   help="train only the runs whose names match these comma-separated patterns, e.g. 'mnist-*'")
+    f.add_argument("--list", action="store_true", help="list the runs and how far each got; train nothing")
+    f.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: a process pool on this machine; ray: a Ray cluster (pip install -r "
+                        "requirements-ray.txt)")
+    f.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    f.add_argument("--workers", type=_count, default=2, help="runs trained at once")
+    f.add_argument("--threads", type=_count, default=1, help="torch threads per run")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--device", default="cpu", help="cpu or cuda")
+    f.add_argument("--results", default=str(RESULTS_DIR), help="the results store (default: results/ of the repository)")
     return p
+
+
+def figure(args) -> int:
+    """``python -m aevb figure``: train (or list) a figure's grid in the results store."""
+    validate({"budget": args.budget, "seed": args.seed, "device": args.device})
+    results = Path(args.results)
+    if args.list:
+        for c in select(grid(args.figure, args.budget, args.seed, args.device), args.only):
+            print(f"{run_name(c):45s} {samples_reached(results / 'runs' / run_name(c)):>12,} samples")
+        return 0
+    run_figure(args.figure, args.budget, only=args.only, executor=args.executor, workers=args.workers,
+               threads=args.threads, address=args.address, seed=args.seed, device=args.device, results_dir=results)
+    return 0
 
 
 def evaluate(args) -> int:
@@ -113,7 +144,7 @@ def evaluate(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return evaluate(args) if args.command == "evaluate" else train(args)
+        return {"evaluate": evaluate, "figure": figure, "train": train}[args.command](args)
     except (ValueError, RuntimeError, FloatingPointError, OSError) as e:
         msg = str(e)
         if isinstance(e, ParameterError):  # name the flag the user typed: parameter 'n_z' -> --n-z
