@@ -177,7 +177,11 @@ class Trainer:
         with forked_rng(self.device):
             set_rng_state(self.rng, self.device)
             while self.samples < to_samples:
-                lv = self.train_step(self._batch())
+                try:
+                    lv = self.train_step(self._batch())
+                except RuntimeError:  # e.g. sampling q(z|x) with a NaN scale: name the corrupted parameters
+                    self.check_finite()
+                    raise
                 self.step += 1
                 self.samples += cfg.batch_size
                 total, n = total - lv, n + 1

@@ -262,3 +262,18 @@ def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         atomic_write(target, crash)
     assert target.read_text() == "old\n" and os.listdir(tmp_path) == ["curve.csv"]
+
+
+def test_a_step_that_fails_on_corrupted_weights_names_them(tmp_path):
+    """Wake-sleep samples z ~ q(z|x) with torch.normal, which raises RuntimeError on a NaN scale (this stopped
+    the Fig. 2 grid's N_z = 200 run in its step-size search at lr 0.1): the trainer turns it into
+    NonFiniteError naming the parameters, so the search scores that candidate −inf and goes on."""
+    from aevb.baselines.wake_sleep import WakeSleepTrainer
+    from aevb.train import load_split
+
+    config = dataclasses.replace(TINY, algorithm="wake-sleep")
+    t = WakeSleepTrainer(config, load_split(config, "train", torch.device("cpu")), lr=0.1)
+    with torch.no_grad():
+        t.model.encoder.log_var.bias.fill_(float("nan"))  # what a diverged step leaves behind
+    with pytest.raises(NonFiniteError, match="parameters encoder.log_var.bias are not finite"):
+        t.advance(200)
