@@ -25,7 +25,7 @@ BUILD ?= _build
 HTML_OUT ?= .
 PARAMS ?=
 
-.PHONY: venv book execute html test clean browser-deps
+.PHONY: venv ray book execute html test clean browser-deps
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -33,6 +33,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -c "import matplotlib.pyplot"  # build the font cache once, outside the notebooks
+	touch $@
+
+# The optional Ray extra (the ray executor of the experiment runner); the tests use it
+ray: $(VENV)/.ray-installed
+$(VENV)/.ray-installed: requirements-ray.txt $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -r requirements-ray.txt
 	touch $@
 
 # MathJax 3 served with the book (no CDN needed to read it offline or to test it), from the npm registry
@@ -67,7 +73,7 @@ html: venv
 book:
 	$(MAKE) execute html BUILD=_build
 
-test: venv browser-deps
+test: venv ray browser-deps
 	$(MAKE) execute html BUILD=_build/ci HTML_OUT=_build/ci PARAMS="-p smoke_test True"
 	AEVB_EXECUTED_DIR=$(CURDIR)/_build/ci/executed/chapters AEVB_BOOK_HTML=$(CURDIR)/_build/ci/_build/html \
 	  AEVB_SCREENSHOT_DIR=$(CURDIR)/_build/screenshots \

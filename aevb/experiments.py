@@ -76,8 +76,8 @@ def run_name(config: TrainConfig) -> str:
 
 
 def figures_of(config: TrainConfig) -> list[int]:
-    """The figures a run belongs to (budget, device and progress aside)."""
-    key = lambda c: dataclasses.replace(c, budget=1, device="cpu", progress=False)  # noqa: E731
+    """The figures a run belongs to (budget, device, progress and a step size fixed instead of searched aside)."""
+    key = lambda c: dataclasses.replace(c, budget=1, device="cpu", progress=False, lr=None)  # noqa: E731
     return [f for f in FIGURES if key(config) in {key(c) for c in figure_configs(f, 1, config.seed)}]
 
 

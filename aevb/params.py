@@ -103,6 +103,11 @@ RULES: dict[str, Callable] = {
     "fig3_budget": _positive_int, "iwae_k": _positive_int, "ais_chains": _positive_int, "ais_steps": _positive_int,
     "n_z_values": _sizes, "study_budget": _positive_int, "study_points": _positive_int,
     "algorithms": _algorithms, "trace_samples": _positive_int, "n_draws": _positive_int, "n_codes": _positive_int,
+    # figure chapters (aevb.experiments, aevb.results)
+    "retrain_budget": lambda v: None if v == 0 and not isinstance(v, bool) else _positive_int(v) and
+    "0 (plot the committed results) or a positive whole number of training samples",
+    "panels": _text, "results_dir": lambda v: None if v is None else _text(v) and "None or a directory",
+    "workers": _positive_int, "check_run": _text, "check_samples": _positive_int, "check_atol": _positive_number,
 }
 
 

@@ -89,3 +89,19 @@ def format_table(rows: list[dict], columns: dict[str, str]) -> str:
     widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(columns)]
     line = lambda vals: "  ".join(v.rjust(w) for v, w in zip(vals, widths))  # noqa: E731
     return "\n".join([line(list(columns)), line(["-" * w for w in widths])] + [line(c) for c in cells])
+
+
+COLORS = {"aevb": "tab:red", "wake-sleep": "tab:green", "mcem": "tab:blue", "full-vb": "tab:purple"}
+
+
+def plot_panels(runs: list[dict], axes: dict, panel_of, title_of, key: str = "bound"):
+    """Fig. 2 / Fig. 3 layout: every stored run (``aevb.results.figure_runs``) drawn with ``plot_curve`` on the
+    panel ``axes[panel_of(config)]``, one colour per algorithm; each panel titled ``title_of(panel)``."""
+    for r in runs:
+        if r["curve"]:
+            alg = r["config"].algorithm
+            plot_curve(r["curve"], axes[panel_of(r["config"])], label=alg, color=COLORS.get(alg), key=key)
+    for panel, ax in axes.items():
+        ax.set_title(title_of(panel), fontsize=10)
+        ax.legend(fontsize=6)
+    return axes

@@ -97,3 +97,33 @@ def check_prefix(name: str, samples: int, atol: float, results_dir: str | Path =
                              f"{worst['column']} at {worst['samples']} samples is {worst['rerun']:.4f} here, "
                              f"{worst['stored']:.4f} stored (tolerance {atol} nats)")
     return rows
+
+
+def ahead(a: list[dict], b: list[dict], column: str) -> tuple[int, int]:
+    """At the evaluation points two curves share: (how many where ``a[column] > b[column]``, how many shared)."""
+    bs = {r["samples"]: r[column] for r in b}
+    common = [(r[column], bs[r["samples"]]) for r in a if r["samples"] in bs]
+    return sum(x > y for x, y in common), len(common)
+
+
+def panel_table(runs: list[dict], panel_of, key: str, baseline: str = "aevb") -> list[dict]:
+    """One row per stored run: its panel, samples reached, final train and test value of ``key`` ("bound" or
+    "marginal"), and at how many shared evaluation points the ``baseline`` algorithm of its panel is ahead of
+    it on train and on test (the paper's ordering claim)."""
+    by_panel = {}
+    for r in runs:
+        if r["curve"]:
+            by_panel.setdefault(panel_of(r["config"]), {})[r["config"].algorithm] = r["curve"]
+    rows = []
+    for panel, curves in by_panel.items():
+        for alg, curve in curves.items():
+            row = {"panel": panel, "algorithm": alg, "samples": int(curve[-1]["samples"]),
+                   "train": curve[-1][f"train_{key}"], "test": curve[-1][f"test_{key}"]}
+            for split in ("train", "test"):
+                if alg != baseline and baseline in curves:
+                    n, m = ahead(curves[baseline], curve, f"{split}_{key}")
+                    row[f"{baseline} ahead ({split})"] = f"{n}/{m}"
+                else:
+                    row[f"{baseline} ahead ({split})"] = "-"
+            rows.append(row)
+    return rows

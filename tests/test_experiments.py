@@ -1,0 +1,159 @@
+"""The experiment runner (aevb.experiments, aevb.executors) and the results store (aevb.results): the grids are
+the paper's, runs are stored, resumed, indexed and reproduced, and the Ray executor runs the same grid."""
+import csv
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from aevb import experiments as ex
+from aevb.cli import main
+from aevb.executors import local
+from aevb.io import read_csv
+from aevb.params import ParameterError
+from aevb.results import INDEX_COLUMNS, check_prefix, figure_runs, index_rows
+
+RUN = "mnist-aevb-z2-h500-nall-s0"
+
+
+def test_the_grids_are_the_papers():
+    fig2 = ex.figure_configs(2, 10**7)
+    assert len(fig2) == 18
+    assert {(c.dataset, c.n_z, c.hidden) for c in fig2} == (
+        {("mnist", z, (500,)) for z in (3, 5, 10, 20, 200)} | {("frey", z, (200,)) for z in (2, 5, 10, 20)})
+    assert {c.algorithm for c in fig2} == {"aevb", "wake-sleep"}
+    fig3 = ex.figure_configs(3, 10**7)
+    assert {(c.algorithm, c.n_train) for c in fig3} == {(a, n) for a in ("aevb", "wake-sleep", "mcem")
+                                                          for n in (1000, 50_000)}
+    assert all(c.n_z == 3 and c.hidden == (100,) and c.marginal == "hmc" and c.marginal_points == 1000 for c in fig3)
+    for c in fig2 + fig3 + ex.figure_configs(4, 1) + ex.figure_configs(5, 1):  # §5 protocol throughout
+        assert (c.batch_size, c.n_samples, c.estimator, c.lr, c.weight_decay) == (100, 1, "B", None, True)
+    names = [ex.run_name(c) for f in ex.FIGURES for c in ex.figure_configs(f, 1)]
+    assert len(ex.grid(list(ex.FIGURES), 1)) == len(set(names)) == 25  # shared runs are trained once
+    assert ex.figures_of(ex.figure_configs(4, 5)[1]) == [2, 4]  # Frey Face N_z = 2 AEVB: Fig. 2 and 4
+    assert ex.figures_of(ex.figure_configs(5, 5)[0]) == [4, 5]  # MNIST N_z = 2: Fig. 4 and 5
+
+
+def test_select_and_bad_names():
+    chosen = ex.select(ex.figure_configs(2, 1), "frey-*-z2-*,mnist-aevb-z200-*")
+    assert [ex.run_name(c) for c in chosen] == ["mnist-aevb-z200-h500-nall-s0", "frey-aevb-z2-h200-nall-s0",
+                                                "frey-wake-sleep-z2-h200-nall-s0"]
+    with pytest.raises(ParameterError, match="matches none of the runs: mnist-aevb-z3"):
+        ex.select(ex.figure_configs(2, 1), "cifar-*")
+    with pytest.raises(ParameterError, match="not one of the paper's experiments"):
+        ex.figure_configs(6, 1)
+    with pytest.raises(ParameterError, match="executor 'dask' is not one of"):
+        ex.run_figure(4, 100, executor="dask")
+
+
+class _Identity(torch.nn.Module):
+    """A 'decoder' that shows its input, to read the grid Fig. 4 decodes."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def decode(self, z):
+        return z
+
+
+def test_manifold_grid_is_the_inverse_gaussian_cdf_of_the_unit_square():
+    z = ex.manifold(_Identity(), n=4).reshape(4, 4, 2)  # (row, column, z)
+    q = torch.distributions.Normal(0, 1).icdf(torch.tensor([0.125, 0.375, 0.625, 0.875]))
+    assert torch.allclose(z[0, :, 0], q) and torch.allclose(z[:, 0, 1], q.flip(0))  # z_1 across, z_2 down
+    assert torch.allclose(z[2, :, 1], q.flip(0)[2].expand(4))
+
+
+def test_a_grid_is_stored_indexed_resumed_and_reproduced(tmp_path):
+    """Fig. 4's two runs through the local pool: files, index, images; a second call trains nothing; a larger
+    budget extends the runs; the prefix check reproduces the stored curve and catches a tampered one."""
+    done = ex.run_figure(4, 2000, results_dir=tmp_path, workers=2, log=lambda s: None)
+    assert sorted(d["name"] for d in done) == ["frey-aevb-z2-h200-nall-s0", RUN]
+    rows = index_rows(tmp_path)
+    with open(tmp_path / "index.csv") as f:
+        assert list(csv.DictReader(f)) == [{k: str(v) for k, v in r.items()} for r in rows]
+    assert list(rows[0]) == INDEX_COLUMNS and [r["samples"] for r in rows] == [2000, 2000]
+    assert {r["figures"] for r in rows} == {"2;4", "4;5"}
+    images = ex.load_images(tmp_path / "runs" / RUN)
+    assert images["manifold"].shape == (ex.GRID_N**2, 784) and images["samples"].shape == (100, 784)
+    assert 0 <= images["manifold"].min() and images["manifold"].max() <= 1 and images["manifold"].std() > 0
+
+    assert ex.run_figure(4, 2000, results_dir=tmp_path, log=lambda s: None) == []  # nothing left to do
+    ex.run_figure(4, 3000, only=RUN, results_dir=tmp_path, log=lambda s: None)  # extends, exactly
+    curve = read_csv(tmp_path / "runs" / RUN / "curve.csv")
+    assert [r["samples"] for r in curve] == [1000, 1800, 2000, 3000]
+    got = {r["path"]: r["samples"] for r in index_rows(tmp_path)}
+    assert got == {f"runs/{RUN}": 3000, "runs/frey-aevb-z2-h200-nall-s0": 2000}
+    runs = {r["name"]: r for r in figure_runs(4, tmp_path)}
+    assert runs[RUN]["curve"] == curve and runs[RUN]["lr"] in (0.01, 0.02, 0.1)
+
+    rows = check_prefix(RUN, 2000, atol=1e-3, results_dir=tmp_path)
+    assert {r["samples"] for r in rows} == {1000, 1800, 2000} and max(abs(r["difference"]) for r in rows) < 1e-3
+    path = tmp_path / "runs" / RUN / "curve.csv"
+    path.write_text(path.read_text().replace(f"{curve[1]['test_bound']}", f"{curve[1]['test_bound'] + 0.5}"))
+    with pytest.raises(AssertionError, match="test_bound at 1800 samples"):
+        check_prefix(RUN, 2000, atol=0.1, results_dir=tmp_path)
+
+
+def _square_or_fail(v):
+    if v == 3:
+        raise ValueError("three is not allowed")
+    return v * v
+
+
+def test_local_executor_reports_a_failed_task_and_finishes_the_others():
+    out = {t["v"]: r for t, r in local(_square_or_fail, [{"v": v} for v in (1, 2, 3, 4)], workers=2)}
+    assert out[1] == 1 and out[2] == 4 and out[4] == 16
+    assert isinstance(out[3], ValueError) and "three" in str(out[3])
+
+
+def test_cli_figure_lists_and_trains(tmp_path, capsys):
+    assert main(["figure", "4", "--budget", "1000", "--only", "frey-*", "--results", str(tmp_path),
+                 "--workers", "1"]) == 0
+    assert main(["figure", "4", "5", "--list", "--budget", "1000", "--results", str(tmp_path)]) == 0
+    listed = capsys.readouterr().out
+    assert "frey-aevb-z2-h200-nall-s0" in listed and "1,000 samples" in listed
+    assert "mnist-aevb-z20-h500-nall-s0" in listed and listed.count("mnist") == 4  # Fig. 4 and 5, no repeats
+    assert main(["figure", "3", "--only", "nothing", "--results", str(tmp_path)]) == 2
+
+
+def test_two_run_grid_through_a_local_ray_instance(tmp_path):
+    """The ray executor (Ray is an optional extra, installed by `make test`): the same two runs as the local
+    pool, the same numbers."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        pytest.fail("Ray is not installed: pip install -r requirements-ray.txt (make test does)")
+    ex.run_figure(4, 1000, executor="ray", workers=2, results_dir=tmp_path / "ray", log=lambda s: None)
+    ex.run_figure(4, 1000, executor="local", workers=2, results_dir=tmp_path / "local", log=lambda s: None)
+    for name in (RUN, "frey-aevb-z2-h200-nall-s0"):
+        a, b = (read_csv(tmp_path / d / "runs" / name / "curve.csv") for d in ("ray", "local"))
+        assert [{k: v for k, v in r.items() if k != "seconds"} for r in a] == \
+               [{k: v for k, v in r.items() if k != "seconds"} for r in b]
+        assert json.loads((tmp_path / "ray" / "runs" / name / "config.json").read_text())["lr_used"] > 0
+    assert np.array_equal(ex.load_images(tmp_path / "ray" / "runs" / RUN)["samples"],
+                          ex.load_images(tmp_path / "local" / "runs" / RUN)["samples"])
+
+
+def test_committed_store_is_consistent():
+    """results/index.csv is what the run directories say (rebuilt, never hand-edited), and every committed run
+    belongs to one of the figures' grids."""
+    if not (ex.RESULTS_DIR / "index.csv").exists():
+        pytest.fail("results/index.csv is missing: run `python -m aevb figure 2 3 4 5`")
+    with open(ex.RESULTS_DIR / "index.csv") as f:
+        stored = list(csv.DictReader(f))
+    assert stored == [{k: str(v) for k, v in r.items()} for r in index_rows(ex.RESULTS_DIR)]
+    names = {ex.run_name(c) for c in ex.grid(list(ex.FIGURES), 1)}
+    assert {r["path"].split("/")[-1] for r in stored} <= names
+    assert all(r["figures"] for r in stored)
+
+
+def test_tasks_return_their_files(tmp_path):
+    config = dataclasses.replace(ex.figure_configs(4, 1000)[0], lr=0.02)
+    out = ex.train_one(dataclasses.asdict(config), str(tmp_path / "a" / "runs" / "x"), threads=1)
+    assert set(out["files"]) == {"config.json", "curve.csv", "images.npz"} and out["samples"] == 1000
+    out["name"] = "y"
+    run_dir = ex.store(out, tmp_path / "b")  # what the caller does with a Ray worker's result
+    assert (run_dir / "curve.csv").read_bytes() == (tmp_path / "a" / "runs" / "x" / "curve.csv").read_bytes()
