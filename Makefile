@@ -3,8 +3,8 @@
 #               build the HTML book into _build/html
 #   make test   the same environment; execute every chapter at the CI (smoke-test) budget into
 #               _build/ci, build that book (HTML in _build/ci/_build/html) with warnings as errors, then
-#               run the unit tests, nbval on the executed notebooks, and the browser test (screenshots
-#               in _build/screenshots)
+#               run the unit tests (with the optional Ray extra, requirements-ray.txt, installed), nbval on
+#               the executed notebooks, and the browser test (screenshots in _build/screenshots)
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
