@@ -65,12 +65,17 @@ def run(config: TrainConfig, out_dir: str | Path | None = None) -> TrainResult:
     if out is not None and (out / "checkpoint.pt").exists():
         resume = _load_checkpoint(out, config)
     meta = {"config": dataclasses.asdict(config), "environment": environment()}
+    if resume is not None:  # the step size is known from the start (a run in progress says which it uses)
+        meta.update(lr_used=resume["lr"], lr_search=resume["lr_search"])
 
     def on_checkpoint(state):
         if out is None:
             return
         atomic_write_csv(out / "curve.csv", state["curve"], curve_columns(config))
         atomic_torch_save(out / "checkpoint.pt", {**state, "config": dataclasses.asdict(config)})
+        if "lr_used" not in meta:  # first checkpoint after the §5 search
+            meta.update(lr_used=state["lr"], lr_search=state["lr_search"])
+            atomic_write_json(out / "config.json", meta)
 
     if out is not None:
         atomic_write_json(out / "config.json", meta)

@@ -157,3 +157,29 @@ def test_tasks_return_their_files(tmp_path):
     out["name"] = "y"
     run_dir = ex.store(out, tmp_path / "b")  # what the caller does with a Ray worker's result
     assert (run_dir / "curve.csv").read_bytes() == (tmp_path / "a" / "runs" / "x" / "curve.csv").read_bytes()
+
+
+def test_a_run_in_progress_records_its_step_size(tmp_path, monkeypatch):
+    """config.json says which step size a run uses from its first checkpoint on (the prefix check and the
+    index read it from runs still training), and again after a resume."""
+    from aevb import runs
+    from aevb.train import TrainConfig
+
+    config = TrainConfig(n_z=2, hidden=(20,), budget=3000, n_train=500, lr_search_samples=1000,
+                         eval_train_points=200, checkpoint_every=1000, progress=False)
+    real, calls = runs.atomic_torch_save, {"n": 0}
+
+    def save_then_die(path, obj):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # the run is stopped after its first checkpoint
+        return real(path, obj)
+
+    monkeypatch.setattr(runs, "atomic_torch_save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        runs.run(config, tmp_path)
+    meta = json.loads((tmp_path / "config.json").read_text())
+    assert meta["lr_used"] in config.lr_candidates and set(meta["lr_search"]) == {str(c) for c in config.lr_candidates}
+    monkeypatch.setattr(runs, "atomic_torch_save", real)
+    runs.run(config, tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["lr_used"] == meta["lr_used"]
