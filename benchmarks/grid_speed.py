@@ -51,6 +51,21 @@ def _pool_worker(args) -> list[float]:
     return [_train_sequentially(trainers, steps) for _ in range(repeats)]
 
 
+@torch.no_grad()
+def _adagrad_step(st, loss) -> None:
+    """Backpropagate ``loss`` to the stacked weights ``st.p``; Adagrad with weight decay (foreach ops)."""
+    for p in st.p:
+        p.grad = None
+    with torch.enable_grad():
+        loss.backward()
+    g = [p.grad for p in st.p]
+    torch._foreach_add_(g, st.p, alpha=st.wd)
+    torch._foreach_addcmul_(st.acc, g, g)
+    std = torch._foreach_sqrt(st.acc)
+    torch._foreach_add_(std, 1e-10)
+    torch._foreach_addcdiv_(st.p, g, std, value=-st.lr)
+
+
 class Stacked:
     """K VAEs of one shape written out with batched matmuls: weights (K, ...), estimator B, Adagrad; each model
     draws its own minibatches and noise. Bernoulli decoder for every data set: for the Frey Face this leaves out
@@ -71,16 +86,7 @@ class Stacked:
         rec = -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)  # (K, M)
         kl = -0.5 * (1 + log_var - mu**2 - log_var.exp()).sum(-1)  # (K, M)
         loss = -(rec - kl).mean(-1).sum()
-        for p in self.p:
-            p.grad = None
-        loss.backward()
-        with torch.no_grad():
-            g = [p.grad for p in self.p]
-            torch._foreach_add_(g, self.p, alpha=self.wd)
-            torch._foreach_addcmul_(self.acc, g, g)
-            std = torch._foreach_sqrt(self.acc)
-            torch._foreach_add_(std, 1e-10)
-            torch._foreach_addcdiv_(self.p, g, std, value=-self.lr)
+        _adagrad_step(self, loss)
 
 
 class _BoundWithNoise(torch.nn.Module):
@@ -115,16 +121,7 @@ class VmapStacked:
 
     def step(self, x):  # x: (K, M, D)
         loss = -self.f(self.params, self.buffers, x, torch.randn(*x.shape[:2], self.n_z)).mean(-1).sum()
-        for p in self.p:
-            p.grad = None
-        loss.backward()
-        with torch.no_grad():
-            g = [p.grad for p in self.p]
-            torch._foreach_add_(g, self.p, alpha=self.wd)
-            torch._foreach_addcmul_(self.acc, g, g)
-            std = torch._foreach_sqrt(self.acc)
-            torch._foreach_add_(std, 1e-10)
-            torch._foreach_addcdiv_(self.p, g, std, value=-self.lr)
+        _adagrad_step(self, loss)
 
 
 def _time_stacked(st, x, k, steps, repeats) -> float:
