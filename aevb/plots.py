@@ -68,7 +68,7 @@ def image_grid(x, nrow: int, ax=None, shape: tuple[int, int] | None = None, titl
     return ax
 
 
-def plot_curve(rows: list[dict], ax=None, label: str = "", color=None, key: str = "bound"):
+def plot_curve(rows: list[dict], ax=None, label: str = "", color=None, key: str = "bound", legend: bool = True):
     """Fig. 2 / Fig. 3 style: ``train_{key}`` (solid) and ``test_{key}`` (dashed) vs training samples evaluated
     (log x). key "bound": the average lower bound (Fig. 2); "marginal": the estimated log p(x) (Fig. 3)."""
     ax = _ax(ax, (5, 3.5))
@@ -79,7 +79,8 @@ def plot_curve(rows: list[dict], ax=None, label: str = "", color=None, key: str 
     ax.set_xlabel("# training samples evaluated")
     ax.set_ylabel(r"average $\mathcal{L}$ (nats)" if key == "bound" else "estimated log p(x) (nats)")
     ax.grid(alpha=0.3)
-    ax.legend()
+    if legend:
+        ax.legend()
     return ax
 
 
@@ -100,7 +101,8 @@ def plot_panels(runs: list[dict], axes: dict, panel_of, title_of, key: str = "bo
     for r in runs:
         if r["curve"]:
             alg = r["config"].algorithm
-            plot_curve(r["curve"], axes[panel_of(r["config"])], label=alg, color=COLORS.get(alg), key=key)
+            plot_curve(r["curve"], axes[panel_of(r["config"])], label=alg, color=COLORS.get(alg), key=key,
+                       legend=False)
     for panel, ax in axes.items():
         ax.set_title(title_of(panel), fontsize=10)
         ax.legend(fontsize=6)
