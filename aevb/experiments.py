@@ -128,8 +128,9 @@ def manifold(model, n: int = GRID_N) -> torch.Tensor:
 
 
 def render_images(config: TrainConfig, model, seed: int = 0) -> dict[str, np.ndarray]:
-    """The images Fig. 4 / Fig. 5 show for this run, as uint8 arrays (N, D) (small enough to commit)."""
-    figs, out = figures_of(config), {}
+    """The images Fig. 4 / Fig. 5 show for this run, as uint8 arrays (N, D) (small enough to commit); drawn on
+    the CPU, so a run trained on a GPU stores the same images for the same weights and seed."""
+    figs, out, model = figures_of(config), {}, model.cpu()
     if 4 in figs:
         out["manifold"] = manifold(model)
     if 5 in figs:
