@@ -183,3 +183,19 @@ def test_a_run_in_progress_records_its_step_size(tmp_path, monkeypatch):
     monkeypatch.setattr(runs, "atomic_torch_save", real)
     runs.run(config, tmp_path)
     assert json.loads((tmp_path / "config.json").read_text())["lr_used"] == meta["lr_used"]
+
+
+def test_a_finished_run_without_its_images_is_drawn_again(tmp_path):
+    """A Fig. 4/5 run whose images were lost (e.g. the runner was killed after the run finished) is pending until
+    they are drawn; drawing it does not train it further."""
+    ex.run_figure(4, 1000, only="frey-*", results_dir=tmp_path, workers=1, log=lambda s: None)
+    run_dir = tmp_path / "runs" / "frey-aevb-z2-h200-nall-s0"
+    before = (run_dir / "images.npz").read_bytes()
+    (run_dir / "images.npz").unlink()
+    assert [ex.run_name(c) for c in ex.pending(ex.figure_configs(4, 1000), tmp_path)] == [RUN, run_dir.name]
+    ex.run_figure(4, 1000, only="frey-*", results_dir=tmp_path, workers=1, log=lambda s: None)
+    assert (run_dir / "images.npz").read_bytes() == before and samples_of(run_dir) == 1000
+
+
+def samples_of(run_dir):
+    return int(read_csv(run_dir / "curve.csv")[-1]["samples"])
