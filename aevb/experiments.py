@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import io
-import math
 from pathlib import Path
 
 import numpy as np
@@ -215,9 +214,3 @@ def run_figure(figure: int | list[int], budget: int, only: str | None = None, ex
         raise RuntimeError(f"{len(failed)} of {len(tasks)} runs failed (the others are stored): " + "; ".join(failed))
     return done
 
-
-def budget_label(samples: float) -> str:
-    """1e7 -> '10^7', 3.16e6 -> '3.2×10^6' (for tables)."""
-    e = int(math.floor(math.log10(samples)))
-    m = samples / 10 ** e
-    return f"10^{e}" if abs(m - 1) < 0.005 else f"{m:.1f}×10^{e}"
