@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from aevb.evaluation import MARGINAL_METHODS, log_marginal
-from aevb.experiments import FIGURES, RESULTS_DIR, grid, run_figure, run_name, samples_reached, select
+from aevb.experiments import FIGURES, RESULTS_DIR, grid, run_figure, run_name, run_path, samples_reached, select
 from aevb.io import atomic_write_csv
 from aevb.params import ParameterError, validate
 from aevb.runs import ALGORITHMS, load_config, load_model, run
@@ -112,11 +112,10 @@ def parser() -> argparse.ArgumentParser:
 
 def figure(args) -> int:
     """``python -m aevb figure``: train (or list) a figure's grid in the results store."""
-    validate({"budget": args.budget, "seed": args.seed, "device": args.device})
-    results = Path(args.results)
+    results = Path(args.results)  # the settings are checked by the TrainConfigs of the grid
     if args.list:
         for c in select(grid(args.figure, args.budget, args.seed, args.device), args.only):
-            print(f"{run_name(c):45s} {samples_reached(results / 'runs' / run_name(c)):>12,} samples")
+            print(f"{run_name(c):45s} {samples_reached(run_path(results, run_name(c))):>12,} samples")
         return 0
     run_figure(args.figure, args.budget, only=args.only, executor=args.executor, workers=args.workers,
                threads=args.threads, address=args.address, seed=args.seed, device=args.device, results_dir=results)

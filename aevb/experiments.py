@@ -74,6 +74,11 @@ def run_name(config: TrainConfig) -> str:
             f"-n{n}{mark}-s{config.seed}")
 
 
+def run_path(results_dir: str | Path, name: str) -> Path:
+    """The directory of the run called ``name`` (``run_name``) in the store ``results_dir``."""
+    return Path(results_dir) / "runs" / name
+
+
 def figures_of(config: TrainConfig) -> list[int]:
     """The figures a run belongs to (budget, device, progress and a step size fixed instead of searched aside)."""
     key = lambda c: dataclasses.replace(c, budget=1, device="cpu", progress=False, lr=None)  # noqa: E731
@@ -103,7 +108,7 @@ def pending(configs: list[TrainConfig], results_dir: Path) -> list[TrainConfig]:
     missing: the run is then only loaded and drawn), most expensive first (a pool of workers then finishes the
     grid soonest)."""
     def done(c):
-        run_dir = results_dir / "runs" / run_name(c)
+        run_dir = run_path(results_dir, run_name(c))
         return (samples_reached(run_dir) >= eval_schedule(c.budget, c.batch_size)[-1]
                 and (not set(figures_of(c)) & {4, 5} or (run_dir / "images.npz").exists()))
 
@@ -164,7 +169,7 @@ def train_one(config_dict: dict, run_dir: str, threads: int) -> dict:
 
 def store(result: dict, results_dir: Path) -> Path:
     """Write a task's files into ``results_dir/runs/NAME`` atomically (a no-op where the worker wrote them)."""
-    run_dir = results_dir / "runs" / result["name"]
+    run_dir = run_path(results_dir, result["name"])
     for name, data in result["files"].items():
         path = run_dir / name
         if not (path.exists() and path.read_bytes() == data):
@@ -196,7 +201,7 @@ def run_figure(figure: int | list[int], budget: int, only: str | None = None, ex
     todo = pending(configs, results_dir)
     log(f"figure {', '.join(map(str, figures))}: {len(configs)} runs, {len(configs) - len(todo)} already at {budget:,} samples, "
         f"{len(todo)} to train with {executor} ({workers} workers x {threads} threads)")
-    tasks = [dict(config_dict=dataclasses.asdict(c), run_dir=str(results_dir / "runs" / run_name(c)),
+    tasks = [dict(config_dict=dataclasses.asdict(c), run_dir=str(run_path(results_dir, run_name(c))),
                   threads=threads) for c in todo]
     done, failed = [], []
     for task, outcome in EXECUTORS[executor](train_one, tasks, workers=workers, threads=threads, address=address):

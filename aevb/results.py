@@ -15,7 +15,7 @@ import math
 import tempfile
 from pathlib import Path
 
-from aevb.experiments import RESULTS_DIR, figure_configs, figures_of, run_name
+from aevb.experiments import RESULTS_DIR, figure_configs, figures_of, run_name, run_path
 from aevb.io import atomic_write_csv, read_csv
 from aevb.train import TrainConfig
 
@@ -60,7 +60,7 @@ def figure_runs(figure: int, results_dir: str | Path = RESULTS_DIR) -> list[dict
     empty where the run is missing), ``lr`` and ``dir``."""
     results_dir, out = Path(results_dir), []
     for c in figure_configs(figure, 1):
-        run_dir = results_dir / "runs" / run_name(c)
+        run_dir = run_path(results_dir, run_name(c))
         curve = read_csv(run_dir / "curve.csv") if (run_dir / "curve.csv").exists() else []
         meta = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
         out.append({"name": run_name(c), "config": c, "curve": curve, "lr": meta.get("lr_used"), "dir": run_dir})
@@ -75,7 +75,7 @@ def check_prefix(name: str, samples: int, atol: float, results_dir: str | Path =
     difference exceeds ``atol`` nats."""
     from aevb.runs import run
 
-    run_dir = Path(results_dir) / "runs" / name
+    run_dir = run_path(results_dir, name)
     meta = json.loads((run_dir / "config.json").read_text())
     stored = [r for r in read_csv(run_dir / "curve.csv") if r["samples"] <= samples]
     if not stored:
@@ -99,11 +99,28 @@ def check_prefix(name: str, samples: int, atol: float, results_dir: str | Path =
     return rows
 
 
+def _shared(a: list[dict], b: list[dict], column: str) -> list[tuple[int, float, float]]:
+    """(samples, a's value, b's value) of ``column`` at the evaluation points two curves share."""
+    bs = {r["samples"]: r[column] for r in b}
+    return [(int(r["samples"]), r[column], bs[r["samples"]]) for r in a if r["samples"] in bs]
+
+
 def ahead(a: list[dict], b: list[dict], column: str) -> tuple[int, int]:
     """At the evaluation points two curves share: (how many where ``a[column] > b[column]``, how many shared)."""
-    bs = {r["samples"]: r[column] for r in b}
-    common = [(r[column], bs[r["samples"]]) for r in a if r["samples"] in bs]
-    return sum(x > y for x, y in common), len(common)
+    shared = _shared(a, b, column)
+    return sum(x > y for _, x, y in shared), len(shared)
+
+
+def behind(a: list[dict], b: list[dict], column: str) -> list[int]:
+    """The shared evaluation points (sample counts) where ``a[column]`` is not above ``b[column]``."""
+    return [s for s, x, y in _shared(a, b, column) if x <= y]
+
+
+def ahead_since(a: list[dict], b: list[dict], column: str) -> int | None:
+    """The first shared evaluation point from which ``a[column]`` stays above ``b[column]`` (None where it is not
+    above at the last one)."""
+    last = max(behind(a, b, column), default=-1)
+    return next((s for s, _, _ in _shared(a, b, column) if s > last), None)
 
 
 def panel_table(runs: list[dict], panel_of, key: str, baseline: str = "aevb") -> list[dict]:

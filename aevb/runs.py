@@ -79,11 +79,8 @@ def run(config: TrainConfig, out_dir: str | Path | None = None) -> TrainResult:
 
     if out is not None:
         atomic_write_json(out / "config.json", meta)
-    result = fit(config, ALGORITHMS[config.algorithm], on_checkpoint=on_checkpoint, resume=resume)
-    if out is not None:
-        meta.update(lr_used=result.lr, lr_search={str(k): v for k, v in result.lr_search.items()})
-        atomic_write_json(out / "config.json", meta)
-    return result
+    # every fit checkpoints at least at its last evaluation, so config.json has its step size by the end
+    return fit(config, ALGORITHMS[config.algorithm], on_checkpoint=on_checkpoint, resume=resume)
 
 
 def _load_checkpoint(out: Path, config: TrainConfig) -> dict:

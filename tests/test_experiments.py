@@ -13,7 +13,7 @@ from aevb.cli import main
 from aevb.executors import local
 from aevb.io import read_csv
 from aevb.params import ParameterError
-from aevb.results import INDEX_COLUMNS, check_prefix, figure_runs, index_rows
+from aevb.results import INDEX_COLUMNS, ahead, ahead_since, behind, check_prefix, figure_runs, index_rows
 
 RUN = "mnist-aevb-z2-h500-nall-s0"
 
@@ -199,3 +199,12 @@ def test_a_finished_run_without_its_images_is_drawn_again(tmp_path):
 
 def samples_of(run_dir):
     return int(read_csv(run_dir / "curve.csv")[-1]["samples"])
+
+
+def test_orderings_between_two_curves_at_their_shared_evaluations():
+    a = [{"samples": s, "v": v} for s, v in [(1000, -5.0), (1800, 1.0), (3200, -1.0), (5600, 2.0), (10000, 3.0)]]
+    b = [{"samples": s, "v": 0.0} for s in (1000, 1800, 3200, 5600)]  # a shorter curve
+    assert ahead(a, b, "v") == (2, 4)
+    assert behind(a, b, "v") == [1000, 3200]
+    assert ahead_since(a, b, "v") == 5600
+    assert ahead_since(b, a, "v") is None  # b is below a at the last shared point
