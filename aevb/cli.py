@@ -18,7 +18,7 @@ from aevb.evaluation import MARGINAL_METHODS, log_marginal
 from aevb.experiments import FIGURES, RESULTS_DIR, grid, run_figure, run_name, run_path, samples_reached, select
 from aevb.io import atomic_write_csv
 from aevb.params import ParameterError, validate
-from aevb.runs import ALGORITHMS, load_config, load_model, run
+from aevb.runs import ALGORITHMS, load_config, load_model, run_group
 from aevb.train import TrainConfig, load_split
 from aevb.utils import resolve_device
 
@@ -41,6 +41,22 @@ def _hidden(s: str) -> tuple[int, ...]:
         return tuple(int(h) for h in s.split(",") if h.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"{s!r}: give widths like 500 or 500,500") from None
+
+
+def _seeds(s: str) -> list[int]:
+    """'0' -> [0]; '0,1,5' -> [0, 1, 5]; '0-3' -> [0, 1, 2, 3]."""
+    out = []
+    for part in s.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if m is None:
+            raise argparse.ArgumentTypeError(f"{s!r}: give seeds like 0, 0,1,2 or 0-3")
+        lo, hi = int(m[1]), int(m[2] or m[1])
+        if hi < lo:
+            raise argparse.ArgumentTypeError(f"{s!r}: a range of seeds goes up, like 0-3")
+        out += range(lo, hi + 1)
+    if not out or len(set(out)) != len(out):
+        raise argparse.ArgumentTypeError(f"{s!r}: give each seed once")
+    return out
 
 
 def _lr(s: str) -> float | None:
@@ -75,12 +91,13 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--marginal-points", type=_count, default=1000)
     t.add_argument("--checkpoint-every", type=_count, default=100_000,
                    help="samples between checkpoints (the same command resumes an interrupted run)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_seeds, default=[0],
+                   help="seed, or several (0,1,2 or 0-3): aevb and wake-sleep train them in one stacked pass")
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--out", default=None,
                    help="run directory for config.json, curve.csv, checkpoint.pt "
-                        "(default: runs/DATASET-ALGORITHM-zN_Z-hHIDDEN-sSEED)")
+                        "(default: runs/DATASET-ALGORITHM-zN_Z-hHIDDEN-sSEED; with several seeds, OUT/sSEED)")
     e = sub.add_parser("evaluate", help="estimate log p(x) for a trained run (App. D, IWAE or AIS)")
     e.add_argument("run_dir", help="a run directory written by 'train'")
     e.add_argument("--method", choices=MARGINAL_METHODS, default="hmc")
@@ -104,7 +121,9 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
     f.add_argument("--workers", type=_count, default=2, help="runs trained at once")
     f.add_argument("--threads", type=_count, default=1, help="torch threads per run")
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--seed", type=_seeds, default=[0], help="seed, or several (0,1,2 or 0-3)")
+    f.add_argument("--no-stack", action="store_true",
+                   help="train every seed of a run as its own task (default: one stacked pass per run)")
     f.add_argument("--device", default="cpu", help="cpu or cuda")
     f.add_argument("--results", default=str(RESULTS_DIR), help="the results store (default: results/ of the repository)")
     return p
@@ -118,7 +137,8 @@ def figure(args) -> int:
             print(f"{run_name(c):45s} {samples_reached(run_path(results, run_name(c))):>12,} samples")
         return 0
     run_figure(args.figure, args.budget, only=args.only, executor=args.executor, workers=args.workers,
-               threads=args.threads, address=args.address, seed=args.seed, device=args.device, results_dir=results)
+               threads=args.threads, address=args.address, seed=args.seed, device=args.device, results_dir=results,
+               stack=not args.no_stack)
     return 0
 
 
@@ -157,22 +177,32 @@ def train(args) -> int:
     if args.algorithm == "mcem" and args.marginal is None:
         args.marginal = "hmc"  # MCEM has no bound: Fig. 3 evaluates it by App. D
         print("--algorithm mcem has no lower bound: recording log p(x) by App. D (--marginal hmc)", flush=True)
-    config = TrainConfig(
+    configs = [TrainConfig(
         dataset=args.dataset, algorithm=args.algorithm, n_z=args.n_z,
         hidden=DEFAULT_HIDDEN.get(args.dataset, (500,)) if args.hidden is None else args.hidden,
         budget=args.budget, n_train=args.n_train,
         batch_size=args.batch_size, n_samples=args.n_samples, estimator=args.estimator, lr=args.lr,
         marginal=args.marginal, marginal_points=args.marginal_points, checkpoint_every=args.checkpoint_every,
-        seed=args.seed, device=args.device,
-        progress=not args.no_progress)
-    out = args.out or (f"runs/{config.dataset}-{config.algorithm}-z{config.n_z}-"
-                       f"h{'x'.join(map(str, config.hidden))}-s{config.seed}")
-    if (Path(out) / "checkpoint.pt").exists():
-        print(f"resuming from {Path(out) / 'checkpoint.pt'}", flush=True)
-    result = run(config, out)
-    last = result.curve[-1]
-    values = ", ".join(f"{k.replace('_', ' ').replace('marginal', 'log p(x)')} {v:.2f}"
-                       for k, v in last.items() if k not in ("samples", "seconds"))
-    print(f"{last['samples']} samples in {last['seconds']:.1f} s training time "
-          f"({last['samples'] / max(last['seconds'], 1e-9):,.0f} samples/s), lr={result.lr}: {values} -> {out}")
-    return 0
+        seed=seed, device=args.device,
+        progress=not args.no_progress) for seed in args.seed]
+    c = configs[0]
+    default = f"runs/{c.dataset}-{c.algorithm}-z{c.n_z}-h{'x'.join(map(str, c.hidden))}-s"
+    outs = [(default + str(c.seed)) if args.out is None else args.out if len(configs) == 1 else
+            f"{args.out}/s{c.seed}" for c in configs]
+    for out in outs:
+        if (Path(out) / "checkpoint.pt").exists():
+            print(f"resuming from {Path(out) / 'checkpoint.pt'}", flush=True)
+    results = run_group(configs, outs)
+    for config, out, result in zip(configs, outs, results):
+        if isinstance(result, BaseException):
+            print(f"seed {config.seed}: {type(result).__name__}: {result}", file=sys.stderr)
+            continue
+        last = result.curve[-1]
+        values = ", ".join(f"{k.replace('_', ' ').replace('marginal', 'log p(x)')} {v:.2f}"
+                           for k, v in last.items() if k not in ("samples", "seconds"))
+        print(f"{last['samples']} samples in {last['seconds']:.1f} s training time "
+              f"({last['samples'] / max(last['seconds'], 1e-9):,.0f} samples/s), lr={result.lr}: {values} -> {out}")
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if len(failed) == len(results):
+        raise failed[0]
+    return 2 if failed else 0

@@ -14,6 +14,7 @@ Asking for a larger budget extends a run exactly (``aevb.runs``); an interrupted
 
     python -m aevb figure 2 --budget 1e7            # the 18 runs of Fig. 2, two at a time on this machine
     python -m aevb figure 3 --only 'mnist-mcem-*'   # a part of a grid (shell-style patterns on run names)
+    python -m aevb figure 2 --seed 0-3              # four seeds; each run's seeds train in one stacked pass
     python -m aevb figure 2 --executor ray --address ray://HEAD:10001   # the same grid on a Ray cluster
 """
 from __future__ import annotations
@@ -58,12 +59,25 @@ def figure_configs(figure: int, budget: int, seed: int = 0, device: str = "cpu")
     raise ParameterError(f"figure {figure!r} is not one of the paper's experiments {FIGURES}")
 
 
-def grid(figures: list[int], budget: int, seed: int = 0, device: str = "cpu") -> list[TrainConfig]:
-    """The runs of several figures, each run once (in the order the figures list them)."""
+def grid(figures: list[int], budget: int, seeds: int | list[int] = 0, device: str = "cpu") -> list[TrainConfig]:
+    """The runs of several figures for one seed or several, each run once (in the order the figures list them)."""
     out = {}
-    for f in figures:
-        out.update({run_name(c): c for c in figure_configs(f, budget, seed, device) if run_name(c) not in out})
+    for seed in [seeds] if isinstance(seeds, int) else seeds:
+        for f in figures:
+            out.update({run_name(c): c for c in figure_configs(f, budget, seed, device) if run_name(c) not in out})
     return list(out.values())
+
+
+def stack_groups(configs: list[TrainConfig], stack: bool = True) -> list[list[TrainConfig]]:
+    """The runs as tasks: with ``stack``, the runs that differ only in their seed form one task, trained in one
+    pass with stacked weights (``aevb.runs.run_group``) where their algorithm is fused; every other run alone."""
+    from aevb.runs import ALGORITHMS
+
+    groups: dict = {}
+    for c in configs:
+        key = dataclasses.replace(c, seed=0) if stack and c.fused and ALGORITHMS[c.algorithm].fusable(c) else run_name(c)
+        groups.setdefault(key, []).append(c)
+    return list(groups.values())
 
 
 def run_name(config: TrainConfig) -> str:
@@ -80,8 +94,9 @@ def run_path(results_dir: str | Path, name: str) -> Path:
 
 
 def figures_of(config: TrainConfig) -> list[int]:
-    """The figures a run belongs to (budget, device, progress and a step size fixed instead of searched aside)."""
-    key = lambda c: dataclasses.replace(c, budget=1, device="cpu", progress=False, lr=None)  # noqa: E731
+    """The figures a run belongs to (budget, device, progress, fused or not and a step size fixed instead of
+    searched aside)."""
+    key = lambda c: dataclasses.replace(c, budget=1, device="cpu", progress=False, lr=None, fused=True)  # noqa: E731
     return [f for f in FIGURES if key(config) in {key(c) for c in figure_configs(f, 1, config.seed)}]
 
 
@@ -105,15 +120,13 @@ def samples_reached(run_dir: str | Path) -> int:
 
 def pending(configs: list[TrainConfig], results_dir: Path) -> list[TrainConfig]:
     """The configs not yet trained to their budget in ``results_dir`` (or, for Fig. 4/5, whose images are
-    missing: the run is then only loaded and drawn), most expensive first (a pool of workers then finishes the
-    grid soonest)."""
+    missing: the run is then only loaded and drawn)."""
     def done(c):
         run_dir = run_path(results_dir, run_name(c))
         return (samples_reached(run_dir) >= eval_schedule(c.budget, c.batch_size)[-1]
                 and (not set(figures_of(c)) & {4, 5} or (run_dir / "images.npz").exists()))
 
-    todo = [c for c in configs if not done(c)]
-    return sorted(todo, key=cost, reverse=True)
+    return [c for c in configs if not done(c)]
 
 
 def cost(config: TrainConfig) -> float:
@@ -147,24 +160,28 @@ def render_images(config: TrainConfig, model, seed: int = 0) -> dict[str, np.nda
     return {k: (v.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy() for k, v in out.items()}
 
 
-def train_one(config_dict: dict, run_dir: str, threads: int) -> dict:
-    """Executor task: train one run into ``run_dir`` (resuming where it stopped) with ``threads`` threads;
-    returns the run's small files by name, as bytes, for the caller to store (the worker may be on another
-    machine) and how far it got."""
-    from aevb.runs import run
+def train_group(config_dicts: list[dict], run_dirs: list[str], threads: int) -> list:
+    """Executor task: train runs that differ only in seed into ``run_dirs`` (resuming where they stopped) in one
+    pass, with ``threads`` threads; returns per run its small files by name, as bytes, for the caller to store
+    (the worker may be on another machine) and how far it got, or the exception that stopped it."""
+    from aevb.runs import run_group
 
     torch.set_num_threads(threads)
-    config = TrainConfig.from_dict(config_dict)
-    result = run(config, run_dir)
-    files = {name: (Path(run_dir) / name).read_bytes() for name in ("config.json", "curve.csv")}
+    configs = [TrainConfig.from_dict(d) for d in config_dicts]
+    return [out if isinstance(out, BaseException) else _task_result(c, out, Path(d))
+            for c, out, d in zip(configs, run_group(configs, run_dirs), run_dirs)]
+
+
+def _task_result(config: TrainConfig, result, run_dir: Path) -> dict:
+    files = {name: (run_dir / name).read_bytes() for name in ("config.json", "curve.csv")}
     images = render_images(config, result.model, config.seed)
     if images:
         buf = io.BytesIO()
         np.savez_compressed(buf, **images)
         files["images.npz"] = buf.getvalue()
-        atomic_write(Path(run_dir) / "images.npz", lambda f: f.write(files["images.npz"]))
+        atomic_write(run_dir / "images.npz", lambda f: f.write(files["images.npz"]))
     last = result.curve[-1]
-    return {"name": Path(run_dir).name, "files": files, "samples": last["samples"], "seconds": last["seconds"]}
+    return {"name": run_dir.name, "files": files, "samples": last["samples"], "seconds": last["seconds"]}
 
 
 def store(result: dict, results_dir: Path) -> Path:
@@ -184,12 +201,14 @@ def load_images(run_dir: str | Path) -> dict[str, np.ndarray]:
 
 
 def run_figure(figure: int | list[int], budget: int, only: str | None = None, executor: str = "local", workers: int = 2,
-               threads: int = 1, address: str | None = None, seed: int = 0, device: str = "cpu",
-               results_dir: str | Path = RESULTS_DIR, log=print) -> list[dict]:
-    """Train the runs of ``figure`` (or of several figures, each shared run once; those matching ``only``) to ``budget`` samples with ``executor``
-    ("local": a pool of ``workers`` processes; "ray": tasks on a Ray cluster at ``address``, or a local Ray
-    instance where it is None), each with ``threads`` threads; rewrite ``results_dir/index.csv`` after every
-    run. A run that fails (e.g. NaN) is reported and the others go on; the error is raised at the end."""
+               threads: int = 1, address: str | None = None, seed: int | list[int] = 0, device: str = "cpu",
+               results_dir: str | Path = RESULTS_DIR, stack: bool = True, log=print) -> list[dict]:
+    """Train the runs of ``figure`` (or of several figures, each shared run once; those matching ``only``) for
+    ``seed`` (one or several) to ``budget`` samples with ``executor`` ("local": a pool of ``workers`` processes;
+    "ray": tasks on a Ray cluster at ``address``, or a local Ray instance where it is None), each with
+    ``threads`` threads; with ``stack``, the seeds of one run are one task trained with stacked weights.
+    ``results_dir/index.csv`` is rewritten after every task. A run that fails (e.g. NaN) is reported and the
+    others go on; the error is raised at the end."""
     from aevb.executors import EXECUTORS
     from aevb.results import write_index
 
@@ -199,23 +218,25 @@ def run_figure(figure: int | list[int], budget: int, only: str | None = None, ex
     figures = [figure] if isinstance(figure, int) else list(figure)
     configs = select(grid(figures, budget, seed, device), only)
     todo = pending(configs, results_dir)
+    groups = sorted(stack_groups(todo, stack), key=lambda g: sum(map(cost, g)), reverse=True)  # longest first
     log(f"figure {', '.join(map(str, figures))}: {len(configs)} runs, {len(configs) - len(todo)} already at {budget:,} samples, "
-        f"{len(todo)} to train with {executor} ({workers} workers x {threads} threads)")
-    tasks = [dict(config_dict=dataclasses.asdict(c), run_dir=str(run_path(results_dir, run_name(c))),
-                  threads=threads) for c in todo]
+        f"{len(todo)} to train in {len(groups)} tasks with {executor} ({workers} workers x {threads} threads)")
+    tasks = [dict(config_dicts=[dataclasses.asdict(c) for c in g],
+                  run_dirs=[str(run_path(results_dir, run_name(c))) for c in g], threads=threads) for g in groups]
     done, failed = [], []
-    for task, outcome in EXECUTORS[executor](train_one, tasks, workers=workers, threads=threads, address=address):
-        name = Path(task["run_dir"]).name
-        if isinstance(outcome, BaseException):
-            failed.append(f"{name}: {type(outcome).__name__}: {outcome}")
-            log(f"  FAILED {failed[-1]}")
-            continue
-        store(outcome, results_dir)
+    for task, outcome in EXECUTORS[executor](train_group, tasks, workers=workers, threads=threads, address=address):
+        names = [Path(d).name for d in task["run_dirs"]]
+        outcomes = outcome if isinstance(outcome, list) else [outcome] * len(names)  # a task that failed as a whole
+        for name, out in zip(names, outcomes):
+            if isinstance(out, BaseException):
+                failed.append(f"{name}: {type(out).__name__}: {out}")
+                log(f"  FAILED {failed[-1]}")
+                continue
+            store(out, results_dir)
+            done.append(out)
+            log(f"  {name}: {out['samples']:,} samples in {out['seconds']:.0f} s training time")
         write_index(results_dir)
-        done.append(outcome)
-        log(f"  {name}: {outcome['samples']:,} samples in {outcome['seconds']:.0f} s training time")
     write_index(results_dir)
     if failed:
-        raise RuntimeError(f"{len(failed)} of {len(tasks)} runs failed (the others are stored): " + "; ".join(failed))
+        raise RuntimeError(f"{len(failed)} of {len(todo)} runs failed (the others are stored): " + "; ".join(failed))
     return done
-

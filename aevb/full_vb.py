@@ -97,6 +97,10 @@ class FullVBTrainer(Trainer):
     """Algorithm 2 (App. F) with the §5 protocol: minibatches, Adagrad, the same budget accounting."""
 
     @classmethod
+    def fusable(cls, config: TrainConfig) -> bool:
+        return False  # θ is drawn from q(θ) through parametrizations: autograd
+
+    @classmethod
     def build_model(cls, config: TrainConfig) -> torch.nn.Module:
         model = build_vae(config.dataset, config.n_z, config.hidden, config.seed)
         make_bayesian(model.decoder)

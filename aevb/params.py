@@ -93,7 +93,7 @@ RULES: dict[str, Callable] = {
     "lr_search_samples": _positive_int, "weight_decay": _bool, "per_decade": _positive_int,
     "eval_start": _positive_int, "eval_train_points": _positive_int,
     "marginal": _one_of(None, "hmc", "iwae", "ais"), "marginal_points": _positive_int,
-    "checkpoint_every": _positive_int, "seed": _seed, "device": _device, "progress": _bool,
+    "checkpoint_every": _positive_int, "seed": _seed, "device": _device, "progress": _bool, "fused": _bool,
     "out_dir": _text, "smoke_test": _bool,
     # chapter-specific knobs
     "n_examples": _positive_int, "grid_n": _positive_int, "d_x": _positive_int, "noise": _positive_number,

@@ -70,8 +70,8 @@ def figure_runs(figure: int, results_dir: str | Path = RESULTS_DIR) -> list[dict
 def check_prefix(name: str, samples: int, atol: float, results_dir: str | Path = RESULTS_DIR,
                  device: str = "cpu") -> list[dict]:
     """Re-train the committed run ``name`` to ``samples`` training samples (its seed, its step size: the
-    §5 search is skipped, which does not change the trajectory) and compare every stored curve value up to
-    there. Returns rows (samples, column, stored, rerun, difference); raises AssertionError where a
+    §5 search is skipped, which does not change the trajectory; the step it was trained by, fused or autograd)
+    and compare every stored curve value up to there. Returns rows (samples, column, stored, rerun, difference); raises AssertionError where a
     difference exceeds ``atol`` nats."""
     from aevb.runs import run
 

@@ -22,7 +22,7 @@ from aevb.io import atomic_torch_save, atomic_write_csv, atomic_write_json
 from aevb.baselines.mcem import MCEMTrainer
 from aevb.baselines.wake_sleep import WakeSleepTrainer
 from aevb.full_vb import FullVBTrainer
-from aevb.train import TrainConfig, TrainResult, Trainer, eval_schedule, fit
+from aevb.train import TrainConfig, TrainResult, Trainer, eval_schedule, fit_group
 
 # name -> the trainer doing one step (Alg. 1, the §4/App. E baselines, App. F)
 ALGORITHMS = {"aevb": Trainer, "wake-sleep": WakeSleepTrainer, "mcem": MCEMTrainer, "full-vb": FullVBTrainer}
@@ -51,6 +51,7 @@ def environment() -> dict:
 
 
 RESUMABLE = {"budget", "progress", "device", "checkpoint_every"}  # may change between a run and its resume
+INHERITED = {"fused"}  # a resumed run keeps the value it was started with (its curve stays one computation)
 
 
 def run(config: TrainConfig, out_dir: str | Path | None = None) -> TrainResult:
@@ -60,27 +61,43 @@ def run(config: TrainConfig, out_dir: str | Path | None = None) -> TrainResult:
     resumes from it and produces exactly the curve an uninterrupted run would have (the ``seconds``
     column aside). A checkpoint of other settings is an error, never overwritten.
     """
-    out = Path(out_dir) if out_dir is not None else None
-    resume = None
-    if out is not None and (out / "checkpoint.pt").exists():
-        resume = _load_checkpoint(out, config)
+    (out,) = run_group([config], [out_dir])
+    if isinstance(out, BaseException):
+        raise out
+    return out
+
+
+def run_group(configs: list[TrainConfig], out_dirs: list) -> list:
+    """``run`` for runs that differ only in their seed, trained in one pass (``aevb.train.fit_group``: stacked
+    weights where the algorithm is fused). Returns a ``TrainResult`` per run, or the ``NonFiniteError`` that
+    stopped it; each run writes and resumes its own directory as ``run`` does."""
+    outs = [Path(o) if o is not None else None for o in out_dirs]
+    resumes = [_load_checkpoint(o, c) if o is not None and (o / "checkpoint.pt").exists() else None
+               for c, o in zip(configs, outs)]
+    configs = [c if r is None else dataclasses.replace(c, **{f: getattr(TrainConfig.from_dict(r["config"]), f)
+                                                              for f in INHERITED})
+               for c, r in zip(configs, resumes)]
+    return fit_group(configs, ALGORITHMS[configs[0].algorithm],
+                     [_writer(c, o, r) for c, o, r in zip(configs, outs, resumes)], resumes)
+
+
+def _writer(config: TrainConfig, out: Path | None, resume: dict | None):
+    """Write ``config.json`` now, and return the ``on_checkpoint`` that writes the curve and checkpoint."""
+    if out is None:
+        return None
     meta = {"config": dataclasses.asdict(config), "environment": environment()}
     if resume is not None:  # the step size is known from the start (a run in progress says which it uses)
         meta.update(lr_used=resume["lr"], lr_search=resume["lr_search"])
+    atomic_write_json(out / "config.json", meta)
 
     def on_checkpoint(state):
-        if out is None:
-            return
         atomic_write_csv(out / "curve.csv", state["curve"], curve_columns(config))
         atomic_torch_save(out / "checkpoint.pt", {**state, "config": dataclasses.asdict(config)})
         if "lr_used" not in meta:  # first checkpoint after the §5 search
             meta.update(lr_used=state["lr"], lr_search=state["lr_search"])
             atomic_write_json(out / "config.json", meta)
-
-    if out is not None:
-        atomic_write_json(out / "config.json", meta)
     # every fit checkpoints at least at its last evaluation, so config.json has its step size by the end
-    return fit(config, ALGORITHMS[config.algorithm], on_checkpoint=on_checkpoint, resume=resume)
+    return on_checkpoint
 
 
 def _load_checkpoint(out: Path, config: TrainConfig) -> dict:
@@ -93,7 +110,7 @@ def _load_checkpoint(out: Path, config: TrainConfig) -> dict:
     there = TrainConfig.from_dict(ckpt["config"], device=config.device)
     differ = [f"{f.name}: {getattr(there, f.name)!r} there, {getattr(config, f.name)!r} here"
               for f in dataclasses.fields(config)
-              if f.name not in RESUMABLE and getattr(there, f.name) != getattr(config, f.name)]
+              if f.name not in RESUMABLE | INHERITED and getattr(there, f.name) != getattr(config, f.name)]
     if differ:
         raise ValueError(f"{out} holds a run with other settings ({'; '.join(differ)}); "
                          f"use another output directory, or move that one away")

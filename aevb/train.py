@@ -19,6 +19,12 @@ minibatch step costs M. The average train bound (first 10,000 training points) a
 (independent of the budget, so a short run is an exact prefix of a long one) and at the end.
 Evaluation uses its own RNG stream and does not change the training trajectory; ``seconds`` is
 training wall time only. Runs are deterministic given the seed.
+
+Two paths compute the step: ``Trainer.train_step`` through autograd (the readable reference, and the only
+one for MCEM, full VB and estimator A), and, where ``fusable``, ``aevb.fused``'s hand-written gradient of the
+same estimator with the same random draws, about twice as fast (``benchmarks/train_speed.py``). Fused trainers
+of one shape can share stacked weights and train in lockstep, one batched step for all (``advance_group``):
+a grid of seeds, or the §5 step-size candidates, in one pass.
 """
 from __future__ import annotations
 
@@ -28,10 +34,12 @@ import time
 from dataclasses import dataclass, field
 
 import torch
+from torch.optim.adagrad import adagrad
 
 from aevb.data import load
 from aevb.estimators import ESTIMATORS
 from aevb.evaluation import average_bound, log_marginal
+from aevb.fused import FusedVAE
 from aevb.models import build_vae
 from aevb.params import ParameterError, validate
 from aevb.utils import forked_rng, get_rng_state, resolve_device, seeded, set_rng_state
@@ -61,6 +69,7 @@ class TrainConfig:
     marginal_points: int = 1000  # first points of train and test set used for it (Fig. 3: 1000)
     checkpoint_every: int = 100_000  # also checkpoint every this many samples (besides each evaluation)
     seed: int = 0  # seeds initialisation, minibatches, noise
+    fused: bool = True  # AEVB and wake-sleep steps by aevb.fused (False: autograd, the reference; same draws)
     device: str = "cpu"  # "cpu" or "cuda"
     progress: bool = True  # show a tqdm progress bar
 
@@ -69,8 +78,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict, **overrides) -> "TrainConfig":
-        """A config from its ``dataclasses.asdict`` form as stored in JSON or a checkpoint (lists back to tuples)."""
-        d = {**d, **overrides}
+        """A config from its ``dataclasses.asdict`` form as stored in JSON or a checkpoint (lists back to tuples).
+        A stored config without ``fused`` predates the fused step: its run was trained by autograd."""
+        d = {"fused": False, **d, **overrides}
         return cls(**{**d, "hidden": tuple(d["hidden"]), "lr_candidates": tuple(d["lr_candidates"])})
 
 
@@ -131,6 +141,20 @@ class Trainer:
         with seeded(config.seed + 1, self.device):
             self.rng = get_rng_state(self.device)
         self.perm, self.pos, self.batch_index = None, 0, None
+        self.stack, self.slot, self.failed = None, 0, None  # the FusedVAE this model is slice ``slot`` of
+        if config.fused and self.fusable(config):
+            stack_trainers([self])
+
+    @classmethod
+    def fusable(cls, config: TrainConfig) -> bool:
+        """Whether ``fused_step`` computes this algorithm's step for ``config`` (else autograd: ``train_step``)."""
+        return config.estimator == "B"
+
+    @classmethod
+    def fused_step(cls, stack: FusedVAE, x: torch.Tensor, gens: list, config: TrainConfig) -> torch.Tensor:
+        """``train_step`` for the K models of ``stack`` at once: x: (K, M, D) -> minibatch mean bounds (K,), the
+        gradients written into ``stack.grads``; ``gens[k]`` draws model k's noise."""
+        return stack.aevb(x, gens, config.n_samples)
 
     @classmethod
     def build_model(cls, config: TrainConfig) -> torch.nn.Module:
@@ -162,16 +186,22 @@ class Trainer:
         self.rng, self.perm, self.pos = state["rng"], state["perm"], state["pos"]
         self.samples, self.seconds, self.step = state["samples"], state["seconds"], state["step"]
 
-    def _batch(self) -> torch.Tensor:
+    def _batch(self, generator: torch.Generator | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+        """The next minibatch (M, D), drawn with ``generator`` (default: torch's global one), into ``out``."""
         M, N = self.config.batch_size, len(self.x)
         if self.perm is None or self.pos + M > N:  # new epoch: fresh permutation, drop the remainder
-            self.perm, self.pos = torch.randperm(N, device=self.device), 0
+            self.perm, self.pos = torch.randperm(N, device=self.device, generator=generator), 0
         self.batch_index = self.perm[self.pos: self.pos + M]  # (M,)
         self.pos += M
-        return self.x[self.batch_index]  # (M, D)
+        return torch.index_select(self.x, 0, self.batch_index, out=out)  # (M, D)
 
     def advance(self, to_samples: int, bar=None) -> float:
         """Train until ``samples >= to_samples``; returns the mean minibatch bound of these steps."""
+        if self.stack is not None:
+            (mean,) = advance_group([self], to_samples, bar)
+            if self.failed is not None:
+                raise self.failed
+            return mean
         cfg, total, n = self.config, 0.0, 0
         start = time.perf_counter()
         with forked_rng(self.device):
@@ -206,38 +236,135 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         lv = loss.item()
         if not math.isfinite(lv):
-            self._raise_non_finite(f"training bound is {-lv}")
+            raise self.non_finite(f"training bound is {-lv}")
         loss.backward()
         self.opt.step()
         return lv
 
     def check_finite(self) -> None:
         """Raise ``NonFiniteError`` naming the parameters that hold NaN or inf, if any."""
-        names = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
-        if names:
-            self._raise_non_finite(f"parameters {', '.join(names)} are not finite")
+        if any(not torch.isfinite(p).all() for p in self.model.parameters()):
+            raise self.non_finite()
 
-    def _raise_non_finite(self, what: str):
-        raise NonFiniteError(f"{what} at step {self.step} (after {self.samples} training samples)")
+    def non_finite(self, what: str | None = None) -> NonFiniteError:
+        """The error for ``what`` went non-finite at this step, naming the parameters that hold NaN or inf."""
+        names = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        said = ([what] if what else []) + ([f"parameters {', '.join(names)} are not finite"] if names else [])
+        return NonFiniteError(f"{'; '.join(said)} at step {self.step} (after {self.samples} training samples)")
+
+
+def stack_trainers(trainers: list[Trainer]) -> FusedVAE:
+    """Make fused ``trainers`` (one algorithm, one model shape, one minibatch size) share one ``FusedVAE``: their
+    weights become slices of stacked tensors, and ``advance_group`` steps them with batched matmuls."""
+    kinds = {(type(t), t.config.batch_size, t.config.n_samples, t.device) for t in trainers}
+    if len(kinds) != 1:
+        raise ValueError(f"trainers stacked together need one algorithm, batch size, L and device; got {kinds}")
+    stack = FusedVAE([t.model for t in trainers])
+    for k, t in enumerate(trainers):
+        t.stack, t.slot = stack, k
+    return stack
+
+
+def _adagrad_update(t: Trainer):
+    """The optimizer step of fused trainer ``t``: Adagrad (the functional form, fused kernel) on its parameters
+    with their gradients from its stack, on the optimizer's own state (so checkpoints do not change)."""
+    calls = [([p for p in g["params"]], [t.stack.grads[p] for p in g["params"]],
+              [t.opt.state[p]["sum"] for p in g["params"]], [t.opt.state[p]["step"] for p in g["params"]],
+              {k: g[k] for k in ("lr", "weight_decay", "lr_decay", "eps", "maximize")}) for g in t.opt.param_groups]
+
+    def update():
+        for params, grads, sums, steps, hyper in calls:
+            adagrad(params, grads, sums, steps, fused=True, **hyper)
+    return update
+
+
+@torch.no_grad()
+def advance_group(trainers: list[Trainer], to_samples: int, bar=None) -> list[float]:
+    """Train fused ``trainers`` of one stack until each has ``samples >= to_samples``: per minibatch, one batched
+    ``fused_step`` for the whole stack, then each trainer's own Adagrad update. Every trainer draws its
+    minibatches and noise from its own generator (its ``rng``), so it follows the trajectory it would follow
+    alone. Returns each trainer's mean minibatch bound over these steps; one whose bound goes NaN or inf stops
+    there, its update not applied, with ``failed`` set to the ``NonFiniteError`` (its mean is −inf)."""
+    stack, cfg = trainers[0].stack, trainers[0].config
+    if any(t.stack is not stack for t in trainers):
+        raise ValueError("advance_group steps trainers of one stack (stack_trainers)")
+    x = stack.buffer("x", stack.k, cfg.batch_size, trainers[0].x.shape[1])  # (K, M, D)
+    gens = [torch.Generator(trainers[0].device)] * stack.k  # slots not advancing draw from a spare generator
+    for t in trainers:
+        gens[t.slot] = torch.Generator(t.device)
+        gens[t.slot].set_state(t.rng[t.device.type])
+    updates = {t.slot: _adagrad_update(t) for t in trainers}
+    totals = {t.slot: [0.0, 0] for t in trainers}
+    active = [t for t in trainers if t.failed is None and t.samples < to_samples]
+    start = time.perf_counter()
+    while active:
+        for t in active:
+            t._batch(gens[t.slot], out=x[t.slot])
+        bounds = type(trainers[0]).fused_step(stack, x, gens, cfg).tolist()  # (K,)
+        for t in active:
+            b = bounds[t.slot]
+            if not math.isfinite(b):
+                t.failed = t.non_finite(f"training bound is {b}")
+                continue
+            updates[t.slot]()
+            t.step, t.samples = t.step + 1, t.samples + cfg.batch_size
+            totals[t.slot][0] += b
+            totals[t.slot][1] += 1
+            if bar is not None:
+                bar.update(cfg.batch_size)
+        still = [t for t in active if t.failed is None and t.samples < to_samples]
+        for t in set(active) - set(still):
+            t.seconds += time.perf_counter() - start
+        active = still
+    for t in trainers:
+        t.rng = {**t.rng, t.device.type: gens[t.slot].get_state()}
+    return [-math.inf if t.failed else totals[t.slot][0] / max(totals[t.slot][1], 1) for t in trainers]
+
+
+def advance_all(trainers: list[Trainer], to_samples: int, bar=None) -> list[float]:
+    """``advance`` every trainer to ``to_samples`` (a stacked group in lockstep), keeping going past one that
+    fails: its ``failed`` holds the ``NonFiniteError`` and its mean bound is −inf."""
+    if len(trainers) > 1 and all(t.stack is trainers[0].stack is not None for t in trainers):
+        return advance_group(trainers, to_samples, bar)
+    means = []
+    for t in trainers:
+        try:
+            means.append(t.advance(to_samples, bar) if t.failed is None else -math.inf)
+        except NonFiniteError as e:
+            t.failed = e
+            means.append(-math.inf)
+    return means
 
 
 def select_lr(config: TrainConfig, x_train: torch.Tensor, trainer_cls=Trainer) -> tuple[float, dict]:
     """§5: run each candidate step size from the same initialisation for ``lr_search_samples`` and
     keep the one with the best mean training bound over the second half of its steps. A candidate that
     diverges to NaN/inf scores −inf; if every candidate does, the error says so."""
-    scores = {}
-    half = config.lr_search_samples // 2
-    for lr in config.lr_candidates:
-        t = trainer_cls(config, x_train, lr)
-        try:
-            t.advance(half)
-            scores[lr] = t.advance(config.lr_search_samples)
-        except NonFiniteError:
-            scores[lr] = -math.inf
-    best = max(scores, key=scores.get)
-    if not math.isfinite(scores[best]):
-        raise NonFiniteError(f"every step size in {config.lr_candidates} diverged in the step-size search")
-    return best, scores
+    (out,) = select_lrs([config], [x_train], trainer_cls)
+    if isinstance(out, BaseException):
+        raise out
+    return out
+
+
+def select_lrs(configs: list[TrainConfig], xs: list[torch.Tensor], trainer_cls=Trainer) -> list:
+    """``select_lr`` for several runs of one shape, every candidate of every run trained in lockstep (stacked
+    where fused). Returns (step size, scores) per run, or the ``NonFiniteError`` of a run whose every candidate
+    diverged."""
+    if not configs:
+        return []
+    cands = [(i, lr) for i, c in enumerate(configs) for lr in c.lr_candidates]
+    trainers = [trainer_cls(configs[i], xs[i], lr) for i, lr in cands]
+    if len(trainers) > 1 and all(t.stack is not None for t in trainers):
+        stack_trainers(trainers)
+    advance_all(trainers, configs[0].lr_search_samples // 2)
+    means = advance_all(trainers, configs[0].lr_search_samples)
+    out = []
+    for i, c in enumerate(configs):
+        scores = {lr: m for (j, lr), m in zip(cands, means) if j == i}
+        best = max(scores, key=scores.get)
+        out.append((best, scores) if math.isfinite(scores[best]) else
+                   NonFiniteError(f"every step size in {c.lr_candidates} diverged in the step-size search"))
+    return out
 
 
 def checkpoint_schedule(config: TrainConfig) -> list[int]:
@@ -258,41 +385,80 @@ def fit(config: TrainConfig, trainer_cls=Trainer, on_checkpoint=None, resume: di
     ``on_checkpoint(state)`` is called at every evaluation and every ``checkpoint_every`` samples with a
     dict that ``resume`` accepts to continue the run exactly (same minibatches, same noise, same curve).
     """
+    (out,) = fit_group([config], trainer_cls, [on_checkpoint], [resume])
+    if isinstance(out, BaseException):
+        raise out
+    return out
+
+
+def fit_group(configs: list[TrainConfig], trainer_cls=Trainer, on_checkpoints=None, resumes=None) -> list:
+    """``fit`` for runs that differ only in their seed (and given step size), trained in lockstep: where the
+    algorithm is fused, their models are stacked and every minibatch step is one batched step for all
+    (``advance_group``), the §5 step-size searches included. Returns a ``TrainResult`` per run, or the
+    ``NonFiniteError`` that stopped it (the others go on)."""
     from tqdm import tqdm
 
-    device = resolve_device(config.device)
-    x_train = load_split(config, "train", device)
-    x_test = load_split(config, "test", device)
-    x_eval = x_train[: config.eval_train_points]
-    if resume is not None:
-        lr, search = resume["lr"], {float(k): v for k, v in resume["lr_search"].items()}
-    else:
-        lr, search = (config.lr, {}) if config.lr is not None else select_lr(config, x_train, trainer_cls)
-    t = trainer_cls(config, x_train, lr)
-    curve = []
-    if resume is not None:
-        t.load_state_dict(resume["trainer"])
-        curve = list(resume["curve"])
-    evals = set(eval_schedule(config.budget, config.batch_size, config.per_decade, config.eval_start))
-    points = [p for p in checkpoint_schedule(config) if p > t.samples]
-    with tqdm(total=max(evals), initial=t.samples, disable=not config.progress, unit="sample", unit_scale=True,
-              desc=f"{config.algorithm} {config.dataset} N_z={config.n_z}") as bar:
-        for point in points:
-            t.advance(point, bar)
-            t.check_finite()  # before anything is evaluated or saved
-            if point in evals:
-                with seeded(config.seed + 2, device):
-                    row = {"samples": t.samples, "seconds": round(t.seconds, 3), **t.evaluate(x_eval, x_test)}
-                    if config.marginal:
-                        n = config.marginal_points
-                        row["train_marginal"] = log_marginal(t.model, x_train[:n], config.marginal).mean().item()
-                        row["test_marginal"] = log_marginal(t.model, x_test[:n], config.marginal).mean().item()
-                for k, v in row.items():  # every evaluated value: bounds, log p(x), full VB's KL term
-                    if not math.isfinite(v):
-                        raise NonFiniteError(f"{k} is {v} after {t.samples} samples")
-                curve.append(row)
-                bar.set_postfix({k: f"{v:.2f}" for k, v in row.items() if k.startswith(("train_", "test_"))})
-            if on_checkpoint is not None:
-                on_checkpoint({"trainer": t.state_dict(), "curve": curve, "lr": lr,
-                               "lr_search": {str(k): v for k, v in search.items()}})
-    return TrainResult(t.model, curve, lr, search)
+    same = {dataclasses.replace(c, seed=0, lr=None) for c in configs}
+    if len(same) != 1:
+        raise ValueError("fit_group trains runs that differ only in seed and step size")
+    K, cfg = len(configs), configs[0]
+    on_checkpoints, resumes = on_checkpoints or [None] * K, resumes or [None] * K
+    device = resolve_device(cfg.device)
+    x_train, x_test = load_split(cfg, "train", device), load_split(cfg, "test", device)
+    x_eval = x_train[: cfg.eval_train_points]
+    lrs: list = [(r["lr"], {float(k): v for k, v in r["lr_search"].items()}) if r is not None else
+                 (c.lr, {}) if c.lr is not None else None for c, r in zip(configs, resumes)]
+    search = [i for i, v in enumerate(lrs) if v is None]
+    for i, out in zip(search, select_lrs([configs[i] for i in search], [x_train] * len(search), trainer_cls)):
+        lrs[i] = out
+    trainers, results = {}, [v if isinstance(v, BaseException) else None for v in lrs]
+    for i, (c, r) in enumerate(zip(configs, resumes)):
+        if results[i] is None:
+            trainers[i] = trainer_cls(c, x_train, lrs[i][0])
+            if r is not None:
+                trainers[i].load_state_dict(r["trainer"])
+    if len(trainers) > 1 and all(t.stack is not None for t in trainers.values()):
+        stack_trainers(list(trainers.values()))
+    curves = {i: list(resumes[i]["curve"]) if resumes[i] is not None else [] for i in trainers}
+    evals = set(eval_schedule(cfg.budget, cfg.batch_size, cfg.per_decade, cfg.eval_start))
+    start = min((t.samples for t in trainers.values()), default=max(evals))
+    desc = f"{cfg.algorithm} {cfg.dataset} N_z={cfg.n_z}" + (f" x{len(trainers)} seeds" if len(trainers) > 1 else "")
+    with tqdm(total=max(evals) * len(trainers), initial=sum(t.samples for t in trainers.values()),
+              disable=not cfg.progress, unit="sample", unit_scale=True, desc=desc) as bar:
+        for point in [p for p in checkpoint_schedule(cfg) if p > start]:
+            live = {i: t for i, t in trainers.items() if t.failed is None and t.samples < point}
+            advance_all(list(live.values()), point, bar)
+            for i, t in live.items():
+                try:
+                    _checkpoint(t, point, point in evals, curves[i], x_eval, x_test, x_train, device, bar)
+                except NonFiniteError as e:
+                    t.failed = e
+                    continue
+                if on_checkpoints[i] is not None:
+                    on_checkpoints[i]({"trainer": t.state_dict(), "curve": curves[i], "lr": lrs[i][0],
+                                       "lr_search": {str(k): v for k, v in lrs[i][1].items()}})
+    for i, t in trainers.items():
+        results[i] = t.failed or TrainResult(t.model, curves[i], lrs[i][0], lrs[i][1])
+    return results
+
+
+def _checkpoint(t: Trainer, point: int, evaluate: bool, curve: list, x_eval, x_test, x_train, device, bar) -> None:
+    """At a pause of trainer ``t``: raise if it failed or its parameters are not finite; at an evaluation point,
+    append the curve's row (bounds, and log p(x) where the config asks), every value checked finite."""
+    if t.failed is not None:
+        raise t.failed
+    t.check_finite()  # before anything is evaluated or saved
+    if not evaluate:
+        return
+    cfg = t.config
+    with seeded(cfg.seed + 2, device):
+        row = {"samples": t.samples, "seconds": round(t.seconds, 3), **t.evaluate(x_eval, x_test)}
+        if cfg.marginal:
+            n = cfg.marginal_points
+            row["train_marginal"] = log_marginal(t.model, x_train[:n], cfg.marginal).mean().item()
+            row["test_marginal"] = log_marginal(t.model, x_test[:n], cfg.marginal).mean().item()
+    for k, v in row.items():  # every evaluated value: bounds, log p(x), full VB's KL term
+        if not math.isfinite(v):
+            raise NonFiniteError(f"{k} is {v} after {t.samples} samples")
+    curve.append(row)
+    bar.set_postfix({k: f"{v:.2f}" for k, v in row.items() if k.startswith(("train_", "test_"))})

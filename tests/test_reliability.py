@@ -138,22 +138,21 @@ def test_gzip_that_is_not_idx_is_a_clear_error(tmp_path):
 
 # --- numerics -----------------------------------------------------------------------------------------
 
-def test_nan_gradient_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+def test_nan_gradient_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, step_path):
     from aevb import train as train_mod
 
     real = train_mod.Trainer._batch
     calls = {"n": 0}
 
-    def poisoned(self):
+    def poisoned(self, *args, **kw):
         calls["n"] += 1
-        x = real(self)
+        x = real(self, *args, **kw)
         if calls["n"] == 25:  # step 24: a NaN pixel reaches the encoder's gradients
-            x = x.clone()
-            x[0, 0] = float("nan")
+            x[0, 0] = float("nan")  # in place: the fused path's minibatch buffer
         return x
 
     monkeypatch.setattr(train_mod.Trainer, "_batch", poisoned)
-    with pytest.raises(NonFiniteError, match="at step 24 \\(after 2400 training samples\\)"):
+    with pytest.raises(NonFiniteError, match="training bound is nan at step 24 \\(after 2400 training samples\\)"):
         run(TINY, tmp_path)
     ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert ckpt["trainer"]["samples"] == 2000  # the last good one (checkpoint_every = 1000)
@@ -161,20 +160,31 @@ def test_nan_gradient_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path,
     assert read_csv(tmp_path / "curve.csv")[-1]["samples"] == 1800
 
 
-def test_a_nan_gradient_under_a_finite_loss_never_reaches_a_checkpoint(tmp_path, monkeypatch):
+def test_a_nan_gradient_under_a_finite_loss_never_reaches_a_checkpoint(tmp_path, monkeypatch, step_path):
     """Only the loss is checked at every step; a NaN gradient under a finite loss poisons the weights, the
-    next loss is NaN and the run stops there, with the last good checkpoint on disk."""
+    next loss is NaN and the run stops there, naming the poisoned weights, with the last good checkpoint on
+    disk."""
     from aevb import train as train_mod
 
-    real = train_mod.Trainer.train_step
+    if step_path == "autograd":
+        real = train_mod.Trainer.train_step
 
-    def poisoned(self, x):
-        if self.step == 24:  # step 24: finite loss, NaN gradient for one weight
-            self.model.decoder.out.weight.register_hook(lambda g: torch.full_like(g, float("nan")))
-        return real(self, x)
+        def poisoned(self, x):
+            if self.step == 24:  # step 24: finite loss, NaN gradient for one weight
+                self.model.decoder.out.weight.register_hook(lambda g: torch.full_like(g, float("nan")))
+            return real(self, x)
+        monkeypatch.setattr(train_mod.Trainer, "train_step", poisoned)
+    else:
+        real, calls = train_mod.Trainer.fused_step.__func__, {"n": 0}
 
-    monkeypatch.setattr(train_mod.Trainer, "train_step", poisoned)
-    with pytest.raises(NonFiniteError, match="training bound is nan at step 25"):
+        def poisoned(cls, stack, x, gens, config):
+            bound = real(cls, stack, x, gens, config)
+            calls["n"] += 1
+            if calls["n"] == 25:  # step 24: finite bound, NaN gradient for one weight
+                stack.dec_head.gw.fill_(float("nan"))
+            return bound
+        monkeypatch.setattr(train_mod.Trainer, "fused_step", classmethod(poisoned))
+    with pytest.raises(NonFiniteError, match="training bound is nan; parameters decoder.out.weight are not finite at step 25 "):
         run(TINY, tmp_path)
     ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert ckpt["trainer"]["samples"] == 2000
@@ -264,10 +274,11 @@ def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path):
     assert target.read_text() == "old\n" and os.listdir(tmp_path) == ["curve.csv"]
 
 
-def test_a_step_that_fails_on_corrupted_weights_names_them(tmp_path):
-    """Wake-sleep samples z ~ q(z|x) with torch.normal, which raises RuntimeError on a NaN scale (this stopped
-    the Fig. 2 grid's N_z = 200 run in its step-size search at lr 0.1): the trainer turns it into
-    NonFiniteError naming the parameters, so the search scores that candidate −inf and goes on."""
+def test_a_step_that_fails_on_corrupted_weights_names_them(tmp_path, step_path):
+    """Wake-sleep through autograd samples z ~ q(z|x) with torch.normal, which raises RuntimeError on a NaN scale
+    (this stopped the Fig. 2 grid's N_z = 200 run in its step-size search at lr 0.1): the trainer turns it into
+    NonFiniteError naming the parameters, so the search scores that candidate −inf and goes on. The fused step
+    draws no such error: its bound is NaN, and the error names the same parameters."""
     from aevb.baselines.wake_sleep import WakeSleepTrainer
     from aevb.train import load_split
 

@@ -52,6 +52,10 @@ class MCEMTrainer(Trainer):
         self.accept = torch.full((len(x_train),), float("nan"), device=self.device)  # (N,) last acceptance
 
     @classmethod
+    def fusable(cls, config: TrainConfig) -> bool:
+        return False  # no encoder: its step is HMC and M-steps, through autograd
+
+    @classmethod
     def build_model(cls, config: TrainConfig) -> torch.nn.Module:
         return build_vae(config.dataset, config.n_z, config.hidden, config.seed, encoder=False)
 

@@ -18,6 +18,15 @@ from aevb.train import Trainer
 
 
 class WakeSleepTrainer(Trainer):
+    @classmethod
+    def fusable(cls, config) -> bool:
+        return True  # the wake sample and the dreams need no estimator: any config
+
+    @classmethod
+    def fused_step(cls, stack, x, gens, config):
+        """``train_step`` for K stacked models: ``aevb.fused.FusedVAE.wake_sleep``."""
+        return stack.wake_sleep(x, gens)
+
     def dream(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """n samples (z, x) ~ p(z) p_θ(x|z): ((n, Z), (n, D)), no gradient."""
         return self.model.sample_joint(n)

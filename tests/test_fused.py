@@ -1,0 +1,153 @@
+"""The fused step (aevb.fused) against autograd: the same gradients, the same random draws, and K stacked models
+that each follow the trajectory they would follow alone."""
+import dataclasses
+
+import pytest
+import torch
+
+from aevb.baselines.wake_sleep import WakeSleepTrainer
+from aevb.estimators import sgvb_b
+from aevb.evaluation import average_bound
+from aevb.fused import FusedVAE
+from aevb.models import build_vae
+from aevb.runs import run_group
+from aevb.train import TrainConfig, Trainer, advance_group, fit, fit_group, load_split, stack_trainers
+from aevb.utils import seeded
+
+SMALL = TrainConfig(dataset="mnist", n_z=3, hidden=(30,), budget=3000, n_train=600, lr=0.05,
+                    eval_train_points=300, checkpoint_every=1000, progress=False)
+
+
+def _autograd_grads(model, x, seed, algorithm, n_samples):
+    """∂J/∂(θ, φ) by autograd through the reference code, J = −(minibatch mean bound) (AEVB) or the wake and
+    sleep losses (wake-sleep), with torch's global RNG seeded to ``seed``; returns (bound, grads)."""
+    torch.manual_seed(seed)
+    if algorithm == "aevb":
+        bound = sgvb_b(model, model.encoder, x, n_samples)
+        loss = -bound.mean()
+    else:
+        t = WakeSleepTrainer.__new__(WakeSleepTrainer)
+        t.model = model
+        wake, sleep, bound = t.losses(x)
+        loss = wake + sleep
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    return bound.mean(), grads
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "frey"])
+@pytest.mark.parametrize("hidden,algorithm,n_samples", [
+    ((7,), "aevb", 1), ((6, 4), "aevb", 1), ((), "aevb", 1), ((7,), "aevb", 3),
+    ((7,), "wake_sleep", 1), ((6, 4), "wake_sleep", 1)])
+def test_gradients_and_bounds_are_autograds(dataset, hidden, algorithm, n_samples):
+    """In float64, for K = 2 stacked models (different weights, data and draws), every parameter's gradient and
+    the bound equal autograd's through sgvb_b / WakeSleepTrainer.losses with the same draws, to 1e-10."""
+    torch.set_default_dtype(torch.float64)
+    try:
+        models = [build_vae(dataset, 4, hidden, seed=s).double() for s in (0, 1)]
+        refs = [build_vae(dataset, 4, hidden, seed=s).double() for s in (0, 1)]
+        for m, r in zip(models, refs):  # weights away from the N(0, 0.01) start, so every term matters
+            with torch.no_grad():
+                for p, q in zip(m.parameters(), r.parameters()):
+                    q.add_(torch.randn_like(q) * 0.3)
+                    p.copy_(q)
+        x = torch.rand(2, 9, models[0].d_x, generator=torch.Generator().manual_seed(3))
+        stack = FusedVAE(models)
+        gens = [torch.Generator().manual_seed(10 + k) for k in range(2)]
+        with torch.no_grad():
+            bound = stack.aevb(x, gens, n_samples) if algorithm == "aevb" else stack.wake_sleep(x, gens)
+        for k in range(2):
+            ref_bound, ref_grads = _autograd_grads(refs[k], x[k], 10 + k, algorithm, n_samples)
+            assert abs(bound[k].item() - ref_bound.item()) < 1e-10 * abs(ref_bound.item())
+            for (name, p), g in zip(models[k].named_parameters(), ref_grads):
+                err = ((stack.grads[p] - g).norm() / g.norm()).item()
+                assert err < 1e-10, f"{name}: relative error {err:.1e}"
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+def test_module_parameters_are_views_of_the_stack():
+    models = [build_vae("frey", 2, (5,), seed=s) for s in (0, 1, 2)]
+    before = [torch.cat([p.detach().flatten().clone() for p in m.parameters()]) for m in models]
+    stack = FusedVAE(models)
+    for m, b in zip(models, before):  # stacking keeps every value
+        assert torch.equal(torch.cat([p.detach().flatten() for p in m.parameters()]), b)
+    with torch.no_grad():
+        stack.enc_head.w[1, 2, 0] = 7.0  # row 2 of the fused heads is log σ²'s first row (N_z = 2)
+        stack.dec_head.b[2, -1] = 5.0  # the Gaussian decoder's last log σ² bias
+    assert models[1].encoder.log_var.weight[0, 0] == 7.0 and models[2].decoder.log_var.bias[-1] == 5.0
+    assert len(stack.grads) == sum(len(list(m.parameters())) for m in models)
+    with pytest.raises(ValueError, match="one shape"):
+        FusedVAE([build_vae("mnist", 2, (5,)), build_vae("mnist", 3, (5,))])
+
+
+def _same_bound(m1, m2, x, tol=1e-3) -> bool:
+    """Whether two models have the same average bound on x (same noise) to ``tol`` nats. Weights are compared by
+    what they compute, not one by one: Adagrad divides by the root of the summed squared gradients, so a gradient
+    component near 0 (a pixel that is almost always 0) takes steps of lr·g/(|g| + 1e-10) that rounding moves."""
+    bounds = []
+    for m in (m1, m2):
+        with seeded(5):
+            bounds.append(average_bound(m, x))
+    return abs(bounds[0] - bounds[1]) < tol
+
+
+def _curve(result):
+    return [(r["samples"], r["train_bound"], r["test_bound"]) for r in result.curve]
+
+
+@pytest.mark.parametrize("algorithm", ["aevb", "wake-sleep"])
+def test_fused_training_draws_what_autograd_draws(algorithm, step_path):
+    """A run trained by the fused step and the same run through autograd use the same minibatches and noise, so
+    their curves agree to float32 rounding (the parametrised fixture trains through one path or the other; the
+    reference is always autograd's)."""
+    config = dataclasses.replace(SMALL, algorithm=algorithm)
+    trainer_cls = {"aevb": Trainer, "wake-sleep": WakeSleepTrainer}[algorithm]
+    x = load_split(config, "train", torch.device("cpu"))
+    a, b = trainer_cls(dataclasses.replace(config, fused=False), x, 0.05), trainer_cls(config, x, 0.05)
+    assert a.stack is None and (b.stack is not None) == (step_path == "fused")
+    for to in (500, 1000, 3000):
+        ma, mb = a.advance(to), b.advance(to)
+        assert abs(ma - mb) < 1e-3 and torch.equal(a.batch_index, b.batch_index)
+    assert _same_bound(a.model, b.model, x[:300])
+
+
+def test_a_stack_trains_each_model_as_alone_and_one_failure_stops_only_itself():
+    """Three trainers (other seeds, other step sizes) stacked and advanced together end where each ends alone;
+    one whose bound goes NaN stops with its error, the others go on."""
+    x = load_split(SMALL, "train", torch.device("cpu"))
+    cfgs = [dataclasses.replace(SMALL, seed=s) for s in (0, 1, 2)]
+    lrs = (0.05, 0.02, 0.05)
+    alone = [Trainer(c, x, lr) for c, lr in zip(cfgs, lrs)]
+    means_alone = [t.advance(2000) for t in alone]
+    together = [Trainer(c, x, lr) for c, lr in zip(cfgs, lrs)]
+    stack_trainers(together)
+    assert together[0].stack is together[2].stack and together[0].stack.k == 3
+    means = advance_group(together, 2000)
+    for t, u, m, mu in zip(alone, together, means_alone, means):
+        assert u.samples == 2000 and u.step == t.step and abs(m - mu) < 1e-3 and _same_bound(t.model, u.model, x[:300])
+    with torch.no_grad():
+        together[1].model.decoder.out.bias.fill_(float("nan"))
+    means = advance_group(together, 3000)
+    assert together[1].failed is not None and "decoder.out.bias" in str(together[1].failed)
+    assert means[1] == float("-inf") and together[1].samples == 2000
+    assert [together[k].samples for k in (0, 2)] == [3000, 3000] and all(abs(means[k]) < 1e4 for k in (0, 2))
+
+
+def test_seeds_trained_in_one_pass_give_the_curves_of_separate_runs(tmp_path):
+    """fit_group over three seeds (§5 step-size search included: 9 candidates in lockstep) gives each seed the
+    step size and curve of its own run; run_group writes and resumes one directory per seed."""
+    cfgs = [dataclasses.replace(SMALL, lr=None, lr_search_samples=1000, seed=s) for s in (0, 1, 2)]
+    group = fit_group(cfgs)
+    for c, g in zip(cfgs, group):
+        solo = fit(c)
+        assert g.lr == solo.lr and g.lr_search.keys() == solo.lr_search.keys()
+        for (s1, a1, b1), (s2, a2, b2) in zip(_curve(g), _curve(solo)):
+            assert s1 == s2 and abs(a1 - a2) < 0.02 and abs(b1 - b2) < 0.02  # rounding, amplified by Adagrad
+    dirs = [tmp_path / f"s{c.seed}" for c in cfgs]
+    short = run_group([dataclasses.replace(c, budget=2000) for c in cfgs], dirs)
+    longer = run_group(cfgs, dirs)  # resumes each from its checkpoint
+    for s, l, g in zip(short, longer, group):
+        assert _curve(l)[: len(s.curve)] == _curve(s) and _curve(l)[-1][0] == 3000
+        assert abs(_curve(l)[-1][1] - _curve(g)[-1][1]) < 0.02
+    with pytest.raises(ValueError, match="differ only in seed"):
+        fit_group([SMALL, dataclasses.replace(SMALL, n_z=4)])
