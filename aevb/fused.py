@@ -46,14 +46,12 @@ class StackedLinear:
                 lin.weight.data, lin.bias.data = self.w[k, rows], self.b[k, rows]
                 self.grads[lin.weight], self.grads[lin.bias] = self.gw[k, rows], self.gb[k, rows]
                 start = rows.stop
-
-    @property
-    def width(self) -> int:
-        return self.w.shape[1]
+        self.width = self.w.shape[1]
+        self._wt, self._b = self.w.transpose(1, 2), self.b.unsqueeze(1)  # views, made once (steps are short)
 
     def forward(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """x: (K, R, in) -> out: (K, R, out) = x Wᵀ + b."""
-        return torch.baddbmm(self.b.unsqueeze(1), x, self.w.transpose(1, 2), out=out)
+        return torch.baddbmm(self._b, x, self._wt, out=out)
 
     def backward(self, dy: torch.Tensor, x: torch.Tensor, dx: torch.Tensor | None) -> torch.Tensor | None:
         """dy = ∂J/∂out: (K, R, out), x: the input (K, R, in): write ∂J/∂W and ∂J/∂b; return ∂J/∂x into ``dx``
@@ -162,17 +160,20 @@ class FusedVAE:
             torch.randn(L, M, Z, generator=g, out=eps[k])
         hs, q = self._mlp(self.enc, self.enc_head, x, "e")  # q: (K, M, 2Z) = μ | log σ²
         mu, log_var = q[..., :Z], q[..., Z:]
-        std = torch.exp(0.5 * log_var)  # (K, M, Z)
+        std = log_var.mul(0.5).exp_()  # (K, M, Z)
         z = torch.addcmul(mu.unsqueeze(1), std.unsqueeze(1), eps).view(K, L * M, Z)  # z = g(ε, x), §2.4
         xl = x if L == 1 else x.repeat(1, L, 1)  # (K, L·M, D), rows in the order of z's
         gs, out = self._mlp(self.dec, self.dec_head, z, "d")
         log_lik, dout = self._log_likelihood(xl, out, 1.0 / (M * L))
-        bound = neg_kl_std_normal(mu, log_var).mean(1) + log_lik  # (K,): App. B + reconstruction
+        bound = neg_kl_std_normal(mu, log_var).mean(1).add_(log_lik)  # (K,): App. B + reconstruction
         dz = self._mlp_backward(self.dec, self.dec_head, gs, dout, "d", input_grad=True).view(K, L, M, Z)
         # through z = μ + σ ε, plus ∂KL/∂μ = μ and ∂KL/∂log σ² = (σ² − 1)/2 (App. B), each over M
-        d_mu = dz.sum(1).add_(mu, alpha=1.0 / M)  # (K, M, Z)
-        d_log_var = (dz * eps).sum(1).mul_(0.5 * std).add_(std * std - 1, alpha=0.5 / M)  # (K, M, Z)
-        dq = torch.cat([d_mu, d_log_var], -1, out=self.buffer("dq", K, M, 2 * Z))
+        dq = self.buffer("dq", K, M, 2 * Z)
+        d_mu, d_log_var = dq[..., :Z], dq[..., Z:]
+        torch.add(dz.sum(1) if L > 1 else dz[:, 0], mu, alpha=1.0 / M, out=d_mu)  # (K, M, Z)
+        torch.mul(dz, eps, out=dz)  # ∂J/∂z ⊙ ε (dz is a buffer of ours)
+        torch.mul(dz.sum(1) if L > 1 else dz[:, 0], std, out=d_log_var).add_(std * std, alpha=1.0 / M)
+        d_log_var.sub_(1.0 / M).mul_(0.5)
         self._mlp_backward(self.enc, self.enc_head, hs, dq, "e", input_grad=False)
         return bound
 

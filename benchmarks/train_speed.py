@@ -1,15 +1,19 @@
 """Training speed of the paper's models on this machine (the speed issue; not part of the tests).
 
-    python benchmarks/train_speed.py [--repeats 5] [--steps 300] [--models mnist-z20,frey-z20,fig3] [--device cpu]
+    python benchmarks/train_speed.py [--repeats 30] [--steps 50] [--models mnist-z20,frey-z20,fig3] [--device cpu]
 
-For each model, interleaved within every repeat so that the machine's drift hits all alike, it times
+For each model it times, interleaved in short chunks so that the machine's drift hits all alike (the order is
+reversed every round),
 (a) ``plain``: an idiomatic PyTorch loop written below (nn.Sequential MLPs, estimator B of eq. 10, Adagrad with
-    weight decay 1/N, M = 100 random minibatches from one tensor), and
-(b) ``aevb``: the project's training path, ``aevb.train.Trainer.advance`` (what ``python -m aevb train`` runs),
-and prints medians over the repeats of training samples per second, their ratio, and the achieved GFLOP/s
-against the measured float32 matmul rate of this machine (a large square matmul, and one of the model's own
-shapes). FLOPs count the multiply-adds of every matmul of a step (forward, and backward for weights and
-activations, except the gradient w.r.t. the data), 2 FLOPs each; elementwise work is not counted.
+    weight decay 1/N, M = 100 random minibatches from one tensor),
+(b) ``aevb``: the project's training path, ``aevb.train.Trainer.advance`` (what ``python -m aevb train`` runs: the
+    fused step of ``aevb.fused``),
+(c) ``autograd``: the same trainer with ``fused=False`` (the readable reference path through autograd),
+and prints medians over the rounds of training samples per second, the median over rounds of the ratio to the
+plain loop (each round's two chunks taken seconds apart), and the achieved GFLOP/s against the measured float32
+matmul rate of this machine (a large square matmul, and one of the model's own shapes). FLOPs count the
+multiply-adds of every matmul of a step (forward, and backward for weights and activations, except the gradient
+w.r.t. the data), 2 FLOPs each; elementwise work is not counted. On CUDA every timing ends with a synchronize.
 """
 from __future__ import annotations
 
@@ -69,12 +73,12 @@ class PlainVAE(nn.Module):
 
 
 def plain_runner(x, d_x, n_z, h, n_train):
-    model = PlainVAE(d_x, n_z, h, d_x == 560)
+    model = PlainVAE(d_x, n_z, h, d_x == 560).to(x.device)
     opt = torch.optim.Adagrad(model.parameters(), lr=0.01, weight_decay=1.0 / n_train)
 
     def run(steps):
         for _ in range(steps):
-            idx = torch.randint(len(x), (M,))
+            idx = torch.randint(n_train, (M,), device=x.device)
             loss = model.loss(x[idx])
             opt.zero_grad()
             loss.backward()
@@ -82,28 +86,35 @@ def plain_runner(x, d_x, n_z, h, n_train):
     return run
 
 
-def aevb_runner(x, dataset, n_z, h, n_train, device):
-    cfg = TrainConfig(dataset=dataset, n_z=n_z, hidden=(h,), lr=0.01, device=device, progress=False)
+def aevb_runner(x, dataset, n_z, h, n_train, device, fused=True):
+    cfg = TrainConfig(dataset=dataset, n_z=n_z, hidden=(h,), lr=0.01, device=device, progress=False, fused=fused)
     t = Trainer(cfg, x[:n_train], 0.01)
     return lambda steps: t.advance(t.samples + steps * M)
 
 
-def matmul_gflops(n=2048, shape=None, repeats=20) -> float:
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def matmul_gflops(n=2048, shape=None, repeats=20, device="cpu") -> float:
     """float32 matmul rate: square n×n, or ``shape`` = (m, k, n)."""
     m, k, nn_ = shape or (n, n, n)
-    a, b = torch.randn(m, k), torch.randn(k, nn_)
+    a, b = torch.randn(m, k, device=device), torch.randn(k, nn_, device=device)
     for _ in range(3):
         a @ b
+    _sync(device)
     t = time.perf_counter()
     for _ in range(repeats):
         a @ b
+    _sync(device)
     return 2 * m * k * nn_ * repeats / (time.perf_counter() - t) / 1e9
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--steps", type=int, default=300, help="minibatch steps per timing")
+    p.add_argument("--repeats", type=int, default=30, help="rounds; each times every variant once")
+    p.add_argument("--steps", type=int, default=50, help="minibatch steps per timing")
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", default=None, help="also write the results here")
@@ -111,33 +122,40 @@ def main(argv=None):
     from aevb.data import load
 
     torch.manual_seed(0)
-    peak = statistics.median(matmul_gflops() for _ in range(3))
-    print(f"{environment()}\nfloat32 matmul, 2048²: {peak:.0f} GFLOP/s; threads: {torch.get_num_threads()}")
+    big = 8192 if torch.device(args.device).type == "cuda" else 2048
+    peak = statistics.median(matmul_gflops(big, device=args.device) for _ in range(3))
+    print(f"{environment()}\ndevice {args.device}; float32 matmul, {big}²: {peak:.0f} GFLOP/s; "
+          f"threads: {torch.get_num_threads()}; medians of {args.repeats} rounds of {args.steps} steps")
     results = []
     for name in args.models.split(","):
         dataset, d_x, n_z, h, n_train = MODELS[name]
         x = torch.from_numpy(load(dataset, "train")).to(args.device).contiguous()
         n_train = min(n_train, len(x))
-        shape_rate = matmul_gflops(shape=(M, d_x, h), repeats=2000)
+        shape_rate = matmul_gflops(shape=(M, d_x, h), repeats=2000, device=args.device)
         runners = {"plain": plain_runner(x, d_x, n_z, h, n_train),
-                   "aevb": aevb_runner(x, dataset, n_z, h, n_train, args.device)}
-        times = {k: [] for k in runners}
+                   "aevb": aevb_runner(x, dataset, n_z, h, n_train, args.device),
+                   "autograd": aevb_runner(x, dataset, n_z, h, n_train, args.device, fused=False)}
+        rates = {k: [] for k in runners}
         for r in runners.values():
-            r(20)  # warm-up (and compilation, where there is any)
-        for _ in range(args.repeats):
-            for k, r in runners.items():
+            r(20)  # warm-up
+        for i in range(args.repeats):
+            for k in list(runners) if i % 2 == 0 else list(runners)[::-1]:
+                _sync(args.device)
                 t = time.perf_counter()
-                r(args.steps)
-                times[k].append(args.steps * M / (time.perf_counter() - t))
-        med = {k: statistics.median(v) for k, v in times.items()}
+                runners[k](args.steps)
+                _sync(args.device)
+                rates[k].append(args.steps * M / (time.perf_counter() - t))
+        med = {k: statistics.median(v) for k, v in rates.items()}
+        ratio = {k: statistics.median(a / b for a, b in zip(rates[k], rates["plain"])) for k in ("aevb", "autograd")}
         f = flops_per_sample(d_x, n_z, h)
-        row = {"model": name, "plain": med["plain"], "aevb": med["aevb"], "ratio": med["aevb"] / med["plain"],
-               "gflops_aevb": med["aevb"] * f / 1e9, "gflops_plain": med["plain"] * f / 1e9,
-               "matmul_peak": peak, "matmul_model_shape": shape_rate}
+        row = {"model": name, "device": args.device, **{k: med[k] for k in runners}, "ratio": ratio["aevb"],
+               "ratio_autograd": ratio["autograd"], "gflops_aevb": med["aevb"] * f / 1e9,
+               "gflops_plain": med["plain"] * f / 1e9, "matmul_peak": peak, "matmul_model_shape": shape_rate}
         results.append(row)
-        print(f"{name:10s} plain {med['plain']:9,.0f} samples/s  aevb {med['aevb']:9,.0f} samples/s  "
-              f"ratio {row['ratio']:.2f}  |  GFLOP/s plain {row['gflops_plain']:.0f}, aevb {row['gflops_aevb']:.0f} "
-              f"= {row['gflops_aevb'] / peak:.0%} of the 2048² matmul, {row['gflops_aevb'] / shape_rate:.0%} of a "
+        print(f"{name:10s} plain {med['plain']:9,.0f} samples/s  aevb {med['aevb']:9,.0f}  autograd "
+              f"{med['autograd']:9,.0f}  |  ratio aevb/plain {ratio['aevb']:.2f} (autograd/plain "
+              f"{ratio['autograd']:.2f})  |  GFLOP/s plain {row['gflops_plain']:.0f}, aevb {row['gflops_aevb']:.0f} "
+              f"= {row['gflops_aevb'] / peak:.0%} of the {big}² matmul, {row['gflops_aevb'] / shape_rate:.0%} of a "
               f"{M}×{d_x}×{h} matmul ({shape_rate:.0f})", flush=True)
     if args.json:
         with open(args.json, "w") as fh:

@@ -136,18 +136,19 @@ def test_a_stack_trains_each_model_as_alone_and_one_failure_stops_only_itself():
 def test_seeds_trained_in_one_pass_give_the_curves_of_separate_runs(tmp_path):
     """fit_group over three seeds (§5 step-size search included: 9 candidates in lockstep) gives each seed the
     step size and curve of its own run; run_group writes and resumes one directory per seed."""
-    cfgs = [dataclasses.replace(SMALL, lr=None, lr_search_samples=1000, seed=s) for s in (0, 1, 2)]
+    cfgs = [dataclasses.replace(SMALL, lr=None, lr_search_samples=1000, budget=2000, seed=s) for s in (0, 1, 2)]
     group = fit_group(cfgs)
     for c, g in zip(cfgs, group):
         solo = fit(c)
         assert g.lr == solo.lr and g.lr_search.keys() == solo.lr_search.keys()
         for (s1, a1, b1), (s2, a2, b2) in zip(_curve(g), _curve(solo)):
-            assert s1 == s2 and abs(a1 - a2) < 0.02 and abs(b1 - b2) < 0.02  # rounding, amplified by Adagrad
+            # rounding differs (batched matmuls of 3 models or of 1), and training amplifies it: over longer runs at
+            # lr 0.1 on 600 points, one seed's curve parted by 0.6 nats after 2,500 samples, from 1e-3 before
+            assert s1 == s2 and abs(a1 - a2) < 0.02 and abs(b1 - b2) < 0.02
     dirs = [tmp_path / f"s{c.seed}" for c in cfgs]
-    short = run_group([dataclasses.replace(c, budget=2000) for c in cfgs], dirs)
-    longer = run_group(cfgs, dirs)  # resumes each from its checkpoint
+    short = run_group([dataclasses.replace(c, budget=1000) for c in cfgs], dirs)
+    longer = run_group(cfgs, dirs)  # resumes each from its checkpoint: the same curve as in one go
     for s, l, g in zip(short, longer, group):
-        assert _curve(l)[: len(s.curve)] == _curve(s) and _curve(l)[-1][0] == 3000
-        assert abs(_curve(l)[-1][1] - _curve(g)[-1][1]) < 0.02
+        assert _curve(l)[: len(s.curve)] == _curve(s) and _curve(l) == _curve(g)
     with pytest.raises(ValueError, match="differ only in seed"):
         fit_group([SMALL, dataclasses.replace(SMALL, n_z=4)])
