@@ -1,17 +1,23 @@
-"""Training a grid of models at once on this machine (the speed issue; not part of the tests).
+"""Training a grid of models on this machine (the speed issue; not part of the tests).
 
-    python benchmarks/grid_speed.py [--models mnist-z20,frey-z20,fig3] [--k 4] [--steps 200] [--repeats 3]
+    python benchmarks/grid_speed.py [--models mnist-z20,frey-z20,fig3] [--k 4] [--steps 100] [--repeats 3]
+    python benchmarks/grid_speed.py --fig2 [--budget 1e7] [--steps 300]     # the Fig. 2 grid's wall time
 
-For K independent models of one of the paper's shapes it measures the total training samples per second of
-(a) ``sequential``: the project's training path (``aevb.train.Trainer``), one model after another, each with
-    all of torch's threads (what K separate ``python -m aevb train`` commands do);
-(b) ``stacked``: the K models' weights stacked along a leading axis and trained in one pass with batched
-    matmuls (``torch.baddbmm``) and a foreach Adagrad, all threads (the "batched weights" design);
-(c) ``vmap``: the same stacking without re-writing the model: ``torch.func.vmap`` over ``functional_call`` of the
-    project's own VAE (estimator B with the noise passed in);
-(d) ``pool``: the experiment runner's default executor, processes of one thread each, each training its
-    share of the K models with ``Trainer`` (``python -m aevb figure``: ``--workers N --threads 1``).
+Stacking: for K independent models of one of the paper's shapes (K seeds of one run), the total training samples
+per second of
+(a) ``sequential``: the project's training path (``aevb.train.Trainer``, fused step), one model after another,
+    each with all of torch's threads (what K separate ``python -m aevb train`` commands do);
+(b) ``stacked``: the same K trainers sharing stacked weights, one batched step for all per minibatch
+    (``aevb.train.stack_trainers`` / ``advance_group``: what ``--seed 0-3`` does), all threads;
+(c) ``pool``: the experiment runner's default executor, processes of one thread each (``--workers N
+    --threads 1``), each training its share of the K models one after another;
+(d) ``pool+stacked``: the same processes, each training its share stacked.
 Medians over the repeats; every variant does the same number of minibatch steps of the same models.
+
+``--fig2``: the 18 runs of Fig. 2, each timed for ``--steps`` minibatch steps by the runner's workers (2 processes of
+1 thread here, side by side, as ``python -m aevb figure 2`` trains them), then the wall time of the whole grid at
+``--budget`` samples per run on those workers (longest run first, each to the free worker), training only (the
+§5 step-size search and the evaluations come on top; their share is printed from one run's evaluation).
 """
 from __future__ import annotations
 
@@ -22,147 +28,117 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 
-MODELS = {"mnist-z20": ("mnist", 784, 20, 500), "frey-z20": ("frey", 560, 20, 200), "fig3": ("mnist", 784, 3, 100)}
+MODELS = {"mnist-z20": ("mnist", 20, 500), "frey-z20": ("frey", 20, 200), "fig3": ("mnist", 3, 100)}
 M = 100  # minibatch size
 
 
-def _trainers(dataset, n_z, h, k, threads):
-    from aevb.train import TrainConfig, Trainer, load_split
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _trainers(configs, threads, stacked):
+    from aevb.train import Trainer, load_split, stack_trainers
 
     torch.set_num_threads(threads)
-    cfgs = [TrainConfig(dataset=dataset, n_z=n_z, hidden=(h,), lr=0.01, seed=s, progress=False) for s in range(k)]
-    x = load_split(cfgs[0], "train", torch.device("cpu"))
-    return [Trainer(c, x, 0.01) for c in cfgs]
+    x = load_split(configs[0], "train", torch.device(configs[0].device))
+    trainers = [Trainer(c, x, 0.01) for c in configs]
+    if stacked and len(trainers) > 1:
+        stack_trainers(trainers)
+    return trainers
 
 
-def _train_sequentially(trainers, steps) -> float:
+def _train(trainers, steps, stacked) -> float:
+    from aevb.train import advance_all
+
+    device = trainers[0].device
+    _sync(device)
     t = time.perf_counter()
-    for tr in trainers:
-        tr.advance(tr.samples + steps * M)
+    if stacked:
+        advance_all(trainers, trainers[0].samples + steps * M)
+    else:
+        for tr in trainers:
+            tr.advance(tr.samples + steps * M)
+    _sync(device)
     return time.perf_counter() - t
 
 
+def _configs(dataset, n_z, h, seeds, device, algorithm="aevb"):
+    from aevb.train import TrainConfig
+
+    return [TrainConfig(dataset=dataset, algorithm=algorithm, n_z=n_z, hidden=(h,), lr=0.01, seed=s, device=device,
+                        progress=False) for s in seeds]
+
+
 def _pool_worker(args) -> list[float]:
-    dataset, n_z, h, k, steps, repeats = args
-    trainers = _trainers(dataset, n_z, h, k, threads=1)
-    _train_sequentially(trainers, 10)  # warm-up
-    return [_train_sequentially(trainers, steps) for _ in range(repeats)]
+    dataset, n_z, h, seeds, steps, repeats, stacked, algorithm = args
+    trainers = _trainers(_configs(dataset, n_z, h, seeds, "cpu", algorithm), 1, stacked)
+    _train(trainers, 10, stacked)  # warm-up
+    return [_train(trainers, steps, stacked) for _ in range(repeats)]
 
 
-@torch.no_grad()
-def _adagrad_step(st, loss) -> None:
-    """Backpropagate ``loss`` to the stacked weights ``st.p``; Adagrad with weight decay (foreach ops)."""
-    for p in st.p:
-        p.grad = None
-    with torch.enable_grad():
-        loss.backward()
-    g = [p.grad for p in st.p]
-    torch._foreach_add_(g, st.p, alpha=st.wd)
-    torch._foreach_addcmul_(st.acc, g, g)
-    std = torch._foreach_sqrt(st.acc)
-    torch._foreach_add_(std, 1e-10)
-    torch._foreach_addcdiv_(st.p, g, std, value=-st.lr)
+def _pool(jobs, processes) -> list[list[float]]:
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        return pool.map(_pool_worker, jobs)
 
 
-class Stacked:
-    """K VAEs of one shape written out with batched matmuls: weights (K, ...), estimator B, Adagrad; each model
-    draws its own minibatches and noise. Bernoulli decoder for every data set: for the Frey Face this leaves out
-    the Gaussian decoder's second head, so its rate there is flattered."""
-
-    def __init__(self, k, d_x, n_z, h, lr=0.01, wd=2e-5):
-        shapes = [(d_x, h), (1, h), (h, 2 * n_z), (1, 2 * n_z), (n_z, h), (1, h), (h, d_x), (1, d_x)]
-        self.p = [(torch.randn(k, *s) * 0.01).requires_grad_() for s in shapes]
-        self.acc = [torch.zeros_like(p) for p in self.p]
-        self.n_z, self.lr, self.wd = n_z, lr, wd
-
-    def step(self, x):  # x: (K, M, D)
-        w1, b1, wq, bq, w2, b2, w3, b3 = self.p
-        q = torch.baddbmm(bq, torch.tanh(torch.baddbmm(b1, x, w1)), wq)  # (K, M, 2Z)
-        mu, log_var = q[..., : self.n_z], q[..., self.n_z:]
-        z = mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)  # (K, M, Z)
-        logits = torch.baddbmm(b3, torch.tanh(torch.baddbmm(b2, z, w2)), w3)  # (K, M, D)
-        rec = -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)  # (K, M)
-        kl = -0.5 * (1 + log_var - mu**2 - log_var.exp()).sum(-1)  # (K, M)
-        loss = -(rec - kl).mean(-1).sum()
-        _adagrad_step(self, loss)
-
-
-class _BoundWithNoise(torch.nn.Module):
-    """Estimator B (eq. 10) of the project's VAE with given noise ε: (M, Z), for ``torch.func.vmap``."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x, eps):
-        from aevb.estimators import analytic_kl
-
-        q = self.model.encoder(x)
-        z = q.base_dist.loc + eps * q.base_dist.scale  # what q.rsample() computes from its own ε
-        return -analytic_kl(q, self.model.prior) + self.model.log_likelihood(x, z)
+def stacking(args):
+    device = args.device
+    print(f"{os.cpu_count()} CPUs; torch {torch.__version__}, {torch.get_num_threads()} threads; device {device}; "
+          f"{args.steps} steps of M = {M} per model per timing, medians of {args.repeats}")
+    for name in args.models.split(","):
+        dataset, n_z, h = MODELS[name]
+        for k in map(int, str(args.k).split(",")):
+            total = k * args.steps * M
+            row = {}
+            for stacked in (False, True):
+                trainers = _trainers(_configs(dataset, n_z, h, range(k), device), torch.get_num_threads(), stacked)
+                _train(trainers, 10, stacked)
+                row["stacked" if stacked else "sequential"] = statistics.median(
+                    _train(trainers, args.steps, stacked) for _ in range(args.repeats))
+            if device == "cpu":
+                shares = [list(range(k))[i::args.processes] for i in range(args.processes)]
+                for stacked in (False, True):
+                    times = _pool([(dataset, n_z, h, s, args.steps, args.repeats, stacked, "aevb") for s in shares if s],
+                                  args.processes)
+                    row["pool+stacked" if stacked else "pool"] = statistics.median(max(ts) for ts in zip(*times))
+            seq = row["sequential"]
+            print(f"{name:10s} K = {k:3d}  " + "  ".join(
+                f"{v}: {total / t:10,.0f} samples/s ({seq / t:.2f}x)" for v, t in row.items()), flush=True)
 
 
-class VmapStacked:
-    """K of the project's VAEs stacked by ``torch.func.stack_module_state``, run by ``vmap``, foreach Adagrad."""
+def fig2(args):
+    """Time every Fig. 2 run on the runner's workers and schedule the grid at the budget."""
+    from aevb.experiments import figure_configs, run_name
 
-    def __init__(self, k, dataset, n_z, h, lr=0.01, wd=2e-5):
-        from torch.func import functional_call, stack_module_state, vmap
-
-        from aevb.models import build_vae
-
-        params, buffers = stack_module_state([_BoundWithNoise(build_vae(dataset, n_z, (h,), s)) for s in range(k)])
-        base = _BoundWithNoise(build_vae(dataset, n_z, (h,), 0)).to("meta")
-        self.f = vmap(lambda p, b, x, e: functional_call(base, (p, b), (x, e)))
-        self.params, self.buffers, self.p = params, buffers, list(params.values())
-        self.acc = [torch.zeros_like(p) for p in self.p]
-        self.n_z, self.lr, self.wd = n_z, lr, wd
-
-    def step(self, x):  # x: (K, M, D)
-        loss = -self.f(self.params, self.buffers, x, torch.randn(*x.shape[:2], self.n_z)).mean(-1).sum()
-        _adagrad_step(self, loss)
-
-
-def _time_stacked(st, x, k, steps, repeats) -> float:
-    times = []
-    for r in range(repeats + 1):
-        t = time.perf_counter()
-        for _ in range(steps if r else 10):
-            st.step(x[torch.randint(len(x), (k, M))])  # (K, M, D)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times[1:])
+    configs = figure_configs(2, int(args.budget))
+    jobs = [(c.dataset, c.n_z, c.hidden[0], [0], args.steps, args.repeats, False, c.algorithm) for c in configs]
+    times = _pool(jobs, args.processes)  # each job's repeats run side by side with another job's, as in the runner
+    rates = {run_name(c): args.steps * M / statistics.median(ts) for c, ts in zip(configs, times)}
+    hours = {n: args.budget / r / 3600 for n, r in rates.items()}
+    workers = [0.0] * args.processes
+    for n in sorted(hours, key=hours.get, reverse=True):  # longest first, each to the worker free soonest
+        workers[workers.index(min(workers))] += hours[n]
+    for n, r in rates.items():
+        print(f"{n:36s} {r:9,.0f} samples/s (1 thread)  {hours[n]:5.2f} h at {args.budget:.0e}")
+    total = sum(hours.values())
+    print(f"Fig. 2 grid, {len(configs)} runs to {args.budget:.0e} samples: {total:.2f} h of single-thread training, "
+          f"{max(workers):.2f} h of wall time on {args.processes} workers x 1 thread (training only)")
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default=",".join(MODELS))
-    p.add_argument("--k", type=int, default=4, help="models in the grid")
-    p.add_argument("--steps", type=int, default=200, help="minibatch steps per model per timing")
+    p.add_argument("--k", default="4", help="models in the grid (or several: 1,4,16)")
+    p.add_argument("--steps", type=int, default=100, help="minibatch steps per model per timing")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--processes", type=int, default=os.cpu_count(), help="pool: processes of one thread each")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--fig2", action="store_true", help="time the Fig. 2 grid instead")
+    p.add_argument("--budget", type=float, default=1e7, help="--fig2: training samples per run")
     args = p.parse_args(argv)
-    from aevb.data import load
-
-    threads = torch.get_num_threads()
-    print(f"{os.cpu_count()} CPUs; torch {torch.__version__}, {threads} threads; K = {args.k} models, "
-          f"{args.steps} steps of M = {M} each per timing, medians of {args.repeats}")
-    for name in args.models.split(","):
-        dataset, d_x, n_z, h = MODELS[name]
-        total = args.k * args.steps * M
-        seq = _trainers(dataset, n_z, h, args.k, threads)
-        _train_sequentially(seq, 10)
-        t_seq = statistics.median(_train_sequentially(seq, args.steps) for _ in range(args.repeats))
-        x = torch.from_numpy(load(dataset, "train")).contiguous()
-        t_st = _time_stacked(Stacked(args.k, d_x, n_z, h), x, args.k, args.steps, args.repeats)
-        t_vm = _time_stacked(VmapStacked(args.k, dataset, n_z, h), x, args.k, args.steps, args.repeats)
-        per = [args.k // args.processes + (i < args.k % args.processes) for i in range(args.processes)]
-        with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
-            times = pool.map(_pool_worker, [(dataset, n_z, h, n, args.steps, args.repeats) for n in per if n])
-        t_pool = statistics.median(max(ts) for ts in zip(*times))  # the processes run side by side
-        print(f"{name:10s} sequential {total / t_seq:9,.0f} samples/s | stacked (bmm) {total / t_st:9,.0f} "
-              f"({t_seq / t_st:.2f}x) | vmap {total / t_vm:9,.0f} ({t_seq / t_vm:.2f}x) | pool {args.processes} x 1 thread {total / t_pool:9,.0f} "
-              f"({t_seq / t_pool:.2f}x)", flush=True)
+    fig2(args) if args.fig2 else stacking(args)
 
 
 if __name__ == "__main__":

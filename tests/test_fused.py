@@ -16,6 +16,7 @@ from aevb.utils import seeded
 
 SMALL = TrainConfig(dataset="mnist", n_z=3, hidden=(30,), budget=3000, n_train=600, lr=0.05,
                     eval_train_points=300, checkpoint_every=1000, progress=False)
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])  # the GPU where there is one
 
 
 def _autograd_grads(model, x, seed, algorithm, n_samples):
@@ -34,25 +35,26 @@ def _autograd_grads(model, x, seed, algorithm, n_samples):
     return bound.mean(), grads
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dataset", ["mnist", "frey"])
 @pytest.mark.parametrize("hidden,algorithm,n_samples", [
     ((7,), "aevb", 1), ((6, 4), "aevb", 1), ((), "aevb", 1), ((7,), "aevb", 3),
     ((7,), "wake_sleep", 1), ((6, 4), "wake_sleep", 1)])
-def test_gradients_and_bounds_are_autograds(dataset, hidden, algorithm, n_samples):
+def test_gradients_and_bounds_are_autograds(dataset, hidden, algorithm, n_samples, device):
     """In float64, for K = 2 stacked models (different weights, data and draws), every parameter's gradient and
     the bound equal autograd's through sgvb_b / WakeSleepTrainer.losses with the same draws, to 1e-10."""
     torch.set_default_dtype(torch.float64)
     try:
-        models = [build_vae(dataset, 4, hidden, seed=s).double() for s in (0, 1)]
-        refs = [build_vae(dataset, 4, hidden, seed=s).double() for s in (0, 1)]
+        models = [build_vae(dataset, 4, hidden, seed=s).double().to(device) for s in (0, 1)]
+        refs = [build_vae(dataset, 4, hidden, seed=s).double().to(device) for s in (0, 1)]
         for m, r in zip(models, refs):  # weights away from the N(0, 0.01) start, so every term matters
             with torch.no_grad():
                 for p, q in zip(m.parameters(), r.parameters()):
                     q.add_(torch.randn_like(q) * 0.3)
                     p.copy_(q)
-        x = torch.rand(2, 9, models[0].d_x, generator=torch.Generator().manual_seed(3))
+        x = torch.rand(2, 9, models[0].d_x, generator=torch.Generator().manual_seed(3)).to(device)
         stack = FusedVAE(models)
-        gens = [torch.Generator().manual_seed(10 + k) for k in range(2)]
+        gens = [torch.Generator(device).manual_seed(10 + k) for k in range(2)]
         with torch.no_grad():
             bound = stack.aevb(x, gens, n_samples) if algorithm == "aevb" else stack.wake_sleep(x, gens)
         for k in range(2):
@@ -95,14 +97,15 @@ def _curve(result):
     return [(r["samples"], r["train_bound"], r["test_bound"]) for r in result.curve]
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("algorithm", ["aevb", "wake-sleep"])
-def test_fused_training_draws_what_autograd_draws(algorithm, step_path):
+def test_fused_training_draws_what_autograd_draws(algorithm, step_path, device):
     """A run trained by the fused step and the same run through autograd use the same minibatches and noise, so
     their curves agree to float32 rounding (the parametrised fixture trains through one path or the other; the
     reference is always autograd's)."""
-    config = dataclasses.replace(SMALL, algorithm=algorithm)
+    config = dataclasses.replace(SMALL, algorithm=algorithm, device=device)
     trainer_cls = {"aevb": Trainer, "wake-sleep": WakeSleepTrainer}[algorithm]
-    x = load_split(config, "train", torch.device("cpu"))
+    x = load_split(config, "train", torch.device(device))
     a, b = trainer_cls(dataclasses.replace(config, fused=False), x, 0.05), trainer_cls(config, x, 0.05)
     assert a.stack is None and (b.stack is not None) == (step_path == "fused")
     for to in (500, 1000, 3000):
@@ -111,11 +114,12 @@ def test_fused_training_draws_what_autograd_draws(algorithm, step_path):
     assert _same_bound(a.model, b.model, x[:300])
 
 
-def test_a_stack_trains_each_model_as_alone_and_one_failure_stops_only_itself():
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_stack_trains_each_model_as_alone_and_one_failure_stops_only_itself(device):
     """Three trainers (other seeds, other step sizes) stacked and advanced together end where each ends alone;
     one whose bound goes NaN stops with its error, the others go on."""
-    x = load_split(SMALL, "train", torch.device("cpu"))
-    cfgs = [dataclasses.replace(SMALL, seed=s) for s in (0, 1, 2)]
+    x = load_split(SMALL, "train", torch.device(device))
+    cfgs = [dataclasses.replace(SMALL, seed=s, device=device) for s in (0, 1, 2)]
     lrs = (0.05, 0.02, 0.05)
     alone = [Trainer(c, x, lr) for c, lr in zip(cfgs, lrs)]
     means_alone = [t.advance(2000) for t in alone]
