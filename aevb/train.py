@@ -134,8 +134,7 @@ class Trainer:
         self.device = x_train.device
         self.model = self.build_model(config).to(self.device)
         wd = 1.0 / len(x_train) if config.weight_decay else 0.0
-        # fused: one kernel for the whole update instead of several per tensor (benchmarks/train_speed.py)
-        self.opt = torch.optim.Adagrad(self.param_groups(wd), lr=lr, fused=True)
+        self.opt = torch.optim.Adagrad(self.param_groups(wd), lr=lr, **self._adagrad_kind())
         self.estimator = ESTIMATORS[config.estimator]
         self.samples, self.seconds, self.step = 0, 0.0, 0
         with seeded(config.seed + 1, self.device):
@@ -180,9 +179,17 @@ class Trainer:
                 "perm": self.perm, "pos": self.pos, "samples": self.samples, "seconds": self.seconds,
                 "step": self.step}
 
+    def _adagrad_kind(self) -> dict:
+        """fused: one kernel for the whole update instead of several per tensor (benchmarks/train_speed.py); torch
+        has it on the CPU only, so on a GPU the update is torch's multi-tensor (foreach) one."""
+        cpu = self.device.type == "cpu"
+        return {"fused": cpu, "foreach": not cpu}
+
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
+        for group in self.opt.param_groups:  # a run may resume on another device: update as this device does
+            group.update(self._adagrad_kind())
         self.rng, self.perm, self.pos = state["rng"], state["perm"], state["pos"]
         self.samples, self.seconds, self.step = state["samples"], state["seconds"], state["step"]
 
@@ -266,15 +273,16 @@ def stack_trainers(trainers: list[Trainer]) -> FusedVAE:
 
 
 def _adagrad_update(t: Trainer):
-    """The optimizer step of fused trainer ``t``: Adagrad (the functional form, fused kernel) on its parameters
-    with their gradients from its stack, on the optimizer's own state (so checkpoints do not change)."""
+    """The optimizer step of fused trainer ``t``: Adagrad (the functional form, with the optimizer's own settings
+    and state, so checkpoints do not change) on its parameters with their gradients from its stack."""
     calls = [([p for p in g["params"]], [t.stack.grads[p] for p in g["params"]],
               [t.opt.state[p]["sum"] for p in g["params"]], [t.opt.state[p]["step"] for p in g["params"]],
-              {k: g[k] for k in ("lr", "weight_decay", "lr_decay", "eps", "maximize")}) for g in t.opt.param_groups]
+              {k: g[k] for k in ("lr", "weight_decay", "lr_decay", "eps", "maximize", "fused", "foreach")})
+             for g in t.opt.param_groups]
 
     def update():
         for params, grads, sums, steps, hyper in calls:
-            adagrad(params, grads, sums, steps, fused=True, **hyper)
+            adagrad(params, grads, sums, steps, **hyper)
     return update
 
 
