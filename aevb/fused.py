@@ -5,7 +5,7 @@ autograd, ``torch.distributions`` and a fresh tensor for every intermediate cost
 products of the paper's small models (``benchmarks/train_speed.py``). Here each layer's backward pass sits next
 to its forward pass, every product writes into a buffer allocated once, and the weights of K models are stacked,
 W: (K, out, in), so that one batched matmul serves all K: a grid of seeds, or the §5 step-size candidates of one
-run, trains in one pass (``aevb.train.advance_group``).
+run, trains in one pass (``aevb.lockstep``).
 
 The stacked tensors are shared with K ordinary ``VAE`` modules: each module parameter becomes a view of its slice
 ``W[k]``, so evaluation, checkpoints, the optimizer and the plots keep working on the usual modules. The μ and

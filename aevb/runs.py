@@ -22,7 +22,8 @@ from aevb.io import atomic_torch_save, atomic_write_csv, atomic_write_json
 from aevb.baselines.mcem import MCEMTrainer
 from aevb.baselines.wake_sleep import WakeSleepTrainer
 from aevb.full_vb import FullVBTrainer
-from aevb.train import TrainConfig, TrainResult, Trainer, eval_schedule, fit_group
+from aevb.fit import fit_group
+from aevb.train import TrainConfig, TrainResult, Trainer, eval_schedule
 
 # name -> the trainer doing one step (Alg. 1, the §4/App. E baselines, App. F)
 ALGORITHMS = {"aevb": Trainer, "wake-sleep": WakeSleepTrainer, "mcem": MCEMTrainer, "full-vb": FullVBTrainer}
@@ -68,7 +69,7 @@ def run(config: TrainConfig, out_dir: str | Path | None = None) -> TrainResult:
 
 
 def run_group(configs: list[TrainConfig], out_dirs: list) -> list:
-    """``run`` for runs that differ only in their seed, trained in one pass (``aevb.train.fit_group``: stacked
+    """``run`` for runs that differ only in their seed, trained in one pass (``aevb.fit.fit_group``: stacked
     weights where the algorithm is fused). Returns a ``TrainResult`` per run, or the ``NonFiniteError`` that
     stopped it; each run writes and resumes its own directory as ``run`` does."""
     outs = [Path(o) if o is not None else None for o in out_dirs]

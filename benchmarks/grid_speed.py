@@ -8,7 +8,7 @@ per second of
 (a) ``sequential``: the project's training path (``aevb.train.Trainer``, fused step), one model after another,
     each with all of torch's threads (what K separate ``python -m aevb train`` commands do);
 (b) ``stacked``: the same K trainers sharing stacked weights, one batched step for all per minibatch
-    (``aevb.train.stack_trainers`` / ``advance_group``: what ``--seed 0-3`` does), all threads;
+    (``aevb.lockstep.stack_trainers`` / ``advance_group``: what ``--seed 0-3`` does), all threads;
 (c) ``pool``: the experiment runner's default executor, processes of one thread each (``--workers N
     --threads 1``), each training its share of the K models one after another;
 (d) ``pool+stacked``: the same processes, each training its share stacked.
@@ -39,7 +39,8 @@ def _sync(device):
 
 
 def _trainers(configs, threads, stacked):
-    from aevb.train import Trainer, load_split, stack_trainers
+    from aevb.lockstep import stack_trainers
+    from aevb.train import Trainer, load_split
 
     torch.set_num_threads(threads)
     x = load_split(configs[0], "train", torch.device(configs[0].device))
@@ -50,7 +51,7 @@ def _trainers(configs, threads, stacked):
 
 
 def _train(trainers, steps, stacked) -> float:
-    from aevb.train import advance_all
+    from aevb.fit import advance_all
 
     device = trainers[0].device
     _sync(device)

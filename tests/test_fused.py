@@ -11,7 +11,9 @@ from aevb.evaluation import average_bound
 from aevb.fused import FusedVAE
 from aevb.models import build_vae
 from aevb.runs import run_group
-from aevb.train import TrainConfig, Trainer, advance_group, fit, fit_group, load_split, stack_trainers
+from aevb.fit import fit, fit_group
+from aevb.lockstep import advance_group, stack_trainers
+from aevb.train import TrainConfig, Trainer, load_split
 from aevb.utils import seeded
 
 SMALL = TrainConfig(dataset="mnist", n_z=3, hidden=(30,), budget=3000, n_train=600, lr=0.05,
@@ -102,7 +104,8 @@ def _curve(result):
 def test_fused_training_draws_what_autograd_draws(algorithm, step_path, device):
     """A run trained by the fused step and the same run through autograd use the same minibatches and noise, so
     their curves agree to float32 rounding (the parametrised fixture trains through one path or the other; the
-    reference is always autograd's)."""
+    reference is always autograd's). Rounding can flip a dream pixel of wake-sleep (a uniform draw within rounding
+    of its probability), so the mean bounds are compared to 0.01 nats (seen on an H100: 0.0024), not to 1e-6."""
     config = dataclasses.replace(SMALL, algorithm=algorithm, device=device)
     trainer_cls = {"aevb": Trainer, "wake-sleep": WakeSleepTrainer}[algorithm]
     x = load_split(config, "train", torch.device(device))
@@ -110,7 +113,7 @@ def test_fused_training_draws_what_autograd_draws(algorithm, step_path, device):
     assert a.stack is None and (b.stack is not None) == (step_path == "fused")
     for to in (500, 1000, 3000):
         ma, mb = a.advance(to), b.advance(to)
-        assert abs(ma - mb) < 1e-3 and torch.equal(a.batch_index, b.batch_index)
+        assert abs(ma - mb) < 0.01 and torch.equal(a.batch_index, b.batch_index)
     assert _same_bound(a.model, b.model, x[:300])
 
 

@@ -8,7 +8,8 @@ import torch
 from aevb import train as train_mod
 from aevb.evaluation import average_bound
 from aevb.models import build_vae
-from aevb.train import NonFiniteError, TrainConfig, eval_schedule, select_lr, train_aevb
+from aevb.fit import select_lr, train_aevb
+from aevb.train import NonFiniteError, TrainConfig, eval_schedule
 
 SMALL = TrainConfig(dataset="mnist", n_z=5, hidden=(50,), budget=20_000, n_train=1000, lr=0.1,
                     eval_train_points=500, progress=False)
