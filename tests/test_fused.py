@@ -105,7 +105,7 @@ def test_fused_training_draws_what_autograd_draws(algorithm, step_path, device):
     """A run trained by the fused step and the same run through autograd use the same minibatches and noise, so
     their curves agree to float32 rounding (the parametrised fixture trains through one path or the other; the
     reference is always autograd's). Rounding can flip a dream pixel of wake-sleep (a uniform draw within rounding
-    of its probability), so the mean bounds are compared to 0.01 nats (seen on an H100: 0.0024), not to 1e-6."""
+    of its probability), so the bounds are compared to 0.01 nats (seen on an H100: 0.0024), not to 1e-6."""
     config = dataclasses.replace(SMALL, algorithm=algorithm, device=device)
     trainer_cls = {"aevb": Trainer, "wake-sleep": WakeSleepTrainer}[algorithm]
     x = load_split(config, "train", torch.device(device))
@@ -114,7 +114,7 @@ def test_fused_training_draws_what_autograd_draws(algorithm, step_path, device):
     for to in (500, 1000, 3000):
         ma, mb = a.advance(to), b.advance(to)
         assert abs(ma - mb) < 0.01 and torch.equal(a.batch_index, b.batch_index)
-    assert _same_bound(a.model, b.model, x[:300])
+    assert _same_bound(a.model, b.model, x[:300], tol=0.01)
 
 
 @pytest.mark.parametrize("device", DEVICES)
