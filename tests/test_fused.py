@@ -105,7 +105,9 @@ def test_fused_training_draws_what_autograd_draws(algorithm, step_path, device):
     """A run trained by the fused step and the same run through autograd use the same minibatches and noise, so
     their curves agree to float32 rounding (the parametrised fixture trains through one path or the other; the
     reference is always autograd's). Rounding can flip a dream pixel of wake-sleep (a uniform draw within rounding
-    of its probability), so the bounds are compared to 0.01 nats (seen on an H100: 0.0024), not to 1e-6."""
+    of its probability, so its trajectories part faster: 0.016 nats after 1000 samples on an H100), so its bounds
+    are compared to 0.1 nats, AEVB's to 0.001 (other minibatches and noise move them by 0.7 to 37 nats)."""
+    tol = {"aevb": 1e-3, "wake-sleep": 0.1}[algorithm]
     config = dataclasses.replace(SMALL, algorithm=algorithm, device=device)
     trainer_cls = {"aevb": Trainer, "wake-sleep": WakeSleepTrainer}[algorithm]
     x = load_split(config, "train", torch.device(device))
@@ -113,8 +115,8 @@ def test_fused_training_draws_what_autograd_draws(algorithm, step_path, device):
     assert a.stack is None and (b.stack is not None) == (step_path == "fused")
     for to in (500, 1000, 3000):
         ma, mb = a.advance(to), b.advance(to)
-        assert abs(ma - mb) < 0.01 and torch.equal(a.batch_index, b.batch_index)
-    assert _bound_gap(a.model, b.model, x[:300]) < 0.01
+        assert abs(ma - mb) < tol and torch.equal(a.batch_index, b.batch_index)
+    assert _bound_gap(a.model, b.model, x[:300]) < tol
 
 
 @pytest.mark.parametrize("device", DEVICES)
