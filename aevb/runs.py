@@ -78,8 +78,17 @@ def run_group(configs: list[TrainConfig], out_dirs: list) -> list:
     configs = [c if r is None else dataclasses.replace(c, **{f: getattr(TrainConfig.from_dict(r["config"]), f)
                                                               for f in INHERITED})
                for c, r in zip(configs, resumes)]
-    return fit_group(configs, ALGORITHMS[configs[0].algorithm],
-                     [_writer(c, o, r) for c, o, r in zip(configs, outs, resumes)], resumes)
+    writers = [_writer(c, o, r) for c, o, r in zip(configs, outs, resumes)]
+    parts: dict = {}  # runs that can share a stack (a run resumed on autograd cannot share the others')
+    for i, c in enumerate(configs):
+        parts.setdefault(dataclasses.replace(c, seed=0, lr=None), []).append(i)
+    results = [None] * len(configs)
+    for idx in parts.values():
+        group = fit_group([configs[i] for i in idx], ALGORITHMS[configs[idx[0]].algorithm],
+                          [writers[i] for i in idx], [resumes[i] for i in idx])
+        for i, r in zip(idx, group):
+            results[i] = r
+    return results
 
 
 def _writer(config: TrainConfig, out: Path | None, resume: dict | None):

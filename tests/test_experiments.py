@@ -208,3 +208,24 @@ def test_orderings_between_two_curves_at_their_shared_evaluations():
     assert behind(a, b, "v") == [1000, 3200]
     assert ahead_since(a, b, "v") == 5600
     assert ahead_since(b, a, "v") is None  # b is below a at the last shared point
+
+
+def test_the_seeds_of_a_run_are_one_stacked_task(tmp_path, capsys):
+    """With several seeds, the runs that differ only in their seed form one task (stacked where the algorithm is
+    fused; MCEM's runs stay alone), each seed stored in its own directory with its own curve; the CLI's
+    --seed 0-1 does the same for one run."""
+    groups = ex.stack_groups(ex.grid([2, 3], 1000, [0, 1]))
+    assert sorted(map(len, groups)) == [1] * 4 + [2] * 22  # 18 Fig. 2 + 4 Fig. 3 runs stacked, 2 MCEM x 2 alone
+    assert all(len({dataclasses.replace(c, seed=0) for c in g}) == 1 for g in groups)
+    assert sorted(map(len, ex.stack_groups(ex.grid([2], 1000, [0, 1]), stack=False))) == [1] * 36
+    done = ex.run_figure(4, 1000, only="frey-*", seed=[0, 1], results_dir=tmp_path / "store", workers=1,
+                         log=lambda s: None)
+    assert sorted(d["name"] for d in done) == ["frey-aevb-z2-h200-nall-s0", "frey-aevb-z2-h200-nall-s1"]
+    curves = [read_csv(tmp_path / "store" / "runs" / d["name"] / "curve.csv") for d in done]
+    assert curves[0] != curves[1] and [r["samples"] for r in curves[0]] == [r["samples"] for r in curves[1]]
+    assert main(["train", "--dataset", "frey", "--n-z", "2", "--hidden", "20", "--budget", "1000", "--lr", "0.02",
+                 "--seed", "0-1", "--no-progress", "--out", str(tmp_path / "cli")]) == 0
+    assert [read_csv(tmp_path / "cli" / s / "curve.csv")[-1]["samples"] for s in ("s0", "s1")] == [1000, 1000]
+    with pytest.raises(SystemExit):  # argparse: "'3-1': a range of seeds goes up, like 0-3"
+        main(["train", "--seed", "3-1"])
+    assert "a range of seeds goes up" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """The fused step (aevb.fused) against autograd: the same gradients, the same random draws, and K stacked models
 that each follow the trajectory they would follow alone."""
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -161,3 +162,16 @@ def test_seeds_trained_in_one_pass_give_the_curves_of_separate_runs(tmp_path):
         assert _curve(l)[: len(s.curve)] == _curve(s) and _curve(l) == _curve(g)
     with pytest.raises(ValueError, match="differ only in seed"):
         fit_group([SMALL, dataclasses.replace(SMALL, n_z=4)])
+
+
+def test_a_group_with_a_run_resumed_through_autograd_trains_it_apart(tmp_path):
+    """A seed whose checkpoint was trained through autograd keeps that path when resumed (its curve stays one
+    computation), so it cannot share the other seeds' stack: run_group trains it beside them, and every run
+    ends where it would alone."""
+    cfgs = [dataclasses.replace(SMALL, budget=2000, seed=s) for s in (0, 1)]
+    dirs = [tmp_path / "s0", tmp_path / "s1"]
+    run_group([dataclasses.replace(cfgs[0], budget=1000, fused=False)], dirs[:1])
+    a, b = run_group(cfgs, dirs)
+    assert json.loads((dirs[0] / "config.json").read_text())["config"]["fused"] is False
+    assert json.loads((dirs[1] / "config.json").read_text())["config"]["fused"] is True
+    assert _curve(a) == _curve(fit(dataclasses.replace(cfgs[0], fused=False))) and _curve(b) == _curve(fit(cfgs[1]))
