@@ -75,8 +75,8 @@ def stack_groups(configs: list[TrainConfig], stack: bool = True) -> list[list[Tr
 
     groups: dict = {}
     for c in configs:
-        key = dataclasses.replace(c, seed=0) if stack and c.fused and ALGORITHMS[c.algorithm].fusable(c) else run_name(c)
-        groups.setdefault(key, []).append(c)
+        stackable = stack and c.fused and ALGORITHMS[c.algorithm].fusable(c)
+        groups.setdefault(dataclasses.replace(c, seed=0) if stackable else run_name(c), []).append(c)
     return list(groups.values())
 
 

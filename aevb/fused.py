@@ -93,7 +93,9 @@ class FusedVAE:
         self._bufs: dict[str, torch.Tensor] = {}
 
     def buffer(self, name: str, *shape: int) -> torch.Tensor:
-        """A tensor of ``shape`` kept between steps under ``name`` (so no step allocates the large ones)."""
+        """A tensor of ``shape`` kept between steps under ``name`` (so no step allocates the large ones). The names:
+        an MLP's buffers start with its tag, "e" (encoder) or "d" (decoder): activations ``e0``, head output
+        ``eout``, and in the backward pass ``eda0`` (pre-activation), ``ed0`` (input), ``edh`` (trunk output)."""
         b = self._bufs.get(name)
         if b is None or b.shape != shape:
             b = self._bufs[name] = torch.empty(shape, dtype=self.enc_head.w.dtype, device=self.enc_head.w.device)
@@ -111,7 +113,8 @@ class FusedVAE:
                         input_grad: bool) -> torch.Tensor | None:
         """Back through the tanh layers from dh = ∂J/∂h_n; returns ∂J/∂x where ``input_grad``."""
         for i in reversed(range(len(layers))):
-            da = torch.ops.aten.tanh_backward.grad_input(dh, hs[i + 1], grad_input=self.buffer(f"{tag}da{i}", *dh.shape))
+            da = self.buffer(f"{tag}da{i}", *dh.shape)
+            torch.ops.aten.tanh_backward.grad_input(dh, hs[i + 1], grad_input=da)  # ∂J/∂a_i = ∂J/∂h_i ⊙ (1 − h_i²)
             dx = self.buffer(f"{tag}d{i}", *hs[i].shape) if i > 0 or input_grad else None
             dh = layers[i].backward(da, hs[i], dx)
         return dh
@@ -130,7 +133,7 @@ class FusedVAE:
     def _log_likelihood(self, x: torch.Tensor, out: torch.Tensor, scale: float):
         """scale · Σ_rows log p(x|z) per model (K,) and ∂J/∂out for J = −that; x: (K, R, D), out: the decoder's
         output (K, R, D) logits (Bernoulli) or (K, R, 2D) μ | log σ² (Gaussian, mean sigmoid(μ))."""
-        d, tmp = self.buffer("dout", *out.shape), self.buffer("tmp", *x.shape)
+        d, tmp = self.buffer("dlik", *out.shape), self.buffer("tmp", *x.shape)
         K, R, D = x.shape
         if not self.gaussian:  # Σ_i x_i log y_i + (1 − x_i) log(1 − y_i) = Σ_i x_i l_i − softplus(l_i)
             x_dot_l = torch.bmm(x.reshape(K, 1, R * D), out.reshape(K, R * D, 1)).view(K)  # Σ x·l, a batched dot

@@ -101,8 +101,8 @@ def stacking(args):
             if device == "cpu":
                 shares = [list(range(k))[i::args.processes] for i in range(args.processes)]
                 for stacked in (False, True):
-                    times = _pool([(dataset, n_z, h, s, args.steps, args.repeats, stacked, "aevb") for s in shares if s],
-                                  args.processes)
+                    jobs = [(dataset, n_z, h, s, args.steps, args.repeats, stacked, "aevb") for s in shares if s]
+                    times = _pool(jobs, args.processes)
                     row["pool+stacked" if stacked else "pool"] = statistics.median(max(ts) for ts in zip(*times))
             seq = row["sequential"]
             print(f"{name:10s} K = {k:3d}  " + "  ".join(

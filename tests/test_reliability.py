@@ -184,7 +184,8 @@ def test_a_nan_gradient_under_a_finite_loss_never_reaches_a_checkpoint(tmp_path,
                 stack.dec_head.gw.fill_(float("nan"))
             return bound
         monkeypatch.setattr(train_mod.Trainer, "fused_step", classmethod(poisoned))
-    with pytest.raises(NonFiniteError, match="training bound is nan; parameters decoder.out.weight are not finite at step 25 "):
+    with pytest.raises(NonFiniteError,
+                       match="training bound is nan; parameters decoder.out.weight are not finite at step 25 "):
         run(TINY, tmp_path)
     ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert ckpt["trainer"]["samples"] == 2000
