@@ -22,14 +22,8 @@ def no_network(monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", refuse)
 
 
-@pytest.fixture(params=["fused", "autograd"])
-def step_path(request, monkeypatch):
-    """Run the test through both ways a training step is computed: the fused step (``aevb.fused``, the default
-    for AEVB and wake-sleep) and autograd's (``Trainer.train_step``, the reference)."""
-    if request.param == "autograd":
-        from aevb.baselines.wake_sleep import WakeSleepTrainer
-        from aevb.train import Trainer
-
-        for cls in (Trainer, WakeSleepTrainer):
-            monkeypatch.setattr(cls, "fusable", classmethod(lambda cls, config: False))
+@pytest.fixture(params=[True, False], ids=["fused", "autograd"])
+def fused(request) -> bool:
+    """Run the test through both ways a training step is computed, as ``TrainConfig.fused``: the fused step
+    (``aevb.fused``, the default for AEVB and wake-sleep) and autograd's (``Trainer.train_step``, the reference)."""
     return request.param

@@ -138,7 +138,7 @@ def test_gzip_that_is_not_idx_is_a_clear_error(tmp_path):
 
 # --- numerics -----------------------------------------------------------------------------------------
 
-def test_nan_gradient_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, step_path):
+def test_nan_gradient_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, fused):
     from aevb import train as train_mod
 
     real = train_mod.Trainer._batch
@@ -153,20 +153,20 @@ def test_nan_gradient_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path,
 
     monkeypatch.setattr(train_mod.Trainer, "_batch", poisoned)
     with pytest.raises(NonFiniteError, match="training bound is nan at step 24 \\(after 2400 training samples\\)"):
-        run(TINY, tmp_path)
+        run(dataclasses.replace(TINY, fused=fused), tmp_path)
     ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert ckpt["trainer"]["samples"] == 2000  # the last good one (checkpoint_every = 1000)
     assert all(torch.isfinite(v).all() for v in ckpt["trainer"]["model"].values())
     assert read_csv(tmp_path / "curve.csv")[-1]["samples"] == 1800
 
 
-def test_a_nan_gradient_under_a_finite_loss_never_reaches_a_checkpoint(tmp_path, monkeypatch, step_path):
+def test_a_nan_gradient_under_a_finite_loss_never_reaches_a_checkpoint(tmp_path, monkeypatch, fused):
     """Only the loss is checked at every step; a NaN gradient under a finite loss poisons the weights, the
     next loss is NaN and the run stops there, naming the poisoned weights, with the last good checkpoint on
     disk."""
     from aevb import train as train_mod
 
-    if step_path == "autograd":
+    if not fused:
         real = train_mod.Trainer.train_step
 
         def poisoned(self, x):
@@ -186,7 +186,7 @@ def test_a_nan_gradient_under_a_finite_loss_never_reaches_a_checkpoint(tmp_path,
         monkeypatch.setattr(train_mod.Trainer, "fused_step", classmethod(poisoned))
     with pytest.raises(NonFiniteError,
                        match="training bound is nan; parameters decoder.out.weight are not finite at step 25 "):
-        run(TINY, tmp_path)
+        run(dataclasses.replace(TINY, fused=fused), tmp_path)
     ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert ckpt["trainer"]["samples"] == 2000
     assert all(torch.isfinite(v).all() for v in ckpt["trainer"]["model"].values())
@@ -275,7 +275,7 @@ def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path):
     assert target.read_text() == "old\n" and os.listdir(tmp_path) == ["curve.csv"]
 
 
-def test_a_step_that_fails_on_corrupted_weights_names_them(tmp_path, step_path):
+def test_a_step_that_fails_on_corrupted_weights_names_them(tmp_path, fused):
     """Wake-sleep through autograd samples z ~ q(z|x) with torch.normal, which raises RuntimeError on a NaN scale
     (this stopped the Fig. 2 grid's N_z = 200 run in its step-size search at lr 0.1): the trainer turns it into
     NonFiniteError naming the parameters, so the search scores that candidate −inf and goes on. The fused step
@@ -283,7 +283,7 @@ def test_a_step_that_fails_on_corrupted_weights_names_them(tmp_path, step_path):
     from aevb.baselines.wake_sleep import WakeSleepTrainer
     from aevb.train import load_split
 
-    config = dataclasses.replace(TINY, algorithm="wake-sleep")
+    config = dataclasses.replace(TINY, algorithm="wake-sleep", fused=fused)
     t = WakeSleepTrainer(config, load_split(config, "train", torch.device("cpu")), lr=0.1)
     with torch.no_grad():
         t.model.encoder.log_var.bias.fill_(float("nan"))  # what a diverged step leaves behind

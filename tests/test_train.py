@@ -69,7 +69,7 @@ def test_lr_search_survives_a_diverging_candidate():
     assert lr == 0.1 and scores[1e6] == float("-inf")
 
 
-def test_nan_stops_the_run_naming_the_step(monkeypatch, step_path):
+def test_nan_stops_the_run_naming_the_step(monkeypatch, fused):
     calls = {"n": 0}
 
     def poison(real):
@@ -79,12 +79,12 @@ def test_nan_stops_the_run_naming_the_step(monkeypatch, step_path):
             return out * float("nan") if calls["n"] == 5 else out
         return poisoned
 
-    if step_path == "autograd":
+    if not fused:
         monkeypatch.setitem(train_mod.ESTIMATORS, "B", poison(train_mod.ESTIMATORS["B"]))
     else:
         monkeypatch.setattr(train_mod.FusedVAE, "aevb", poison(train_mod.FusedVAE.aevb))
     with pytest.raises(NonFiniteError, match="training bound is nan at step 4 \\(after 400 training samples\\)$"):
-        train_aevb(dataclasses.replace(SMALL, budget=2000))
+        train_aevb(dataclasses.replace(SMALL, budget=2000, fused=fused))
 
 
 def test_sizes_that_do_not_fit_the_data_are_clear_errors():
