@@ -1,7 +1,8 @@
 # Two commands do all the set-up (see README):
 #   make book   create .venv, install the pinned requirements, execute every chapter with papermill,
 #               build the HTML book into _build/html
-#   make test   the same environment; execute every chapter at the CI (smoke-test) budget into
+#   make test   the same environment; check the package's layers (lint-imports, contracts in pyproject.toml);
+#               execute every chapter at the CI (smoke-test) budget into
 #               _build/ci, build that book (HTML in _build/ci/_build/html) with warnings as errors, then
 #               run the unit tests (with the optional Ray extra, requirements-ray.txt, installed), nbval on
 #               the executed notebooks, and the browser test (screenshots in _build/screenshots)
@@ -74,6 +75,7 @@ book:
 	$(MAKE) execute html BUILD=_build
 
 test: venv ray browser-deps
+	lint-imports
 	$(MAKE) execute html BUILD=_build/ci HTML_OUT=_build/ci PARAMS="-p smoke_test True"
 	AEVB_EXECUTED_DIR=$(CURDIR)/_build/ci/executed/chapters AEVB_BOOK_HTML=$(CURDIR)/_build/ci/_build/html \
 	  AEVB_SCREENSHOT_DIR=$(CURDIR)/_build/screenshots \

@@ -4,29 +4,33 @@ Examples (Alg. 1 on MNIST at the paper's settings, 10^6 training samples; then A
 
     python -m aevb train --dataset mnist --n-z 20 --hidden 500 --budget 1e6
     python -m aevb evaluate runs/mnist-aevb-z20-h500-s0 --method hmc --split test --n-points 1000
-    python -m aevb figure 2 --budget 1e7      # the paper's Fig. 2 grid into results/ (aevb.experiments)
+    python -m aevb figure 2 --budget 1e7      # the paper's Fig. 2 grid into results/ (aevb.experiments.runner)
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import sys
 import time
 from pathlib import Path
 
-from aevb.evaluation import MARGINAL_METHODS, log_marginal
-from aevb.experiments import FIGURES, RESULTS_DIR, grid, run_figure, run_name, run_path, samples_reached, select
-from aevb.io import atomic_write_csv
-from aevb.params import ParameterError, validate
-from aevb.runs import ALGORITHMS, load_config, load_model, run_group
-from aevb.train import TrainConfig, load_split
-from aevb.utils import resolve_device
-
-DEFAULT_HIDDEN = {"mnist": (500,), "frey": (200,)}  # §5
+from aevb.config import TrainConfig
+from aevb.data import load_split
+from aevb.datasets import DATASETS
+from aevb.devices import resolve_device
+from aevb.evaluation import log_marginal
+from aevb.experiments.grids import FIGURES, grid, run_name, select
+from aevb.experiments.runner import run_figure
+from aevb.experiments.runs import load_config, load_model, run_seeds
+from aevb.experiments.store import RESULTS_DIR, run_path, samples_reached
+from aevb.files import atomic_write_csv
+from aevb.learners import ALGORITHMS
+from aevb.validation import ALGORITHM_NAMES, MARGINAL_METHODS, ParameterError
 
 
 def _count(s: str) -> int:
-    """'1e6', '1000000', '1_000_000' -> 1000000 (ranges are checked by aevb.params.validate)."""
+    """'1e6', '1000000', '1_000_000' -> 1000000 (ranges are checked by aevb.validation.validate)."""
     try:
         v = float(s.replace("_", ""))
     except ValueError:
@@ -72,9 +76,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m aevb", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model (Alg. 1, the baselines, App. F) and write its curve")
-    # values are checked by aevb.params.validate, the one check shared with the chapters
+    # values are checked by aevb.validation.validate, the one check shared with the chapters
     t.add_argument("--dataset", default="mnist", help="mnist or frey")
-    t.add_argument("--algorithm", default="aevb", help=f"one of {', '.join(ALGORITHMS)}")
+    t.add_argument("--algorithm", default="aevb", help=f"one of {', '.join(ALGORITHM_NAMES)}")
     t.add_argument("--n-z", type=_count, default=20, help="latent dimensions N_z")
     t.add_argument("--hidden", type=_hidden, default=None,
                    help="hidden widths, e.g. 500 or 500,500 (default: 500 for MNIST, 200 for Frey Face)")
@@ -145,7 +149,8 @@ def figure(args) -> int:
 def evaluate(args) -> int:
     """``python -m aevb evaluate``: per-point estimates to RUN_DIR/marginal-METHOD-SPLIT.csv."""
     config = load_config(args.run_dir, args.device)
-    validate({"marginal": args.method, "n_z": config.n_z, "algorithm": config.algorithm})
+    evaluated = dataclasses.replace(config, marginal=args.method)  # App. D's limit on N_z checked here
+    ALGORITHMS[config.algorithm].check_config(evaluated)  # and what the learner allows (MCEM: no IWAE)
     x = load_split(config, args.split, resolve_device(args.device))[: args.n_points]
     model = load_model(args.run_dir, args.device)
     start = time.perf_counter()
@@ -179,7 +184,8 @@ def train(args) -> int:
         print("--algorithm mcem has no lower bound: recording log p(x) by App. D (--marginal hmc)", flush=True)
     configs = [TrainConfig(
         dataset=args.dataset, algorithm=args.algorithm, n_z=args.n_z,
-        hidden=DEFAULT_HIDDEN.get(args.dataset, (500,)) if args.hidden is None else args.hidden,
+        hidden=(DATASETS[args.dataset].hidden if args.dataset in DATASETS else (500,)) if args.hidden is None
+        else args.hidden,
         budget=args.budget, n_train=args.n_train,
         batch_size=args.batch_size, n_samples=args.n_samples, estimator=args.estimator, lr=args.lr,
         marginal=args.marginal, marginal_points=args.marginal_points, checkpoint_every=args.checkpoint_every,
@@ -192,7 +198,7 @@ def train(args) -> int:
     for out in outs:
         if (Path(out) / "checkpoint.pt").exists():
             print(f"resuming from {Path(out) / 'checkpoint.pt'}", flush=True)
-    results = run_group(configs, outs)
+    results = run_seeds(configs, outs)
     for config, out, result in zip(configs, outs, results):
         if isinstance(result, BaseException):
             print(f"seed {config.seed}: {type(result).__name__}: {result}", file=sys.stderr)

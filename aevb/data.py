@@ -31,7 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from aevb.io import atomic_save_npy
+import torch
+
+from aevb.files import atomic_save_npy
+from aevb.validation import ParameterError
 
 
 @dataclass(frozen=True)
@@ -223,3 +226,15 @@ def load(dataset: str, split: str) -> np.ndarray:
     if dataset == "frey":
         return load_frey_face(split)
     raise ValueError(f"dataset={dataset!r}: allowed values are ('mnist', 'frey')")
+
+
+def load_split(config, split: str, device) -> torch.Tensor:
+    """Training or test images for a run's settings (``dataset``, ``n_train`` of a ``TrainConfig``) as one
+    contiguous float32 tensor on ``device``."""
+    x = load(config.dataset, split)
+    if split == "train" and config.n_train is not None:
+        if not 0 < config.n_train <= len(x):
+            raise ParameterError(f"parameter 'n_train' = {config.n_train} is not allowed: the {config.dataset} "
+                                 f"training set has {len(x)} points, so it must be 1 to {len(x)} (or None for all)")
+        x = x[: config.n_train]
+    return torch.from_numpy(x).to(device).contiguous()

@@ -99,7 +99,7 @@ def gradient_variance(model, encoder, x: torch.Tensor, n_samples: tuple[int, ...
     exact gradient (P,) is given, ``max_z``: the largest deviation of the mean estimate from it in
     standard errors (an unbiased estimator keeps this at a few units; a biased one grows with R).
 
-    Returns rows {estimator, L, variance, max_z}; call inside ``aevb.utils.seeded``.
+    Returns rows {estimator, L, variance, max_z}; call inside ``aevb.rng.seeded``.
     """
     phi = [p for p in encoder.parameters() if p.requires_grad]
     rows = []

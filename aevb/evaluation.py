@@ -16,7 +16,8 @@ import torch
 
 from aevb.estimators import ESTIMATORS, log_joint
 from aevb.hmc import adapt_step_size, hmc, hmc_step
-from aevb.utils import seeded
+from aevb.rng import seeded
+from aevb.validation import MARGINAL_METHODS  # App. D, importance-weighted bound, AIS
 
 
 @torch.no_grad()
@@ -203,9 +204,6 @@ def ais(model, x: torch.Tensor, n_chains: int = 16, n_steps: int = 500, n_leapfr
         log_w_rev, _ = _anneal(model, x, zr, betas.flip(0), K, n_leapfrog, rev)
         upper = -(torch.logsumexp(log_w_rev.view(K, B), 0) - math.log(K))
         return lower, upper
-
-
-MARGINAL_METHODS = ("hmc", "iwae", "ais")  # App. D, importance-weighted bound, AIS
 
 
 def log_marginal(model, x: torch.Tensor, method: str = "hmc", seed: int = 0, k: int = 5000,

@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from aevb.utils import seeded
+from aevb.rng import seeded
 
 LogProb = Callable[[torch.Tensor], torch.Tensor]  # (C, Z) -> (C,)
 
@@ -107,7 +107,7 @@ def hmc(log_prob: LogProb, init: torch.Tensor, n_samples: int, n_leapfrog: int =
     warm-up transitions (step sizes adapted there when ``adapt``), every ``thin``-th transition.
 
     With ``seed`` the run is reproducible and leaves the caller's RNG alone; without, it draws from
-    torch's global RNG (as inside an enclosing ``aevb.utils.seeded`` block).
+    torch's global RNG (as inside an enclosing ``aevb.rng.seeded`` block).
     """
     if seed is not None:
         with seeded(seed, init.device):

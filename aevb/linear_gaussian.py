@@ -20,7 +20,8 @@ from torch import nn
 from torch.distributions import MultivariateNormal, Normal
 
 from aevb.distributions import DiagonalGaussian, StandardNormal
-from aevb.estimators import neg_kl_std_normal
+from aevb.estimators import neg_kl_std_normal, sgvb_b
+from aevb.rng import seeded
 
 
 class LinearGaussian(nn.Module):
@@ -116,9 +117,6 @@ def fit_encoder(model: LinearGaussian, encoder: nn.Module, x: torch.Tensor, step
                 lr: float = 0.05, seed: int = 0, every: int = 25) -> list[dict]:
     """Fit q_φ to fixed θ by stochastic gradient ascent on estimator B (eq. 7, L = 1) with Adagrad,
     recording the exact log p(x), L and KL(q ‖ p(z|x)) (eq. 1) averaged over x every ``every`` steps."""
-    from aevb.estimators import sgvb_b
-    from aevb.utils import seeded
-
     opt = torch.optim.Adagrad(encoder.parameters(), lr=lr)
     rows = []
     with seeded(seed):

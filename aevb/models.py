@@ -15,6 +15,13 @@ App. C:
 
 Initialisation (§5): every weight and bias ~ N(0, 0.01), read here as standard deviation 0.01
 (the paper does not say; Kingma's released code draws ``normal(0, 0.01)``, i.e. std 0.01).
+
+What the fused back end (``aevb.fused``) builds on, exposed here rather than found by position: every MLP's
+``hidden_layers`` (its tanh layers, in order) and ``head_layers`` (the linear layers whose outputs, concatenated,
+make its *head output*: μ | log σ² for a Gaussian MLP, the logits for the Bernoulli decoder); and, beside each
+decoder's ``log_likelihood``, the same likelihood as a function of the head output with its gradient written
+out (``stacked_log_likelihood``) and the draw x ~ p(x|z) from the head layers' outputs (``draw``; ``split_head``
+splits a concatenated head output) that both the model's ``sample_joint`` and the fused wake-sleep step use.
 """
 from __future__ import annotations
 
@@ -24,9 +31,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aevb.datasets import DATASETS
 from aevb.distributions import DiagonalGaussian, StandardNormal
 
 INIT_STD = 0.01  # "N(0, 0.01)" of §5, read as a standard deviation
+
+
+LOG_2PI = math.log(2 * math.pi)
 
 
 def mlp(d_in: int, hidden: tuple[int, ...]) -> nn.Sequential:
@@ -38,7 +49,28 @@ def mlp(d_in: int, hidden: tuple[int, ...]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class GaussianMLP(nn.Module):
+class MLP(nn.Module):
+    """An App. C MLP: a tanh ``trunk`` and linear heads (``head_layers``, set by the subclass)."""
+
+    trunk: nn.Sequential
+
+    @property
+    def hidden_layers(self) -> list[nn.Linear]:
+        """The trunk's linear layers, input first (each followed by tanh)."""
+        return [m for m in self.trunk if isinstance(m, nn.Linear)]
+
+    @property
+    def head_layers(self) -> list[nn.Linear]:
+        """The linear layers on the last hidden layer; their outputs, concatenated, are the head output."""
+        raise NotImplementedError
+
+    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """x: (*, D_in) -> the outputs of ``head_layers``, each (*, D_out), from one pass through the trunk."""
+        h = self.trunk(x)
+        return tuple(lin(h) for lin in self.head_layers)
+
+
+class GaussianMLP(MLP):
     """App. C Gaussian MLP: x: (*, D_in) -> (μ, log σ²): (*, D_out), one shared tanh trunk, two linear heads."""
 
     def __init__(self, d_in: int, d_out: int, hidden: tuple[int, ...]):
@@ -48,9 +80,12 @@ class GaussianMLP(nn.Module):
         self.mu = nn.Linear(d_h, d_out)
         self.log_var = nn.Linear(d_h, d_out)
 
+    @property
+    def head_layers(self) -> list[nn.Linear]:
+        return [self.mu, self.log_var]  # head output: μ | log σ², (*, 2 D_out)
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.trunk(x)
-        return self.mu(h), self.log_var(h)
+        return self.heads(x)  # (μ, log σ²)
 
 
 class GaussianEncoder(GaussianMLP):
@@ -60,13 +95,19 @@ class GaussianEncoder(GaussianMLP):
         return DiagonalGaussian(*super().forward(x))
 
 
-class BernoulliDecoder(nn.Module):
+class BernoulliDecoder(MLP):
     """p_θ(x|z), App. C Bernoulli MLP: z: (*S, B, Z) -> logits (*S, B, D)."""
+
+    SCRATCH = 1  # (K, R, D) work tensors of stacked_log_likelihood
 
     def __init__(self, n_z: int, d_x: int, hidden: tuple[int, ...]):
         super().__init__()
         self.trunk = mlp(n_z, hidden)
         self.out = nn.Linear(hidden[-1] if hidden else n_z, d_x)
+
+    @property
+    def head_layers(self) -> list[nn.Linear]:
+        return [self.out]  # head output: the logits l, (*, D)
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.out(self.trunk(z))
@@ -79,9 +120,33 @@ class BernoulliDecoder(nn.Module):
         logits = self.logits(z)  # (*S, B, D)
         return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
 
+    @staticmethod
+    def stacked_log_likelihood(x: torch.Tensor, head: torch.Tensor, scale: float, grad: torch.Tensor,
+                               scratch: list[torch.Tensor]) -> torch.Tensor:
+        """``log_likelihood`` of K stacked models from the logits, with its gradient: x, head: (K, R, D) ->
+        scale · Σ_rows log p(x|z) per model (K,); writes ∂J/∂head of J = −that into ``grad`` (K, R, D).
+        Σ_i x_i log y_i + (1 − x_i) log(1 − y_i) = Σ_i x_i l_i − softplus(l_i), and ∂J/∂l = (y − x) · scale."""
+        K, R, D = x.shape
+        x_dot_l = torch.bmm(x.reshape(K, 1, R * D), head.reshape(K, R * D, 1)).view(K)  # Σ x·l, a batched dot
+        log_lik = (x_dot_l - torch.ops.aten.softplus.out(head, 1, 20, out=scratch[0]).sum((1, 2))) * scale  # (K,)
+        torch.sigmoid(head, out=grad).sub_(x).mul_(scale)
+        return log_lik
+
+    @staticmethod
+    def split_head(head: torch.Tensor) -> tuple[torch.Tensor]:
+        """The head output (*, D) as the tuple ``heads`` returns: (logits,)."""
+        return (head,)
+
+    @staticmethod
+    def draw(logits: torch.Tensor, generator: torch.Generator | None = None, out: torch.Tensor | None = None):
+        """x ~ p(x|z) from the logits: (*, D) -> binary x (*, D), drawn with ``generator``, into ``out``."""
+        return torch.bernoulli(torch.sigmoid(logits), generator=generator, out=out)
+
 
 class GaussianDecoder(GaussianMLP):
     """p_θ(x|z) for real-valued x (Frey Face): N(x; sigmoid(μ), diag σ²); z: (*S, B, Z)."""
+
+    SCRATCH = 3  # (K, R, D) work tensors of stacked_log_likelihood
 
     def mean(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(super().forward(z)[0])
@@ -90,7 +155,40 @@ class GaussianDecoder(GaussianMLP):
         """x: (B, D), z: (*S, B, Z) -> (*S, B): Σ_i log N(x_i; sigmoid(μ_i), σ_i²)."""
         mu, log_var = super().forward(z)  # (*S, B, D) each
         sq = (x - torch.sigmoid(mu)) ** 2
-        return -0.5 * (math.log(2 * math.pi) + log_var + sq * torch.exp(-log_var)).sum(-1)
+        return -0.5 * (LOG_2PI + log_var + sq * torch.exp(-log_var)).sum(-1)
+
+    @staticmethod
+    def stacked_log_likelihood(x: torch.Tensor, head: torch.Tensor, scale: float, grad: torch.Tensor,
+                               scratch: list[torch.Tensor]) -> torch.Tensor:
+        """``log_likelihood`` of K stacked models from the head output, with its gradient: x: (K, R, D), head:
+        (K, R, 2D) = μ | log σ² -> scale · Σ_rows log p(x|z) per model (K,); writes ∂J/∂head of J = −that into
+        ``grad`` (K, R, 2D): ∂J/∂μ = −(x − m)/σ² · m(1 − m), ∂J/∂log σ² = ½(1 − (x − m)²/σ²), each times scale,
+        with m = sigmoid(μ)."""
+        K, R, D = x.shape
+        mu, log_var = head[..., :D], head[..., D:]
+        tmp, m, r = scratch
+        torch.sigmoid(mu, out=m)
+        torch.sub(x, m, out=r)
+        r_over_var = torch.exp(torch.neg(log_var, out=tmp), out=tmp).mul_(r)  # (x − m)/σ²
+        r2e = r.mul_(r_over_var)  # (x − m)²/σ² (r is not needed any more)
+        log_lik = -0.5 * (LOG_2PI * R * D + log_var.sum((1, 2)) + r2e.sum((1, 2))) * scale  # (K,)
+        torch.mul(r_over_var.mul_(m), m.sub_(1), out=grad[..., :D]).mul_(scale)
+        torch.mul(r2e, -0.5 * scale, out=grad[..., D:]).add_(0.5 * scale)
+        return log_lik
+
+    @staticmethod
+    def split_head(head: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The head output (*, 2D) = μ | log σ² as the tuple ``heads`` returns: (μ, log σ²), each (*, D)."""
+        D = head.shape[-1] // 2
+        return head[..., :D], head[..., D:]
+
+    @staticmethod
+    def draw(mu: torch.Tensor, log_var: torch.Tensor, generator: torch.Generator | None = None,
+             out: torch.Tensor | None = None):
+        """x ~ p(x|z) = N(sigmoid(μ), diag σ²): mu, log_var: (*, D) -> x = sigmoid(μ) + σ ⊙ noise (*, D), the
+        noise drawn with ``generator``, into ``out``."""
+        noise = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return torch.add(torch.sigmoid(mu), torch.exp(0.5 * log_var).mul_(noise), out=out)
 
 
 class LatentVariableModel(nn.Module):
@@ -133,12 +231,8 @@ class LatentVariableModel(nn.Module):
         """Simulated data: (z, x) ~ p(z) p(x|z) -> ((n, Z), (n, D)), x binary for the Bernoulli decoder.
         Each z is an exact posterior sample for its x (what bidirectional Monte Carlo needs)."""
         dev, dtype = self._prior_loc.device, self._prior_loc.dtype
-        z = torch.randn(n, self.n_z, generator=generator, device=dev, dtype=dtype)
-        if self.likelihood == "bernoulli":
-            return z, torch.bernoulli(self.decoder.mean(z), generator=generator)
-        mu, log_var = GaussianMLP.forward(self.decoder, z)
-        noise = torch.randn(mu.shape, generator=generator, device=dev, dtype=dtype)
-        return z, torch.sigmoid(mu) + torch.exp(0.5 * log_var) * noise
+        z = torch.randn(n, self.n_z, generator=generator, device=dev, dtype=dtype)  # (n, Z)
+        return z, self.decoder.draw(*self.decoder.heads(z), generator=generator)
 
 
 class VAE(LatentVariableModel):
@@ -159,11 +253,12 @@ def init_paper_(module: nn.Module, std: float = INIT_STD, generator: torch.Gener
 
 
 def build_vae(dataset: str, n_z: int, hidden: tuple[int, ...], seed: int = 0, encoder: bool = True):
-    """The paper's model for ``dataset`` ("mnist": 784-d Bernoulli, "frey": 560-d Gaussian), initialised.
+    """The paper's model for ``dataset`` (``aevb.datasets``: MNIST 784-d Bernoulli, Frey Face 560-d Gaussian),
+    initialised.
 
     ``encoder=False`` gives the ``LatentVariableModel`` alone, with the very decoder weights the VAE of the
     same seed starts from (so baselines without an encoder start where AEVB starts)."""
-    d_x, lik = {"mnist": (784, "bernoulli"), "frey": (560, "gaussian")}[dataset]
+    d_x, lik = DATASETS[dataset].d_x, DATASETS[dataset].likelihood
     vae = init_paper_(VAE(d_x, n_z, hidden, lik), generator=torch.Generator().manual_seed(seed))
     if encoder:
         return vae

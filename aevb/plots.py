@@ -8,7 +8,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 
-IMAGE_SHAPES = {784: (28, 28), 560: (28, 20)}  # MNIST, Frey Face
+from aevb.datasets import DATASETS
+
+IMAGE_SHAPES = {info.d_x: info.image_shape for info in DATASETS.values()}  # pixels -> (height, width)
 
 
 def _ax(ax, figsize=(4, 3)):
@@ -52,7 +54,7 @@ def draw_figure1(ax=None):
 
 
 def image_grid(x, nrow: int, ax=None, shape: tuple[int, int] | None = None, title: str | None = None):
-    """Show rows of x: (N, D) as a grid of images with ``nrow`` rows (D = 784 or 560 by default)."""
+    """Show rows of x: (N, D) as a grid of images with ``nrow`` rows (D = 784 or 560: the image shape from ``aevb.datasets``)."""
     x = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
     h, w = shape or IMAGE_SHAPES[x.shape[1]]
     ncol = int(np.ceil(len(x) / nrow))
@@ -96,7 +98,7 @@ COLORS = {"aevb": "tab:red", "wake-sleep": "tab:green", "mcem": "tab:blue", "ful
 
 
 def plot_panels(runs: list[dict], axes: dict, panel_of, title_of, key: str = "bound"):
-    """Fig. 2 / Fig. 3 layout: every stored run (``aevb.results.figure_runs``) drawn with ``plot_curve`` on the
+    """Fig. 2 / Fig. 3 layout: every stored run (``aevb.experiments.store.figure_runs``) drawn with ``plot_curve`` on the
     panel ``axes[panel_of(config)]``, one colour per algorithm; each panel titled ``title_of(panel)``."""
     for r in runs:
         if r["curve"]:

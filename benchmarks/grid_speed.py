@@ -5,10 +5,11 @@
 
 Stacking: for K independent models of one of the paper's shapes (K seeds of one run), the total training samples
 per second of
-(a) ``sequential``: the project's training path (``aevb.train.Trainer``, fused step), one model after another,
-    each with all of torch's threads (what K separate ``python -m aevb train`` commands do);
-(b) ``stacked``: the same K trainers sharing stacked weights, one batched step for all per minibatch
-    (``aevb.lockstep.stack_trainers`` / ``advance_group``: what ``--seed 0-3`` does), all threads;
+(a) ``sequential``: the project's training path (``aevb.learners.lockstep.Lockstep`` of one ``Trainer``, fused
+    step), one model after another, each with all of torch's threads (what K separate ``python -m aevb train``
+    commands do);
+(b) ``stacked``: the same K trainers in one ``Lockstep``, sharing stacked weights, one batched step for all per
+    minibatch (what ``--seed 0-3`` does), all threads;
 (c) ``pool``: the experiment runner's default executor, processes of one thread each (``--workers N
     --threads 1``), each training its share of the K models one after another;
 (d) ``pool+stacked``: the same processes, each training its share stacked.
@@ -29,6 +30,12 @@ import time
 
 import torch
 
+from aevb.config import TrainConfig
+from aevb.data import load_split
+from aevb.experiments.grids import figure_configs, run_name
+from aevb.learners import ALGORITHMS
+from aevb.learners.lockstep import Lockstep
+
 MODELS = {"mnist-z20": ("mnist", 20, 500), "frey-z20": ("frey", 20, 200), "fig3": ("mnist", 3, 100)}
 M = 100  # minibatch size
 
@@ -38,36 +45,25 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def _trainers(configs, threads, stacked):
-    from aevb.lockstep import stack_trainers
-    from aevb.train import Trainer, load_split
-
+def _trainers(configs, threads, stacked) -> list[Lockstep]:
+    """K trainers of ``configs``: one Lockstep of all (stacked) or one Lockstep each (sequential)."""
     torch.set_num_threads(threads)
     x = load_split(configs[0], "train", torch.device(configs[0].device))
-    trainers = [Trainer(c, x, 0.01) for c in configs]
-    if stacked and len(trainers) > 1:
-        stack_trainers(trainers)
-    return trainers
+    trainers = [ALGORITHMS[c.algorithm](c, x, 0.01) for c in configs]
+    return [Lockstep(trainers)] if stacked else [Lockstep([t]) for t in trainers]
 
 
-def _train(trainers, steps, stacked) -> float:
-    from aevb.fit import advance_all
-
-    device = trainers[0].device
+def _train(locksteps: list[Lockstep], steps, stacked=None) -> float:
+    device = locksteps[0].trainers[0].device
     _sync(device)
     t = time.perf_counter()
-    if stacked:
-        advance_all(trainers, trainers[0].samples + steps * M)
-    else:
-        for tr in trainers:
-            tr.advance(tr.samples + steps * M)
+    for lockstep in locksteps:
+        lockstep.advance(lockstep.trainers[0].samples + steps * M)
     _sync(device)
     return time.perf_counter() - t
 
 
 def _configs(dataset, n_z, h, seeds, device, algorithm="aevb"):
-    from aevb.train import TrainConfig
-
     return [TrainConfig(dataset=dataset, algorithm=algorithm, n_z=n_z, hidden=(h,), lr=0.01, seed=s, device=device,
                         progress=False) for s in seeds]
 
@@ -111,7 +107,6 @@ def stacking(args):
 
 def fig2(args):
     """Time every Fig. 2 run on the runner's workers and schedule the grid at the budget."""
-    from aevb.experiments import figure_configs, run_name
 
     configs = figure_configs(2, int(args.budget))
     jobs = [(c.dataset, c.n_z, c.hidden[0], [0], args.steps, args.repeats, False, c.algorithm) for c in configs]

@@ -6,9 +6,9 @@ For each model it times, interleaved in short chunks so that the machine's drift
 reversed every round),
 (a) ``plain``: an idiomatic PyTorch loop written below (nn.Sequential MLPs, estimator B of eq. 10, Adagrad with
     weight decay 1/N, M = 100 random minibatches from one tensor),
-(b) ``aevb``: the project's training path, ``aevb.train.Trainer.advance`` (what ``python -m aevb train`` runs: the
-    fused step of ``aevb.fused``),
-(c) ``autograd``: the same trainer with ``fused=False`` (the readable reference path through autograd),
+(b) ``aevb``: the project's training path, an ``aevb.learners.lockstep.Lockstep`` of one ``Trainer`` (what
+    ``python -m aevb train`` runs: the fused step, ``Trainer.fused_step`` on ``aevb.fused``'s stacked blocks),
+(c) ``autograd``: the same with ``fused=False`` (the readable reference path through autograd),
 and prints medians over the rounds of training samples per second, the median over rounds of the ratio to the
 plain loop (each round's two chunks taken seconds apart), and the achieved GFLOP/s against the measured float32
 matmul rate of this machine (a large square matmul, and one of the model's own shapes). FLOPs count the
@@ -26,8 +26,11 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from aevb.train import TrainConfig, Trainer
-from aevb.runs import environment
+from aevb.config import TrainConfig
+from aevb.data import load
+from aevb.experiments.runs import environment
+from aevb.learners.aevb import Trainer
+from aevb.learners.lockstep import Lockstep
 
 MODELS = {  # name -> (dataset, d_x, n_z, hidden, N_train): the §5 MNIST model, the Frey Face one, Fig. 3's
     "mnist-z20": ("mnist", 784, 20, 500, 50_000),
@@ -88,8 +91,8 @@ def plain_runner(x, d_x, n_z, h, n_train):
 
 def aevb_runner(x, dataset, n_z, h, n_train, device, fused=True):
     cfg = TrainConfig(dataset=dataset, n_z=n_z, hidden=(h,), lr=0.01, device=device, progress=False, fused=fused)
-    t = Trainer(cfg, x[:n_train], 0.01)
-    return lambda steps: t.advance(t.samples + steps * M)
+    lockstep = Lockstep([Trainer(cfg, x[:n_train], 0.01)])
+    return lambda steps: lockstep.advance(lockstep.trainers[0].samples + steps * M)
 
 
 def _sync(device):
@@ -119,7 +122,6 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", default=None, help="also write the results here")
     args = p.parse_args(argv)
-    from aevb.data import load
 
     torch.manual_seed(0)
     big = 8192 if torch.device(args.device).type == "cuda" else 2048

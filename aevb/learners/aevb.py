@@ -1,4 +1,5 @@
-"""Algorithm 1 (AEVB): the training step and the trainer, with the settings of §5.
+"""Algorithm 1 (AEVB) on one model: the trainer, its training step through autograd (the reference) and the same
+step fused (``aevb.fused``'s stacked blocks, hand-written gradient, the same random draws) beside it.
 
 repeat
     X^M ← random minibatch of M datapoints;  ε ← L random samples from p(ε)
@@ -6,78 +7,32 @@ repeat
     θ, φ ← update with g (Adagrad)
 until the budget of training samples evaluated is spent
 
-§5 settings: M = 100, L = 1, Adagrad with a global step size (chosen by ``aevb.fit.select_lr``), all
-parameters ~ N(0, 0.01) (std, see ``aevb.models``), and a N(0, I) prior on the parameters (approximate MAP).
+§5 settings: M = 100, L = 1, Adagrad with a global step size (chosen by ``aevb.learners.protocol.select_lr``),
+all parameters ~ N(0, 0.01) (std, see ``aevb.models``), and a N(0, I) prior on the parameters (approximate MAP).
 The objective per minibatch is (1/N) [L̃^M + log p(θ, φ)]: the mean bound of the minibatch plus
 −‖θ, φ‖² / (2N), i.e. Adagrad with weight decay 1/N. (Adagrad is invariant to the overall scale of the
 objective up to its ε, so dividing eq. 8 by N changes nothing but the numbers printed.)
 
 The budget is counted in *training samples evaluated* (the x-axis of the paper's figures): one minibatch step
-costs M. Runs are deterministic given the seed; the protocol around the trainer (step-size search, evaluation
-schedule, checkpoints) is ``aevb.fit``.
-
-Two paths compute the step: ``Trainer.train_step`` through autograd (the readable reference, and the only
-one for MCEM, full VB and estimator A), and, where ``fusable``, ``aevb.fused``'s hand-written gradient of the
-same estimator with the same random draws (faster: ``benchmarks/train_speed.py``). Fused trainers of one shape
-can share stacked weights and train in lockstep, one batched step for all (``advance_group``): a grid of seeds,
-or the §5 step-size candidates, in one pass.
+costs M. ``Trainer.advance`` trains through autograd (``train_step``); the protocol (``aevb.learners.protocol``)
+trains every run through an ``aevb.learners.lockstep.Lockstep``, which takes the fused step (``fused_step``) where
+``TrainConfig.fused`` asks and the algorithm has one, for K models of one shape at once.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
 
 import torch
 
-from aevb.data import load
-from aevb.estimators import ESTIMATORS
+from aevb.config import TrainConfig
+from aevb.estimators import ESTIMATORS, neg_kl_std_normal
 from aevb.evaluation import average_bound
-from aevb.fused import FusedVAE
-from aevb.lockstep import advance_group, stack_trainers
+from aevb.fused import StackedVAE
 from aevb.models import build_vae
-from aevb.params import ParameterError, validate
-from aevb.utils import forked_rng, get_rng_state, seeded, set_rng_state
-
-LR_CANDIDATES = (0.01, 0.02, 0.1)  # the paper's grid of Adagrad global step sizes
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    dataset: str = "mnist"  # "mnist" (Bernoulli decoder) or "frey" (Gaussian decoder)
-    algorithm: str = "aevb"  # training algorithm (see aevb.runs.ALGORITHMS)
-    n_z: int = 20  # latent dimensions N_z
-    hidden: tuple[int, ...] = (500,)  # tanh hidden layer widths of encoder and decoder
-    budget: int = 1_000_000  # training samples evaluated (minibatch steps x M)
-    n_train: int | None = None  # use only the first n_train training points (None: all)
-    batch_size: int = 100  # minibatch size M
-    n_samples: int = 1  # samples L per datapoint
-    estimator: str = "B"  # SGVB estimator for training: "A" (eq. 6) or "B" (eq. 7/10)
-    lr: float | None = None  # Adagrad step size; None: pick from lr_candidates (§5)
-    lr_candidates: tuple[float, ...] = LR_CANDIDATES  # grid searched when lr is None
-    lr_search_samples: int = 50_000  # training samples per candidate in that search (not in budget)
-    weight_decay: bool = True  # N(0, I) prior on parameters: Adagrad weight decay 1/N
-    per_decade: int = 4  # evaluation points per decade of samples
-    eval_start: int = 1_000  # first evaluation point (samples)
-    eval_train_points: int = 10_000  # size of the fixed train subset evaluated
-    marginal: str | None = None  # also record log p(x) at each evaluation: "hmc" (App. D), "iwae", "ais"
-    marginal_points: int = 1000  # first points of train and test set used for it (Fig. 3: 1000)
-    checkpoint_every: int = 100_000  # also checkpoint every this many samples (besides each evaluation)
-    seed: int = 0  # seeds initialisation, minibatches, noise
-    fused: bool = True  # AEVB and wake-sleep steps by aevb.fused (False: autograd, the reference; same draws)
-    device: str = "cpu"  # "cpu" or "cuda"
-    progress: bool = True  # show a tqdm progress bar
-
-    def __post_init__(self):
-        validate(dataclasses.asdict(self))  # one clear error for any bad value (aevb.params)
-
-    @classmethod
-    def from_dict(cls, d: dict, **overrides) -> "TrainConfig":
-        """A config from its ``dataclasses.asdict`` form as stored in JSON or a checkpoint (lists back to tuples).
-        A stored config without ``fused`` predates the fused step: its run was trained by autograd."""
-        d = {"fused": False, **d, **overrides}
-        return cls(**{**d, "hidden": tuple(d["hidden"]), "lr_candidates": tuple(d["lr_candidates"])})
+from aevb.rng import forked_rng, get_rng_state, seeded, set_rng_state
+from aevb.validation import ParameterError
 
 
 @dataclass
@@ -92,37 +47,29 @@ class NonFiniteError(FloatingPointError):
     """Training produced NaN or inf."""
 
 
-def eval_schedule(budget: int, batch_size: int, per_decade: int = 4, start: int = 1_000) -> list[int]:
-    """Sample counts at which to evaluate: a budget-independent log grid, plus the final count."""
-    final = math.ceil(budget / batch_size) * batch_size
-    pts, k = set(), 0
-    while (s := round(start * 10 ** (k / per_decade))) < final:
-        pts.add(max(batch_size, math.ceil(s / batch_size) * batch_size))
-        k += 1
-    return sorted(p for p in pts if p < final) + [final]
+@dataclass
+class AEVBWorkspace:
+    """The fused AEVB step's own buffer, kept between steps (the stacked MLPs keep theirs)."""
 
+    eps: torch.Tensor  # ε ~ N(0, I): (K, L, M, Z)
 
-def load_split(config: TrainConfig, split: str, device) -> torch.Tensor:
-    """Training or test images for ``config`` as one contiguous float32 tensor on ``device``."""
-    x = load(config.dataset, split)
-    if split == "train" and config.n_train is not None:
-        if not 0 < config.n_train <= len(x):
-            raise ParameterError(f"parameter 'n_train' = {config.n_train} is not allowed: the {config.dataset} "
-                                 f"training set has {len(x)} points, so it must be 1 to {len(x)} (or None for all)")
-        x = x[: config.n_train]
-    return torch.from_numpy(x).to(device).contiguous()
+    @classmethod
+    def allocate(cls, stack: StackedVAE, K: int, L: int, M: int, Z: int) -> "AEVBWorkspace":
+        return cls(eps=stack.empty(K, L, M, Z))
 
 
 class Trainer:
     """Algorithm 1 on one model; ``advance(samples)`` trains up to a sample count.
 
-    Baselines subclass it and override what differs: ``build_model`` (the model trained), ``param_groups``
-    (which parameters get the §5 weight decay), ``train_step`` (one update on a minibatch) and ``evaluate``
-    / ``columns`` (what the curve records besides samples and seconds). ``batch_index`` holds the
-    positions in the training set of the current minibatch.
+    Baselines subclass it and override what differs: ``check_config`` (the rules that join their settings),
+    ``build_model`` (the model trained), ``param_groups`` (which parameters get the §5 weight decay),
+    ``train_step`` (one update on a minibatch), ``fusable`` / ``fused_step`` (the same update for K stacked
+    models, where there is one) and ``evaluate`` / ``columns`` (what the curve records besides samples and
+    seconds). ``batch_index`` holds the positions in the training set of the current minibatch.
     """
 
     def __init__(self, config: TrainConfig, x_train: torch.Tensor, lr: float):
+        self.check_config(config)
         if not 0 < config.batch_size <= len(x_train):
             raise ParameterError(f"parameter 'batch_size' = {config.batch_size} is not allowed: it must be 1 to the "
                                  f"number of training points ({len(x_train)})")
@@ -136,20 +83,15 @@ class Trainer:
         with seeded(config.seed + 1, self.device):
             self.rng = get_rng_state(self.device)
         self.perm, self.pos, self.batch_index = None, 0, None
-        self.stack, self.slot, self.failed = None, 0, None  # the FusedVAE this model is slice ``slot`` of
-        if config.fused and self.fusable(config):
-            stack_trainers([self])
+
+    @classmethod
+    def check_config(cls, config: TrainConfig) -> None:
+        """Raise ``ParameterError`` where settings that are each valid do not go together for this algorithm."""
 
     @classmethod
     def fusable(cls, config: TrainConfig) -> bool:
         """Whether ``fused_step`` computes this algorithm's step for ``config`` (else autograd: ``train_step``)."""
         return config.estimator == "B"
-
-    @classmethod
-    def fused_step(cls, stack: FusedVAE, x: torch.Tensor, gens: list, config: TrainConfig) -> torch.Tensor:
-        """``train_step`` for the K models of ``stack`` at once: x: (K, M, D) -> minibatch mean bounds (K,), the
-        gradients written into ``stack.grads``; ``gens[k]`` draws model k's noise."""
-        return stack.aevb(x, gens, config.n_samples)
 
     @classmethod
     def build_model(cls, config: TrainConfig) -> torch.nn.Module:
@@ -189,7 +131,7 @@ class Trainer:
         self.rng, self.perm, self.pos = state["rng"], state["perm"], state["pos"]
         self.samples, self.seconds, self.step = state["samples"], state["seconds"], state["step"]
 
-    def _batch(self, generator: torch.Generator | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+    def next_batch(self, generator: torch.Generator | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
         """The next minibatch (M, D), drawn with ``generator`` (default: torch's global one), into ``out``."""
         M, N = self.config.batch_size, len(self.x)
         if self.perm is None or self.pos + M > N:  # new epoch: fresh permutation, drop the remainder
@@ -199,19 +141,15 @@ class Trainer:
         return torch.index_select(self.x, 0, self.batch_index, out=out)  # (M, D)
 
     def advance(self, to_samples: int, bar=None) -> float:
-        """Train until ``samples >= to_samples``; returns the mean minibatch bound of these steps."""
-        if self.stack is not None:
-            (mean,) = advance_group([self], to_samples, bar)
-            if self.failed is not None:
-                raise self.failed
-            return mean
+        """Train through autograd (``train_step``) until ``samples >= to_samples``; returns the mean minibatch
+        bound of these steps."""
         cfg, total, n = self.config, 0.0, 0
         start = time.perf_counter()
         with forked_rng(self.device):
             set_rng_state(self.rng, self.device)
             while self.samples < to_samples:
                 try:
-                    lv = self.train_step(self._batch())
+                    lv = self.train_step(self.next_batch())
                 except RuntimeError:  # e.g. sampling q(z|x) with a NaN scale: name the corrupted parameters
                     self.check_finite()
                     raise
@@ -224,11 +162,42 @@ class Trainer:
         self.seconds += time.perf_counter() - start
         return total / max(n, 1)
 
-
     def train_step(self, x: torch.Tensor) -> float:
         """One step of Algorithm 1 on a minibatch x: (M, D); returns −(mean minibatch bound)."""
         bound = self.estimator(self.model, self.model.encoder, x, self.config.n_samples)  # (M,)
         return self._descend(-bound.mean())
+
+    @classmethod
+    @torch.no_grad()
+    def fused_step(cls, stack: StackedVAE, x: torch.Tensor, gens: list[torch.Generator],
+                   config: TrainConfig) -> torch.Tensor:
+        """``train_step`` for the K models of ``stack`` at once, estimator B (eq. 10) with L = ``n_samples``:
+        x: (K, M, D) -> the minibatch mean of L̃^B per model (K,); writes ∂J/∂(θ, φ) of J = −(that mean) into
+        ``stack.grads``. ε ~ N(0, I) is drawn from ``gens[k]`` as ``q.rsample((L,))`` draws it for model k."""
+        K, M, D = x.shape
+        L, Z = config.n_samples, stack.n_z
+        eps = stack.workspace(AEVBWorkspace, K, L, M, Z).eps
+        for k, g in enumerate(gens):
+            torch.randn(L, M, Z, generator=g, out=eps[k])
+        q = stack.encoder.forward(x)  # (K, M, 2Z) = μ | log σ²
+        mu, log_var = q[..., :Z], q[..., Z:]
+        std = log_var.mul(0.5).exp_()  # (K, M, Z)
+        z = torch.addcmul(mu.unsqueeze(1), std.unsqueeze(1), eps).view(K, L * M, Z)  # z = g(ε, x), §2.4
+        xl = x if L == 1 else x.repeat(1, L, 1)  # (K, L·M, D), rows in the order of z's
+        dec = stack.decoder.workspace(L * M)
+        log_lik = stack.likelihood.stacked_log_likelihood(xl, stack.decoder.forward(z), 1.0 / (M * L),
+                                                          dec.d_out, dec.scratch)  # (K,)
+        bound = neg_kl_std_normal(mu, log_var).mean(1).add_(log_lik)  # (K,): App. B + reconstruction
+        dz = stack.decoder.backward(z, input_grad=True).view(K, L, M, Z)
+        # through z = μ + σ ε, plus ∂KL/∂μ = μ and ∂KL/∂log σ² = (σ² − 1)/2 (App. B), each over M
+        dq = stack.encoder.workspace(M).d_out  # (K, M, 2Z)
+        d_mu, d_log_var = dq[..., :Z], dq[..., Z:]
+        torch.add(dz.sum(1) if L > 1 else dz[:, 0], mu, alpha=1.0 / M, out=d_mu)  # (K, M, Z)
+        torch.mul(dz, eps, out=dz)  # ∂J/∂z ⊙ ε (dz is a buffer of ours)
+        torch.mul(dz.sum(1) if L > 1 else dz[:, 0], std, out=d_log_var).add_(std * std, alpha=1.0 / M)
+        d_log_var.sub_(1.0 / M).mul_(0.5)
+        stack.encoder.backward(x)
+        return bound
 
     def _descend(self, loss: torch.Tensor) -> float:
         """Backpropagate ``loss`` and take an optimiser step, unless the loss is not finite.

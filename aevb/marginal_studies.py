@@ -12,7 +12,8 @@ import time
 
 import torch
 
-from aevb.evaluation import MARGINAL_METHODS, ais, iwae_bound, log_marginal, log_marginal_hmc
+from aevb.evaluation import ais, iwae_bound, log_marginal, log_marginal_hmc
+from aevb.validation import MARGINAL_METHODS
 
 APPD_WARMUP, APPD_LEAPFROG = 300, 4  # log_marginal_hmc's defaults
 AIS_CHAINS, AIS_LEAPFROG, AIS_PILOT = 8, 5, 2

@@ -1,5 +1,4 @@
-"""A training run on disk: the one entry point shared by the CLI, the chapters and (later) the
-experiment runner.
+"""A training run on disk: the one entry point shared by the CLI, the chapters and the experiment runner.
 
 ``run(config, out_dir)`` trains with the algorithm named in the config and writes, atomically:
 - ``config.json``: the settings, the step size used (and the §5 search), the machine and versions;
@@ -11,6 +10,7 @@ experiment runner.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import platform
 import subprocess
@@ -18,15 +18,11 @@ from pathlib import Path
 
 import torch
 
-from aevb.io import atomic_torch_save, atomic_write_csv, atomic_write_json
-from aevb.baselines.mcem import MCEMTrainer
-from aevb.baselines.wake_sleep import WakeSleepTrainer
-from aevb.full_vb import FullVBTrainer
-from aevb.fit import fit_group
-from aevb.train import TrainConfig, TrainResult, Trainer, eval_schedule
-
-# name -> the trainer doing one step (Alg. 1, the §4/App. E baselines, App. F)
-ALGORITHMS = {"aevb": Trainer, "wake-sleep": WakeSleepTrainer, "mcem": MCEMTrainer, "full-vb": FullVBTrainer}
+from aevb.config import TrainConfig, eval_schedule
+from aevb.files import atomic_torch_save, atomic_write_csv, atomic_write_json
+from aevb.learners import ALGORITHMS
+from aevb.learners.aevb import TrainResult
+from aevb.learners.protocol import fit_seeds
 
 
 def curve_columns(config: TrainConfig) -> list[str]:
@@ -62,16 +58,19 @@ def run(config: TrainConfig, out_dir: str | Path | None = None) -> TrainResult:
     resumes from it and produces exactly the curve an uninterrupted run would have (the ``seconds``
     column aside). A checkpoint of other settings is an error, never overwritten.
     """
-    (out,) = run_group([config], [out_dir])
+    (out,) = run_seeds([config], [out_dir])
     if isinstance(out, BaseException):
         raise out
     return out
 
 
-def run_group(configs: list[TrainConfig], out_dirs: list) -> list:
-    """``run`` for runs that differ only in their seed, trained in one pass (``aevb.fit.fit_group``: stacked
-    weights where the algorithm is fused). Returns a ``TrainResult`` per run, or the ``NonFiniteError`` that
-    stopped it; each run writes and resumes its own directory as ``run`` does."""
+def run_seeds(configs: list[TrainConfig], out_dirs: list) -> list:
+    """``run`` for runs that differ only in their seed, trained in one pass (``aevb.learners.protocol.fit_seeds``:
+    stacked weights where the step is fused). Returns a ``TrainResult`` per run, or the ``NonFiniteError`` that
+    stopped it; each run writes and resumes its own directory as ``run`` does (a resumed run keeps the path of
+    its step, fused or autograd, and trains beside the others where that differs)."""
+    for c in configs:  # every run's settings checked before anything is written
+        ALGORITHMS[c.algorithm].check_config(c)
     outs = [Path(o) if o is not None else None for o in out_dirs]
     resumes = [_load_checkpoint(o, c) if o is not None and (o / "checkpoint.pt").exists() else None
                for c, o in zip(configs, outs)]
@@ -79,16 +78,7 @@ def run_group(configs: list[TrainConfig], out_dirs: list) -> list:
                                                               for f in INHERITED})
                for c, r in zip(configs, resumes)]
     writers = [_writer(c, o, r) for c, o, r in zip(configs, outs, resumes)]
-    parts: dict = {}  # runs that can share a stack (a run resumed on autograd cannot share the others')
-    for i, c in enumerate(configs):
-        parts.setdefault(dataclasses.replace(c, seed=0, lr=None), []).append(i)
-    results = [None] * len(configs)
-    for idx in parts.values():
-        group = fit_group([configs[i] for i in idx], ALGORITHMS[configs[idx[0]].algorithm],
-                          [writers[i] for i in idx], [resumes[i] for i in idx])
-        for i, r in zip(idx, group):
-            results[i] = r
-    return results
+    return fit_seeds(configs, ALGORITHMS[configs[0].algorithm], writers, resumes)
 
 
 def _writer(config: TrainConfig, out: Path | None, resume: dict | None):
@@ -101,11 +91,11 @@ def _writer(config: TrainConfig, out: Path | None, resume: dict | None):
     atomic_write_json(out / "config.json", meta)
 
     def on_checkpoint(state):
-        atomic_write_csv(out / "curve.csv", state["curve"], curve_columns(config))
-        atomic_torch_save(out / "checkpoint.pt", {**state, "config": dataclasses.asdict(config)})
-        if "lr_used" not in meta:  # first checkpoint after the §5 search
+        if "lr_used" not in meta:  # first checkpoint after the §5 search: the step size is on disk before it
             meta.update(lr_used=state["lr"], lr_search=state["lr_search"])
             atomic_write_json(out / "config.json", meta)
+        atomic_write_csv(out / "curve.csv", state["curve"], curve_columns(config))
+        atomic_torch_save(out / "checkpoint.pt", {**state, "config": dataclasses.asdict(config)})
     # every fit checkpoints at least at its last evaluation, so config.json has its step size by the end
     return on_checkpoint
 
@@ -132,8 +122,6 @@ def _load_checkpoint(out: Path, config: TrainConfig) -> dict:
 
 def load_config(out_dir: str | Path, device: str = "cpu") -> TrainConfig:
     """The TrainConfig a run directory was trained with (moved to ``device``)."""
-    import json
-
     path = Path(out_dir) / "config.json"
     if not path.exists():
         raise ValueError(f"{path} not found: is {out_dir} a run directory written by 'python -m aevb train'?")

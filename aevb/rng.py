@@ -1,4 +1,4 @@
-"""Small shared helpers: devices, scoped seeding, RNG state capture.
+"""Random-number state: scoped seeding and RNG state capture (every random path takes a seed).
 
 Randomness in torch.distributions comes from torch's global generator, so every random path in
 the package runs inside ``seeded(seed, device)``: it forks the global RNG state, seeds it, and
@@ -9,19 +9,6 @@ from __future__ import annotations
 import contextlib
 
 import torch
-
-
-def resolve_device(name: str | torch.device) -> torch.device:
-    """'cpu', 'cuda', 'cuda:1', ... -> torch.device; a clear error where the device is absent."""
-    try:
-        dev = torch.device(name)
-    except RuntimeError as e:
-        raise ValueError(f"device={name!r} is not a device name; allowed: 'cpu', 'cuda', 'cuda:N'") from e
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={name!r}: no CUDA GPU is visible to PyTorch here; use device='cpu'")
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device={name!r}: allowed are 'cpu' and 'cuda'")
-    return dev
 
 
 def forked_rng(device: torch.device | str = "cpu"):

@@ -31,10 +31,11 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from aevb.config import TrainConfig
 from aevb.estimators import neg_kl_std_normal
-from aevb.evaluation import average_bound
+from aevb.learners.aevb import Trainer
 from aevb.models import build_vae
-from aevb.train import TrainConfig, Trainer
+from aevb.validation import ParameterError
 
 INITIAL_LOG_VAR = 2 * math.log(1e-3)  # log σ_θ² at the start (σ_θ = 0.001)
 
@@ -95,6 +96,13 @@ def posterior_mean(module: nn.Module):
 
 class FullVBTrainer(Trainer):
     """Algorithm 2 (App. F) with the §5 protocol: minibatches, Adagrad, the same budget accounting."""
+
+    @classmethod
+    def check_config(cls, config: TrainConfig) -> None:
+        if config.marginal is not None:
+            raise ParameterError(
+                f"parameter 'marginal' = {config.marginal!r} is not allowed with algorithm='full-vb': its decoder "
+                f"draws fresh parameters θ at every call, so log p(x|θ) is not a fixed target; use marginal=None")
 
     @classmethod
     def fusable(cls, config: TrainConfig) -> bool:

@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import torch
 
+from aevb.config import TrainConfig
 from aevb.estimators import log_joint
 from aevb.hmc import adapt_step_size, hmc
+from aevb.learners.aevb import Trainer
 from aevb.models import build_vae
-from aevb.train import TrainConfig, Trainer
-from aevb.utils import seeded
+from aevb.rng import seeded
+from aevb.validation import ParameterError
 
 N_LEAPFROG = 10  # App. E: leapfrog steps per HMC transition
 TARGET_ACCEPT = 0.9  # App. E: step size tuned to 90% acceptance
@@ -50,6 +52,14 @@ class MCEMTrainer(Trainer):
             self.chains = torch.randn(len(x_train), config.n_z, device=self.device)  # (N, Z)
         self.step_size = torch.tensor(INITIAL_STEP_SIZE, device=self.device)  # global ε
         self.accept = torch.full((len(x_train),), float("nan"), device=self.device)  # (N,) last acceptance
+
+    @classmethod
+    def check_config(cls, config: TrainConfig) -> None:
+        if config.marginal not in ("hmc", "ais"):
+            raise ParameterError(
+                f"parameter 'marginal' = {config.marginal!r} is not allowed with algorithm='mcem': Monte Carlo EM "
+                f"has no recognition model, so it has no lower bound and IWAE cannot run; it is evaluated by its "
+                f"marginal likelihood: use marginal='hmc' (App. D, as in Fig. 3) or 'ais'")
 
     @classmethod
     def fusable(cls, config: TrainConfig) -> bool:

@@ -15,12 +15,38 @@ import math
 import tempfile
 from pathlib import Path
 
-from aevb.experiments import RESULTS_DIR, figure_configs, figures_of, run_name, run_path
-from aevb.io import atomic_write_csv, read_csv
-from aevb.train import TrainConfig
+from aevb.config import TrainConfig
+from aevb.experiments.grids import figure_configs, figures_of, run_name
+from aevb.experiments.runs import run
+from aevb.files import atomic_write, atomic_write_csv, read_csv
+
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"  # the committed store (repository root)
 
 INDEX_COLUMNS = ["figures", "dataset", "algorithm", "n_z", "hidden", "n_train", "seed", "samples", "seconds",
                  "measure", "train", "test", "lr", "git", "path"]
+
+
+def run_path(results_dir: str | Path, name: str) -> Path:
+    """The directory of the run called ``name`` (``aevb.experiments.grids.run_name``) in the store."""
+    return Path(results_dir) / "runs" / name
+
+
+def samples_reached(run_dir: str | Path) -> int:
+    """Training samples of the last evaluated point in ``run_dir/curve.csv`` (0 where there is none)."""
+    path = Path(run_dir) / "curve.csv"
+    rows = read_csv(path) if path.exists() else []
+    return int(rows[-1]["samples"]) if rows else 0
+
+
+def store_files(name: str, files: dict[str, bytes], results_dir: str | Path) -> Path:
+    """Write a run's ``files`` (name -> bytes) into ``results_dir/runs/NAME`` atomically (a file that already
+    holds those bytes, e.g. written by a local worker, is left alone)."""
+    run_dir = run_path(results_dir, name)
+    for fname, data in files.items():
+        path = run_dir / fname
+        if not (path.exists() and path.read_bytes() == data):
+            atomic_write(path, lambda f, d=data: f.write(d))
+    return run_dir
 
 
 def _measure(row: dict) -> str:
@@ -71,10 +97,8 @@ def check_prefix(name: str, samples: int, atol: float, results_dir: str | Path =
                  device: str = "cpu") -> list[dict]:
     """Re-train the committed run ``name`` to ``samples`` training samples (its seed, its step size: the
     §5 search is skipped, which does not change the trajectory; the step it was trained by, fused or autograd)
-    and compare every stored curve value up to there. Returns rows (samples, column, stored, rerun, difference); raises AssertionError where a
-    difference exceeds ``atol`` nats."""
-    from aevb.runs import run
-
+    and compare every stored curve value up to there. Returns rows (samples, column, stored, rerun,
+    difference); raises AssertionError where a difference exceeds ``atol`` nats."""
     run_dir = run_path(results_dir, name)
     meta = json.loads((run_dir / "config.json").read_text())
     stored = [r for r in read_csv(run_dir / "curve.csv") if r["samples"] <= samples]

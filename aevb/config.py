@@ -1,0 +1,72 @@
+"""The settings of a training run (§5's protocol and the knobs around it), as one frozen dataclass.
+
+``TrainConfig`` is plain data at the bottom of the package: every value is checked on construction by
+``aevb.validation`` (one clear error naming the parameter); the rules that join a learner's settings are the
+learner's own (``check_config`` in ``aevb.learners``). Two pure functions of the settings sit with them:
+``eval_schedule`` (where a run is evaluated: a log grid independent of the budget, so a short run is an exact
+prefix of a long one) and ``seedless`` (what runs that differ only in their seed share, so that they can be
+trained in one pass).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from aevb.validation import validate
+
+LR_CANDIDATES = (0.01, 0.02, 0.1)  # the paper's grid of Adagrad global step sizes
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    dataset: str = "mnist"  # "mnist" (Bernoulli decoder) or "frey" (Gaussian decoder)
+    algorithm: str = "aevb"  # training algorithm (see aevb.learners.ALGORITHMS)
+    n_z: int = 20  # latent dimensions N_z
+    hidden: tuple[int, ...] = (500,)  # tanh hidden layer widths of encoder and decoder
+    budget: int = 1_000_000  # training samples evaluated (minibatch steps x M)
+    n_train: int | None = None  # use only the first n_train training points (None: all)
+    batch_size: int = 100  # minibatch size M
+    n_samples: int = 1  # samples L per datapoint
+    estimator: str = "B"  # SGVB estimator for training: "A" (eq. 6) or "B" (eq. 7/10)
+    lr: float | None = None  # Adagrad step size; None: pick from lr_candidates (§5)
+    lr_candidates: tuple[float, ...] = LR_CANDIDATES  # grid searched when lr is None
+    lr_search_samples: int = 50_000  # training samples per candidate in that search (not in budget)
+    weight_decay: bool = True  # N(0, I) prior on parameters: Adagrad weight decay 1/N
+    per_decade: int = 4  # evaluation points per decade of samples
+    eval_start: int = 1_000  # first evaluation point (samples)
+    eval_train_points: int = 10_000  # size of the fixed train subset evaluated
+    marginal: str | None = None  # also record log p(x) at each evaluation: "hmc" (App. D), "iwae", "ais"
+    marginal_points: int = 1000  # first points of train and test set used for it (Fig. 3: 1000)
+    checkpoint_every: int = 100_000  # also checkpoint every this many samples (besides each evaluation)
+    seed: int = 0  # seeds initialisation, minibatches, noise
+    fused: bool = True  # AEVB and wake-sleep steps by the fused back end (False: autograd; same draws)
+    device: str = "cpu"  # "cpu" or "cuda"
+    progress: bool = True  # show a tqdm progress bar
+
+    def __post_init__(self):
+        validate(dataclasses.asdict(self))  # one clear error for any bad value (aevb.validation)
+
+    @classmethod
+    def from_dict(cls, d: dict, **overrides) -> "TrainConfig":
+        """A config from its ``dataclasses.asdict`` form as stored in JSON or a checkpoint (lists back to tuples).
+        A stored config without ``fused`` predates the fused step: its run was trained by autograd."""
+        d = {"fused": False, **d, **overrides}
+        return cls(**{**d, "hidden": tuple(d["hidden"]), "lr_candidates": tuple(d["lr_candidates"])})
+
+
+def eval_schedule(budget: int, batch_size: int, per_decade: int = 4, start: int = 1_000) -> list[int]:
+    """Sample counts at which to evaluate: a budget-independent log grid, plus the final count."""
+    final = math.ceil(budget / batch_size) * batch_size
+    pts, k = set(), 0
+    while (s := round(start * 10 ** (k / per_decade))) < final:
+        pts.add(max(batch_size, math.ceil(s / batch_size) * batch_size))
+        k += 1
+    return sorted(p for p in pts if p < final) + [final]
+
+
+def seedless(config: TrainConfig) -> TrainConfig:
+    """What runs that differ only in their seed share: every setting but the seed, a step size given in advance
+    and ``fused`` (which path computes the step: the same trajectory either way). Runs with one ``seedless``
+    config are trained in one pass (``aevb.learners.protocol.fit_seeds``)."""
+    return dataclasses.replace(config, seed=0, lr=None, fused=True)

@@ -1,0 +1,90 @@
+"""§5 and App. A: the paper's experiments (Fig. 2, 3, 4, 5) as grids of runs, trained into the results store.
+
+- Fig. 2: MNIST (500 hidden) N_z ∈ {3, 5, 10, 20, 200} and Frey Face (200 hidden) N_z ∈ {2, 5, 10, 20}, AEVB and
+  wake-sleep, average train and test lower bound vs training samples evaluated.
+- Fig. 3: MNIST, 100 hidden, N_z = 3, N_train ∈ {1000, 50000}, AEVB, wake-sleep and Monte Carlo EM, log p(x)
+  by the App. D estimator on the first 1000 train and test points.
+- Fig. 4: 2-D latent manifolds (MNIST, Frey Face): decoder means on a grid of the unit square mapped through
+  the inverse Gaussian CDF. Fig. 5: decoder means at random z ~ p(z), MNIST, N_z ∈ {2, 5, 10, 20}.
+
+Every run is a ``TrainConfig`` of the paper's §5 protocol (plain data: this module trains nothing), named by
+``run_name``; the runner (``aevb.experiments.runner``) trains them into the store (``aevb.experiments.store``).
+A run shared by two figures (Fig. 2's Frey Face N_z = 2 AEVB is Fig. 4's) is one run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+
+from aevb.config import TrainConfig
+from aevb.datasets import DATASETS
+from aevb.validation import ParameterError
+
+FIGURES = (2, 3, 4, 5)
+FIG2_NZ = {"mnist": (3, 5, 10, 20, 200), "frey": (2, 5, 10, 20)}  # Fig. 2's panels
+FIG3_N_TRAIN = (1000, 50_000)  # Fig. 3's two columns
+FIG5_NZ = (2, 5, 10, 20)  # Fig. 5's panels
+GRID_N = 20  # Fig. 4: points per axis of the unit-square grid
+N_SAMPLES_FIG5 = 100  # Fig. 5: random samples per model
+
+
+def figure_configs(figure: int, budget: int, seed: int = 0, device: str = "cpu") -> list[TrainConfig]:
+    """The runs of one of the paper's figures, each a §5 ``TrainConfig`` trained to ``budget`` samples."""
+    common = dict(budget=budget, seed=seed, device=device, progress=False)
+    if figure == 2:
+        return [TrainConfig(dataset=d, algorithm=a, n_z=z, hidden=DATASETS[d].hidden, **common)
+                for d, zs in FIG2_NZ.items() for z in zs for a in ("aevb", "wake-sleep")]
+    if figure == 3:
+        return [TrainConfig(dataset="mnist", algorithm=a, n_z=3, hidden=(100,), n_train=n, marginal="hmc",
+                            marginal_points=1000, **common)
+                for n in FIG3_N_TRAIN for a in ("aevb", "wake-sleep", "mcem")]
+    if figure == 4:
+        return [TrainConfig(dataset=d, algorithm="aevb", n_z=2, hidden=DATASETS[d].hidden, **common) for d in DATASETS]
+    if figure == 5:
+        return [TrainConfig(dataset="mnist", algorithm="aevb", n_z=z, hidden=DATASETS["mnist"].hidden, **common)
+                for z in FIG5_NZ]
+    raise ParameterError(f"figure {figure!r} is not one of the paper's experiments {FIGURES}")
+
+
+def grid(figures: list[int], budget: int, seeds: int | list[int] = 0, device: str = "cpu") -> list[TrainConfig]:
+    """The runs of several figures for one seed or several, each run once (in the order the figures list them)."""
+    out = {}
+    for seed in [seeds] if isinstance(seeds, int) else seeds:
+        for f in figures:
+            out.update({run_name(c): c for c in figure_configs(f, budget, seed, device) if run_name(c) not in out})
+    return list(out.values())
+
+
+def run_name(config: TrainConfig) -> str:
+    """A run's directory name: every setting that differs between the figures' runs."""
+    n = "all" if config.n_train is None else config.n_train
+    mark = f"-{config.marginal}" if config.marginal else ""
+    return (f"{config.dataset}-{config.algorithm}-z{config.n_z}-h{'x'.join(map(str, config.hidden))}"
+            f"-n{n}{mark}-s{config.seed}")
+
+
+def figures_of(config: TrainConfig) -> list[int]:
+    """The figures a run belongs to (budget, device, progress, fused or not and a step size fixed instead of
+    searched aside)."""
+    key = lambda c: dataclasses.replace(c, budget=1, device="cpu", progress=False, lr=None, fused=True)  # noqa: E731
+    return [f for f in FIGURES if key(config) in {key(c) for c in figure_configs(f, 1, config.seed)}]
+
+
+def select(configs: list[TrainConfig], only: str | None) -> list[TrainConfig]:
+    """The configs whose run name matches one of the comma-separated shell patterns in ``only`` (all if None)."""
+    if only is None:
+        return configs
+    patterns = [p.strip() for p in only.split(",") if p.strip()]
+    chosen = [c for c in configs if any(fnmatch.fnmatch(run_name(c), p) for p in patterns)]
+    if not chosen:
+        raise ParameterError(f"--only {only!r} matches none of the runs: {', '.join(map(run_name, configs))}")
+    return chosen
+
+
+def cost(config: TrainConfig) -> float:
+    """Rough relative cost of a run: multiply-adds per training sample (encoder, decoder, forward and
+    backward) times the budget; MCEM's 10 leapfrog steps and 5 updates per minibatch cost about 6 AEVB steps."""
+    d_x = DATASETS[config.dataset].d_x
+    h = config.hidden[0]
+    macs = 3 * (d_x * h + h * 2 * config.n_z + config.n_z * h + h * d_x)
+    return macs * config.budget * (6 if config.algorithm == "mcem" else 1)

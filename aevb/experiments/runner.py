@@ -1,0 +1,108 @@
+"""The experiment runner: trains the runs of the paper's figures (``aevb.experiments.grids``) into the results
+store (``aevb.experiments.store``), as tasks on an executor (``aevb.experiments.executors``).
+
+Each run is trained by ``aevb.experiments.runs.run_seeds`` into ``results/runs/NAME/`` (``config.json``,
+``curve.csv``, for Fig. 4/5 a small ``images.npz``; the checkpoint stays out of git). Asking for a larger budget
+extends a run exactly; an interrupted grid resumes where it stopped. The seeds of one run form one task, trained
+in one pass with stacked weights where their step is fused.
+
+    python -m aevb figure 2 --budget 1e7            # the 18 runs of Fig. 2, two at a time on this machine
+    python -m aevb figure 3 --only 'mnist-mcem-*'   # a part of a grid (shell-style patterns on run names)
+    python -m aevb figure 2 --seed 0-3              # four seeds; each run's seeds train in one stacked pass
+    python -m aevb figure 2 --executor ray --address ray://HEAD:10001   # the same grid on a Ray cluster
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from aevb.config import TrainConfig, eval_schedule, seedless
+from aevb.experiments.executors import EXECUTORS
+from aevb.experiments.grids import cost, figures_of, grid, run_name, select
+from aevb.experiments.images import render_images, write_images
+from aevb.experiments.runs import run_seeds
+from aevb.experiments.store import RESULTS_DIR, run_path, samples_reached, store_files, write_index
+from aevb.learners import ALGORITHMS
+from aevb.learners.lockstep import stack_key
+from aevb.validation import ParameterError
+
+
+def pending(configs: list[TrainConfig], results_dir: Path) -> list[TrainConfig]:
+    """The configs not yet trained to their budget in ``results_dir`` (or, for Fig. 4/5, whose images are
+    missing: the run is then only loaded and drawn)."""
+    def done(c):
+        run_dir = run_path(results_dir, run_name(c))
+        return (samples_reached(run_dir) >= eval_schedule(c.budget, c.batch_size)[-1]
+                and (not set(figures_of(c)) & {4, 5} or (run_dir / "images.npz").exists()))
+
+    return [c for c in configs if not done(c)]
+
+
+def tasks(configs: list[TrainConfig], stack: bool = True) -> list[list[TrainConfig]]:
+    """The runs as tasks: with ``stack``, the runs that differ only in their seed and can share a stack
+    (``aevb.learners.lockstep.stack_key``) form one task, trained in one pass; every other run alone."""
+    out: dict = {}
+    for c in configs:
+        stackable = stack and stack_key(ALGORITHMS[c.algorithm], c) is not None
+        out.setdefault(seedless(c) if stackable else run_name(c), []).append(c)
+    return list(out.values())
+
+
+def train_task(config_dicts: list[dict], run_dirs: list[str], threads: int) -> list:
+    """Executor task: train runs that differ only in seed into ``run_dirs`` (resuming where they stopped) in one
+    pass, with ``threads`` threads; returns per run its small files by name, as bytes, for the caller to store
+    (the worker may be on another machine) and how far it got, or the exception that stopped it."""
+    torch.set_num_threads(threads)
+    configs = [TrainConfig.from_dict(d) for d in config_dicts]
+    return [out if isinstance(out, BaseException) else _task_result(c, out, Path(d))
+            for c, out, d in zip(configs, run_seeds(configs, run_dirs), run_dirs)]
+
+
+def _task_result(config: TrainConfig, result, run_dir: Path) -> dict:
+    files = {name: (run_dir / name).read_bytes() for name in ("config.json", "curve.csv")}
+    images = render_images(config, result.model, config.seed)
+    if images:
+        files["images.npz"] = write_images(run_dir, images)
+    last = result.curve[-1]
+    return {"name": run_dir.name, "files": files, "samples": last["samples"], "seconds": last["seconds"]}
+
+
+def run_figure(figure: int | list[int], budget: int, only: str | None = None, executor: str = "local", workers: int = 2,
+               threads: int = 1, address: str | None = None, seed: int | list[int] = 0, device: str = "cpu",
+               results_dir: str | Path = RESULTS_DIR, stack: bool = True, log=print) -> list[dict]:
+    """Train the runs of ``figure`` (or of several figures, each shared run once; those matching ``only``) for
+    ``seed`` (one or several) to ``budget`` samples with ``executor`` ("local": a pool of ``workers`` processes;
+    "ray": tasks on a Ray cluster at ``address``, or a local Ray instance where it is None), each with
+    ``threads`` threads; with ``stack``, the seeds of one run are one task trained with stacked weights.
+    ``results_dir/index.csv`` is rewritten after every task. A run that fails (e.g. NaN) is reported and the
+    others go on; the error is raised at the end."""
+    if executor not in EXECUTORS:
+        raise ParameterError(f"executor {executor!r} is not one of {tuple(EXECUTORS)}")
+    results_dir = Path(results_dir)
+    figures = [figure] if isinstance(figure, int) else list(figure)
+    configs = select(grid(figures, budget, seed, device), only)
+    todo = pending(configs, results_dir)
+    groups = sorted(tasks(todo, stack), key=lambda g: sum(map(cost, g)), reverse=True)  # longest first
+    log(f"figure {', '.join(map(str, figures))}: {len(configs)} runs, {len(configs) - len(todo)} already at {budget:,} samples, "
+        f"{len(todo)} to train in {len(groups)} tasks with {executor} ({workers} workers x {threads} threads)")
+    jobs = [dict(config_dicts=[dataclasses.asdict(c) for c in g],
+                  run_dirs=[str(run_path(results_dir, run_name(c))) for c in g], threads=threads) for g in groups]
+    done, failed = [], []
+    for task, outcome in EXECUTORS[executor](train_task, jobs, workers=workers, threads=threads, address=address):
+        names = [Path(d).name for d in task["run_dirs"]]
+        outcomes = outcome if isinstance(outcome, list) else [outcome] * len(names)  # a task that failed as a whole
+        for name, out in zip(names, outcomes):
+            if isinstance(out, BaseException):
+                failed.append(f"{name}: {type(out).__name__}: {out}")
+                log(f"  FAILED {failed[-1]}")
+                continue
+            store_files(out["name"], out["files"], results_dir)
+            done.append(out)
+            log(f"  {name}: {out['samples']:,} samples in {out['seconds']:.0f} s training time")
+        write_index(results_dir)
+    write_index(results_dir)
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(todo)} runs failed (the others are stored): " + "; ".join(failed))
+    return done

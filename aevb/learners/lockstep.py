@@ -1,0 +1,153 @@
+"""Trainers in lockstep: the one home of stacking. A ``Lockstep`` owns K trainers, decides by one key
+(``stack_key``) which of them share stacked weights (``aevb.fused.StackedVAE``), advances them all to a sample
+count, and isolates a member that fails (its error is kept, the others go on).
+
+Trainers with one key take each minibatch step together: one batched ``fused_step`` for the whole stack, then
+each its own Adagrad update. Every trainer keeps its own minibatches, noise (a ``torch.Generator`` from its RNG
+state), step size and optimizer state, so it follows the trajectory it would follow alone, to float rounding;
+what is shared is the arithmetic. A trainer without a key (its algorithm has no fused step for its settings, or
+``TrainConfig.fused`` is off) advances alone through autograd (``Trainer.advance``).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+from torch.optim.adagrad import adagrad
+
+from aevb.config import TrainConfig, seedless
+from aevb.fused import StackedVAE
+from aevb.learners.aevb import NonFiniteError
+
+
+def stack_key(trainer_cls: type, config: TrainConfig) -> tuple | None:
+    """The one key of stacking: trainers of ``trainer_cls`` whose configs have one key share one stack (the same
+    algorithm and settings up to seed and step size, so the same model shape, minibatch size, L and device);
+    None where the step is autograd's (the algorithm has no fused step for ``config``, or ``fused`` is off)."""
+    return (trainer_cls, seedless(config)) if config.fused and trainer_cls.fusable(config) else None
+
+
+@dataclass
+class MinibatchWorkspace:
+    """The minibatches of a stack's models, drawn into one buffer at every step."""
+
+    x: torch.Tensor  # (K, M, D)
+
+    @classmethod
+    def allocate(cls, stack: StackedVAE, K: int, M: int, D: int) -> "MinibatchWorkspace":
+        return cls(x=stack.empty(K, M, D))
+
+
+HYPER = ("lr", "weight_decay", "lr_decay", "eps", "maximize", "fused", "foreach")  # an Adagrad group's settings
+
+
+def _adagrad_update(trainers: list, stack: StackedVAE):
+    """The optimizer steps of ``trainers`` of ``stack``: Adagrad in its functional form on their parameters, with
+    their gradients from the stack and each optimizer's own state (so checkpoints do not change); one call per set
+    of settings (the stacked models of one step size share one multi-tensor update, a few kernels on a GPU)."""
+    calls: dict[tuple, tuple] = {}
+    for t in trainers:
+        for g in t.opt.param_groups:
+            params, grads, sums, steps = calls.setdefault(tuple(g[k] for k in HYPER), ([], [], [], []))
+            for p in g["params"]:
+                params.append(p)
+                grads.append(stack.grads[p])
+                sums.append(t.opt.state[p]["sum"])
+                steps.append(t.opt.state[p]["step"])
+
+    def update():
+        for hyper, lists in calls.items():
+            adagrad(*lists, **dict(zip(HYPER, hyper)))
+    return update
+
+
+class Lockstep:
+    """K trainers advanced together: ``advance(to_samples)`` trains every member that has not failed up to
+    ``to_samples``; ``errors[i]`` is the ``NonFiniteError`` that stopped member i (None while it trains), set
+    by a step or by ``fail`` (e.g. an evaluation that went non-finite)."""
+
+    def __init__(self, trainers: list):
+        self.trainers = list(trainers)
+        self.errors: list[NonFiniteError | None] = [None] * len(self.trainers)
+        groups: dict = {}
+        for i, t in enumerate(self.trainers):
+            key = stack_key(type(t), t.config)
+            groups.setdefault(("alone", i) if key is None else key, []).append(i)
+        self.stacks: list[tuple[StackedVAE, list[int]]] = []  # (stack, its members) where stacked
+        self.alone: list[int] = []  # members trained through autograd
+        for key, members in groups.items():
+            if key[0] == "alone":
+                self.alone += members
+            else:
+                self.stacks.append((StackedVAE([self.trainers[i].model for i in members]), members))
+
+    def fail(self, i: int, error: NonFiniteError) -> None:
+        """Stop member i with ``error``."""
+        self.errors[i] = error
+
+    def advance(self, to_samples: int, bar=None) -> list[float]:
+        """Train every member until ``samples >= to_samples``; returns each one's mean minibatch bound over these
+        steps (−inf for a member that failed, now or before)."""
+        means = [-math.inf] * len(self.trainers)
+        for i in self.alone:
+            if self.errors[i] is None:
+                try:
+                    means[i] = self.trainers[i].advance(to_samples, bar)
+                except NonFiniteError as e:
+                    self.errors[i] = e
+        for stack, members in self.stacks:
+            for i, m in zip(members, self._advance_stack(stack, members, to_samples, bar)):
+                means[i] = m
+        return means
+
+    @torch.no_grad()
+    def _advance_stack(self, stack: StackedVAE, members: list[int], to_samples: int, bar) -> list[float]:
+        """Per minibatch, one batched ``fused_step`` for the whole stack, then the members' Adagrad updates; a
+        member whose bound goes NaN or inf stops there, its update not applied."""
+        trainers = [self.trainers[i] for i in members]
+        t0, cfg = trainers[0], trainers[0].config
+        x = stack.workspace(MinibatchWorkspace, stack.k, cfg.batch_size, t0.x.shape[1]).x  # (K, M, D)
+        active = [k for k, i in enumerate(members) if self.errors[i] is None and trainers[k].samples < to_samples]
+        gens = [torch.Generator(t0.device) for _ in trainers]  # a member not advancing draws from a spare one
+        for k in active:
+            gens[k].set_state(trainers[k].rng[t0.device.type])
+
+        def leave(k):  # member k stops advancing: keep its generator's state, give its slot a spare one
+            trainers[k].rng = {**trainers[k].rng, t0.device.type: gens[k].get_state()}
+            gens[k] = torch.Generator(t0.device)
+
+        totals = [[0.0, 0] for _ in trainers]
+        update = _adagrad_update([trainers[k] for k in active], stack)
+        start = time.perf_counter()
+        while active:
+            for k in active:
+                trainers[k].next_batch(gens[k], out=x[k])
+            bounds = type(t0).fused_step(stack, x, gens, cfg).tolist()  # (K,)
+            stepped = []
+            for k in active:
+                if math.isfinite(bounds[k]):
+                    stepped.append(k)
+                else:
+                    self.errors[members[k]] = trainers[k].non_finite(f"training bound is {bounds[k]}")
+                    trainers[k].seconds += time.perf_counter() - start
+                    leave(k)
+            if len(stepped) < len(active):
+                update = _adagrad_update([trainers[k] for k in stepped], stack)
+            update()
+            for k in stepped:
+                t = trainers[k]
+                t.step, t.samples = t.step + 1, t.samples + cfg.batch_size
+                totals[k][0] += bounds[k]
+                totals[k][1] += 1
+                if bar is not None:
+                    bar.update(cfg.batch_size)
+            still = [k for k in stepped if trainers[k].samples < to_samples]
+            for k in set(stepped) - set(still):
+                trainers[k].seconds += time.perf_counter() - start
+                leave(k)
+            if len(still) < len(stepped):
+                update = _adagrad_update([trainers[k] for k in still], stack)
+            active = still
+        return [-math.inf if self.errors[i] else totals[k][0] / max(totals[k][1], 1) for k, i in enumerate(members)]
