@@ -1,13 +1,22 @@
-"""Shared test set-up: the data directory, and float64 where exact comparisons need it."""
+"""Shared test set-up: the data directory, the step paths, and training data with a corrupt image."""
 import os
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+
+from aevb import data
+from aevb.learners import ALGORITHMS
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 if "AEVB_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():
     os.environ["AEVB_DATA_DIR"] = str(SHARED_DATA)
+
+MNIST_KEYS = ("mnist_train_images", "mnist_train_labels", "mnist_test_images", "mnist_test_labels")
+MNIST_TRAIN_FILE_ROWS = 60_000  # the official training file: our train split is its first 50,000 images
 
 
 @pytest.fixture
@@ -25,5 +34,52 @@ def no_network(monkeypatch):
 @pytest.fixture(params=[True, False], ids=["fused", "autograd"])
 def fused(request) -> bool:
     """Run the test through both ways a training step is computed, as ``TrainConfig.fused``: the fused step
-    (``aevb.fused``, the default for AEVB and wake-sleep) and autograd's (``Trainer.train_step``, the reference)."""
+    (``Trainer.fused_step`` on ``aevb.fused``'s stacked blocks, taken by ``aevb.learners.lockstep.Lockstep``: the
+    default for AEVB and wake-sleep) and autograd's (``Trainer.train_step``, the reference)."""
     return request.param
+
+
+def _minibatch_rows(config, steps: int) -> list[list[int]]:
+    """The training-set rows of the first ``steps`` minibatches of a run of ``config``, read from a trainer of its
+    algorithm (``Trainer.batch_index`` after each step); both step paths draw the same minibatches."""
+    t = ALGORITHMS[config.algorithm](config, data.load_split(config, "train", torch.device("cpu")), config.lr or 0.01)
+    rows = []
+    for s in range(steps):
+        t.advance((s + 1) * config.batch_size)
+        rows.append(t.batch_index.tolist())
+    return rows
+
+
+@pytest.fixture
+def nan_in_mnist(tmp_path, monkeypatch):
+    """MNIST with one corrupt training image, as a damaged decoded-array cache would hold it: a private copy of the
+    MNIST files in a fresh AEVB_DATA_DIR (they still verify against their checksums) and a fresh AEVB_CACHE_DIR
+    whose decoded training images get a NaN pixel.
+
+    Returns ``poison(config, step)``: puts the NaN into a training image of ``config``'s run that its minibatch
+    order draws first at ``step`` (and that no evaluation reads: a row past ``eval_train_points``), checks the
+    loaders now return it, and returns its row."""
+    src, root = data.data_dir(), tmp_path / "corrupt-data"
+    monkeypatch.setenv("AEVB_DATA_DIR", str(root / "data"))
+    monkeypatch.setenv("AEVB_CACHE_DIR", str(root / "cache"))
+    for key in MNIST_KEYS:
+        dest = root / "data" / data.SOURCES[key].relpath
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src / data.SOURCES[key].relpath, dest)
+
+    def poison(config, step: int) -> int:
+        batches = _minibatch_rows(config, step + 1)  # decodes the verified files into the cache on the way
+        seen = {r for b in batches[:step] for r in b}
+        fresh = sorted(r for r in batches[step] if r not in seen and r >= config.eval_train_points)
+        assert fresh, f"no training row of this run is drawn first at step {step}: choose other settings"
+        caches = [p for p in data.cache_dir().glob("*.npy") if np.load(p).size == MNIST_TRAIN_FILE_ROWS * 784]
+        assert len(caches) == 1, caches  # the decoded training images
+        images = np.load(caches[0]).astype(np.float32)
+        images.reshape(MNIST_TRAIN_FILE_ROWS, 784)[fresh[0], 0] = np.nan
+        np.save(caches[0], images)
+        x = data.load_split(config, "train", torch.device("cpu"))
+        assert torch.isnan(x).any(1).nonzero().flatten().tolist() == [fresh[0]]  # the run reads this image
+        return fresh[0]
+
+    return poison
+

@@ -6,8 +6,8 @@ import sys
 
 import torch
 
-from aevb.io import read_csv
-from aevb.runs import load_model
+from aevb.files import read_csv
+from aevb.experiments.runs import load_model
 
 
 def _cli(*args):

@@ -13,7 +13,6 @@ from aevb.data import SOURCES, DataError, load_frey_face, load_mnist
 REAL_FREY = data.data_dir() / SOURCES["frey"].relpath  # before any test redirects AEVB_DATA_DIR
 
 
-
 def test_mnist_splits_shapes_and_scaling():
     sizes = {"train": 50_000, "valid": 10_000, "test": 10_000}
     for split, n in sizes.items():
@@ -75,19 +74,26 @@ def test_corrupt_file_is_moved_aside_and_never_used(empty_dirs, no_network):
 
 
 def test_download_is_verified_and_then_cached(empty_dirs, monkeypatch):
-    """A missing file is fetched from its source (here a file:// mirror of the real file, through the
-    same urllib path), verified, stored in AEVB_DATA_DIR, and the decoded array cached."""
+    """A missing file is fetched from its source, verified, stored in AEVB_DATA_DIR, and the decoded array cached
+    in AEVB_CACHE_DIR, where the next load reads it. The sources are public internet addresses, which a test
+    cannot reach (and must not depend on): the source's mirror list is pointed at a first mirror that fails and
+    a file:// copy of the real file, fetched through the same urllib path."""
     mirror = empty_dirs / "mirror.mat"
     shutil.copy(REAL_FREY, mirror)
     monkeypatch.setitem(SOURCES, "frey", data.Source("frey_rawface.mat", SOURCES["frey"].sha256,
                                                      ("file:///nonexistent/first-mirror-fails", mirror.as_uri())))
     x = load_frey_face()
-    assert (empty_dirs / "data" / "frey_rawface.mat").exists() and x.shape == (1965, 560)
-    monkeypatch.setattr(data, "_read_frey", lambda p: pytest.fail("decoded again instead of cached"))
-    np.testing.assert_array_equal(load_frey_face(), x)
+    assert (empty_dirs / "data" / "frey_rawface.mat").read_bytes() == REAL_FREY.read_bytes() and x.shape == (1965, 560)
+    (cached,) = data.cache_dir().glob("*.npy")  # the decoded uint8 frames
+    frames = np.load(cached)
+    assert frames.dtype == np.uint8 and frames.shape == (1965, 560)
+    np.testing.assert_array_equal(frames.astype(np.float32) / 255, x)
+    np.save(cached, 255 - frames)  # a cache that differs from the file: what the next load returns says which it read
+    np.testing.assert_array_equal(load_frey_face(), (255 - frames).astype(np.float32) / 255)
 
 
 def test_download_with_wrong_checksum_is_rejected(empty_dirs, monkeypatch):
+    """The source's mirror list points at a tampered file:// copy (see the test above)."""
     fake = empty_dirs / "fake.mat"
     fake.write_bytes(b"tampered")
     monkeypatch.setitem(SOURCES, "frey", data.Source("frey_rawface.mat", SOURCES["frey"].sha256, (fake.as_uri(),)))

@@ -10,7 +10,7 @@ from aevb.distributions import DiagonalGaussian, StandardNormal
 from aevb.estimators import (analytic_kl, gradient_samples, minibatch_bound, neg_kl_std_normal, sgvb_a,
                              sgvb_b, score_function_surrogate)
 from aevb.linear_gaussian import LinearEncoder, LinearGaussian
-from aevb.utils import seeded
+from aevb.rng import seeded
 
 D = torch.float64
 

@@ -1,51 +1,60 @@
-"""The experiment runner (aevb.experiments, aevb.executors) and the results store (aevb.results): the grids are
-the paper's, runs are stored, resumed, indexed and reproduced, and the Ray executor runs the same grid."""
+"""The experiment machinery (aevb.experiments: grids, runs, images, executors, runner) and the results store
+(aevb.experiments.store): the grids are the paper's, runs are stored, resumed, indexed and reproduced, and the Ray
+executor runs the same grid."""
 import csv
 import dataclasses
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 import torch
 
-from aevb import experiments as ex
 from aevb.cli import main
-from aevb.executors import local
-from aevb.io import read_csv
-from aevb.params import ParameterError
-from aevb.results import INDEX_COLUMNS, ahead, ahead_since, behind, check_prefix, figure_runs, index_rows
+from aevb.experiments.executors import local
+from aevb.experiments.grids import FIGURES, GRID_N, figure_configs, figures_of, grid, run_name, select
+from aevb.experiments.images import load_images, manifold
+from aevb.experiments.runner import pending, run_figure, tasks, train_task
+from aevb.experiments.runs import load_config, run
+from aevb.experiments.store import (INDEX_COLUMNS, RESULTS_DIR, ahead, ahead_since, behind, check_prefix,
+                                    figure_runs, index_rows, store_files)
+from aevb.files import read_csv
+from aevb.validation import ParameterError
 
 RUN = "mnist-aevb-z2-h500-nall-s0"
 
 
 def test_the_grids_are_the_papers():
-    fig2 = ex.figure_configs(2, 10**7)
+    fig2 = figure_configs(2, 10**7)
     assert len(fig2) == 18
     assert {(c.dataset, c.n_z, c.hidden) for c in fig2} == (
         {("mnist", z, (500,)) for z in (3, 5, 10, 20, 200)} | {("frey", z, (200,)) for z in (2, 5, 10, 20)})
     assert {c.algorithm for c in fig2} == {"aevb", "wake-sleep"}
-    fig3 = ex.figure_configs(3, 10**7)
+    fig3 = figure_configs(3, 10**7)
     assert {(c.algorithm, c.n_train) for c in fig3} == {(a, n) for a in ("aevb", "wake-sleep", "mcem")
                                                           for n in (1000, 50_000)}
     assert all(c.n_z == 3 and c.hidden == (100,) and c.marginal == "hmc" and c.marginal_points == 1000 for c in fig3)
-    for c in fig2 + fig3 + ex.figure_configs(4, 1) + ex.figure_configs(5, 1):  # §5 protocol throughout
+    for c in fig2 + fig3 + figure_configs(4, 1) + figure_configs(5, 1):  # §5 protocol throughout
         assert (c.batch_size, c.n_samples, c.estimator, c.lr, c.weight_decay) == (100, 1, "B", None, True)
-    names = [ex.run_name(c) for f in ex.FIGURES for c in ex.figure_configs(f, 1)]
-    assert len(ex.grid(list(ex.FIGURES), 1)) == len(set(names)) == 25  # shared runs are trained once
-    assert ex.figures_of(ex.figure_configs(4, 5)[1]) == [2, 4]  # Frey Face N_z = 2 AEVB: Fig. 2 and 4
-    assert ex.figures_of(ex.figure_configs(5, 5)[0]) == [4, 5]  # MNIST N_z = 2: Fig. 4 and 5
+    names = [run_name(c) for f in FIGURES for c in figure_configs(f, 1)]
+    assert len(grid(list(FIGURES), 1)) == len(set(names)) == 25  # shared runs are trained once
+    assert figures_of(figure_configs(4, 5)[1]) == [2, 4]  # Frey Face N_z = 2 AEVB: Fig. 2 and 4
+    assert figures_of(figure_configs(5, 5)[0]) == [4, 5]  # MNIST N_z = 2: Fig. 4 and 5
 
 
 def test_select_and_bad_names():
-    chosen = ex.select(ex.figure_configs(2, 1), "frey-*-z2-*,mnist-aevb-z200-*")
-    assert [ex.run_name(c) for c in chosen] == ["mnist-aevb-z200-h500-nall-s0", "frey-aevb-z2-h200-nall-s0",
+    chosen = select(figure_configs(2, 1), "frey-*-z2-*,mnist-aevb-z200-*")
+    assert [run_name(c) for c in chosen] == ["mnist-aevb-z200-h500-nall-s0", "frey-aevb-z2-h200-nall-s0",
                                                 "frey-wake-sleep-z2-h200-nall-s0"]
     with pytest.raises(ParameterError, match="matches none of the runs: mnist-aevb-z3"):
-        ex.select(ex.figure_configs(2, 1), "cifar-*")
+        select(figure_configs(2, 1), "cifar-*")
     with pytest.raises(ParameterError, match="not one of the paper's experiments"):
-        ex.figure_configs(6, 1)
+        figure_configs(6, 1)
     with pytest.raises(ParameterError, match="executor 'dask' is not one of"):
-        ex.run_figure(4, 100, executor="dask")
+        run_figure(4, 100, executor="dask")
 
 
 class _Identity(torch.nn.Module):
@@ -60,7 +69,7 @@ class _Identity(torch.nn.Module):
 
 
 def test_manifold_grid_is_the_inverse_gaussian_cdf_of_the_unit_square():
-    z = ex.manifold(_Identity(), n=4).reshape(4, 4, 2)  # (row, column, z)
+    z = manifold(_Identity(), n=4).reshape(4, 4, 2)  # (row, column, z)
     q = torch.distributions.Normal(0, 1).icdf(torch.tensor([0.125, 0.375, 0.625, 0.875]))
     assert torch.allclose(z[0, :, 0], q) and torch.allclose(z[:, 0, 1], q.flip(0))  # z_1 across, z_2 down
     assert torch.allclose(z[2, :, 1], q.flip(0)[2].expand(4))
@@ -69,19 +78,19 @@ def test_manifold_grid_is_the_inverse_gaussian_cdf_of_the_unit_square():
 def test_a_grid_is_stored_indexed_resumed_and_reproduced(tmp_path):
     """Fig. 4's two runs through the local pool: files, index, images; a second call trains nothing; a larger
     budget extends the runs; the prefix check reproduces the stored curve and catches a tampered one."""
-    done = ex.run_figure(4, 2000, results_dir=tmp_path, workers=2, log=lambda s: None)
+    done = run_figure(4, 2000, results_dir=tmp_path, workers=2, log=lambda s: None)
     assert sorted(d["name"] for d in done) == ["frey-aevb-z2-h200-nall-s0", RUN]
     rows = index_rows(tmp_path)
     with open(tmp_path / "index.csv") as f:
         assert list(csv.DictReader(f)) == [{k: str(v) for k, v in r.items()} for r in rows]
     assert list(rows[0]) == INDEX_COLUMNS and [r["samples"] for r in rows] == [2000, 2000]
     assert {r["figures"] for r in rows} == {"2;4", "4;5"}
-    images = ex.load_images(tmp_path / "runs" / RUN)
-    assert images["manifold"].shape == (ex.GRID_N**2, 784) and images["samples"].shape == (100, 784)
+    images = load_images(tmp_path / "runs" / RUN)
+    assert images["manifold"].shape == (GRID_N**2, 784) and images["samples"].shape == (100, 784)
     assert 0 <= images["manifold"].min() and images["manifold"].max() <= 1 and images["manifold"].std() > 0
 
-    assert ex.run_figure(4, 2000, results_dir=tmp_path, log=lambda s: None) == []  # nothing left to do
-    ex.run_figure(4, 3000, only=RUN, results_dir=tmp_path, log=lambda s: None)  # extends, exactly
+    assert run_figure(4, 2000, results_dir=tmp_path, log=lambda s: None) == []  # nothing left to do
+    run_figure(4, 3000, only=RUN, results_dir=tmp_path, log=lambda s: None)  # extends, exactly
     curve = read_csv(tmp_path / "runs" / RUN / "curve.csv")
     assert [r["samples"] for r in curve] == [1000, 1800, 2000, 3000]
     got = {r["path"]: r["samples"] for r in index_rows(tmp_path)}
@@ -126,74 +135,82 @@ def test_two_run_grid_through_a_local_ray_instance(tmp_path):
         import ray  # noqa: F401
     except ImportError:
         pytest.fail("Ray is not installed: pip install -r requirements-ray.txt (make test does)")
-    ex.run_figure(4, 1000, executor="ray", workers=2, results_dir=tmp_path / "ray", log=lambda s: None)
-    ex.run_figure(4, 1000, executor="local", workers=2, results_dir=tmp_path / "local", log=lambda s: None)
+    run_figure(4, 1000, executor="ray", workers=2, results_dir=tmp_path / "ray", log=lambda s: None)
+    run_figure(4, 1000, executor="local", workers=2, results_dir=tmp_path / "local", log=lambda s: None)
     for name in (RUN, "frey-aevb-z2-h200-nall-s0"):
         a, b = (read_csv(tmp_path / d / "runs" / name / "curve.csv") for d in ("ray", "local"))
         assert [{k: v for k, v in r.items() if k != "seconds"} for r in a] == \
                [{k: v for k, v in r.items() if k != "seconds"} for r in b]
         assert json.loads((tmp_path / "ray" / "runs" / name / "config.json").read_text())["lr_used"] > 0
-    assert np.array_equal(ex.load_images(tmp_path / "ray" / "runs" / RUN)["samples"],
-                          ex.load_images(tmp_path / "local" / "runs" / RUN)["samples"])
+    assert np.array_equal(load_images(tmp_path / "ray" / "runs" / RUN)["samples"],
+                          load_images(tmp_path / "local" / "runs" / RUN)["samples"])
 
 
 def test_committed_store_is_consistent():
     """results/index.csv is what the run directories say (rebuilt, never hand-edited), and every committed run
     belongs to one of the figures' grids."""
-    if not (ex.RESULTS_DIR / "index.csv").exists():
+    if not (RESULTS_DIR / "index.csv").exists():
         pytest.fail("results/index.csv is missing: run `python -m aevb figure 2 3 4 5`")
-    with open(ex.RESULTS_DIR / "index.csv") as f:
+    with open(RESULTS_DIR / "index.csv") as f:
         stored = list(csv.DictReader(f))
-    assert stored == [{k: str(v) for k, v in r.items()} for r in index_rows(ex.RESULTS_DIR)]
-    names = {ex.run_name(c) for c in ex.grid(list(ex.FIGURES), 1)}
+    assert stored == [{k: str(v) for k, v in r.items()} for r in index_rows(RESULTS_DIR)]
+    names = {run_name(c) for c in grid(list(FIGURES), 1)}
     assert {r["path"].split("/")[-1] for r in stored} <= names
     assert all(r["figures"] for r in stored)
 
 
 def test_tasks_return_their_files(tmp_path):
-    config = dataclasses.replace(ex.figure_configs(4, 1000)[0], lr=0.02)
-    (out,) = ex.train_group([dataclasses.asdict(config)], [str(tmp_path / "a" / "runs" / "x")], threads=1)
+    config = dataclasses.replace(figure_configs(4, 1000)[0], lr=0.02)
+    (out,) = train_task([dataclasses.asdict(config)], [str(tmp_path / "a" / "runs" / "x")], threads=1)
     assert set(out["files"]) == {"config.json", "curve.csv", "images.npz"} and out["samples"] == 1000
     out["name"] = "y"
-    run_dir = ex.store(out, tmp_path / "b")  # what the caller does with a Ray worker's result
+    run_dir = store_files(out["name"], out["files"], tmp_path / "b")  # what the caller does with a Ray worker's result
+    assert run_dir == tmp_path / "b" / "runs" / "y"
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted(out["files"])
     assert (run_dir / "curve.csv").read_bytes() == (tmp_path / "a" / "runs" / "x" / "curve.csv").read_bytes()
 
 
-def test_a_run_in_progress_records_its_step_size(tmp_path, monkeypatch):
+def test_a_run_in_progress_records_its_step_size(tmp_path):
     """config.json says which step size a run uses from its first checkpoint on (the prefix check and the
-    index read it from runs still training), and again after a resume."""
-    from aevb import runs
-    from aevb.train import TrainConfig
-
-    config = TrainConfig(n_z=2, hidden=(20,), budget=3000, n_train=500, lr_search_samples=1000,
-                         eval_train_points=200, checkpoint_every=1000, progress=False)
-    real, calls = runs.atomic_torch_save, {"n": 0}
-
-    def save_then_die(path, obj):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt  # the run is stopped after its first checkpoint
-        return real(path, obj)
-
-    monkeypatch.setattr(runs, "atomic_torch_save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        runs.run(config, tmp_path)
-    meta = json.loads((tmp_path / "config.json").read_text())
+    index read it from runs still training), and again after a resume: a run of ``python -m aevb train`` that
+    searches its step size is interrupted (Ctrl-C, SIGINT) as soon as config.json names one, while it trains on,
+    then resumed."""
+    out = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "aevb", "train", "--n-z", "2", "--hidden", "20", "--budget", "1e7",
+                          "--n-train", "500", "--lr", "auto", "--checkpoint-every", "1000", "--no-progress",
+                          "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        meta, deadline = {}, time.time() + 120
+        while "lr_used" not in meta and p.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+            if (out / "config.json").exists():  # written atomically: always whole
+                meta = json.loads((out / "config.json").read_text())
+        assert p.poll() is None, f"the run stopped before it named its step size: {p.communicate()[1]}"
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        p.kill()  # a no-op once it has exited
+    assert p.returncode != 0 and "KeyboardInterrupt" in err  # it was interrupted, not finished
+    config = load_config(out)
+    assert (config.budget, config.lr) == (10**7, None)
     assert meta["lr_used"] in config.lr_candidates and set(meta["lr_search"]) == {str(c) for c in config.lr_candidates}
-    monkeypatch.setattr(runs, "atomic_torch_save", real)
-    runs.run(config, tmp_path)
-    assert json.loads((tmp_path / "config.json").read_text())["lr_used"] == meta["lr_used"]
+    assert json.loads((out / "config.json").read_text()) == meta  # what the interrupted run left
+    reached = torch.load(out / "checkpoint.pt", weights_only=True)["trainer"]["samples"]
+    assert 1000 <= reached < 10**7 and read_csv(out / "curve.csv")[0]["samples"] == 1000
+    resumed = run(dataclasses.replace(config, budget=reached + 2000), out)  # a shorter budget, to finish here
+    assert resumed.lr == meta["lr_used"] and resumed.curve[-1]["samples"] == reached + 2000
+    assert json.loads((out / "config.json").read_text())["lr_used"] == meta["lr_used"]
 
 
 def test_a_finished_run_without_its_images_is_drawn_again(tmp_path):
     """A Fig. 4/5 run whose images were lost (e.g. the runner was killed after the run finished) is pending until
     they are drawn; drawing it does not train it further."""
-    ex.run_figure(4, 1000, only="frey-*", results_dir=tmp_path, workers=1, log=lambda s: None)
+    run_figure(4, 1000, only="frey-*", results_dir=tmp_path, workers=1, log=lambda s: None)
     run_dir = tmp_path / "runs" / "frey-aevb-z2-h200-nall-s0"
     before = (run_dir / "images.npz").read_bytes()
     (run_dir / "images.npz").unlink()
-    assert [ex.run_name(c) for c in ex.pending(ex.figure_configs(4, 1000), tmp_path)] == [RUN, run_dir.name]
-    ex.run_figure(4, 1000, only="frey-*", results_dir=tmp_path, workers=1, log=lambda s: None)
+    assert [run_name(c) for c in pending(figure_configs(4, 1000), tmp_path)] == [RUN, run_dir.name]
+    run_figure(4, 1000, only="frey-*", results_dir=tmp_path, workers=1, log=lambda s: None)
     assert (run_dir / "images.npz").read_bytes() == before and samples_of(run_dir) == 1000
 
 
@@ -214,11 +231,11 @@ def test_the_seeds_of_a_run_are_one_stacked_task(tmp_path, capsys):
     """With several seeds, the runs that differ only in their seed form one task (stacked where the algorithm is
     fused; MCEM's runs stay alone), each seed stored in its own directory with its own curve; the CLI's
     --seed 0-1 does the same for one run."""
-    groups = ex.stack_groups(ex.grid([2, 3], 1000, [0, 1]))
+    groups = tasks(grid([2, 3], 1000, [0, 1]))
     assert sorted(map(len, groups)) == [1] * 4 + [2] * 22  # 18 Fig. 2 + 4 Fig. 3 runs stacked, 2 MCEM x 2 alone
     assert all(len({dataclasses.replace(c, seed=0) for c in g}) == 1 for g in groups)
-    assert sorted(map(len, ex.stack_groups(ex.grid([2], 1000, [0, 1]), stack=False))) == [1] * 36
-    done = ex.run_figure(4, 1000, only="frey-*", seed=[0, 1], results_dir=tmp_path / "store", workers=1,
+    assert sorted(map(len, tasks(grid([2], 1000, [0, 1]), stack=False))) == [1] * 36
+    done = run_figure(4, 1000, only="frey-*", seed=[0, 1], results_dir=tmp_path / "store", workers=1,
                          log=lambda s: None)
     assert sorted(d["name"] for d in done) == ["frey-aevb-z2-h200-nall-s0", "frey-aevb-z2-h200-nall-s1"]
     curves = [read_csv(tmp_path / "store" / "runs" / d["name"] / "curve.csv") for d in done]

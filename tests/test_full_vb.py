@@ -1,18 +1,20 @@
-"""Full VB (aevb/full_vb.py, App. F): decoder weights are draws θ = μ + σ ⊙ ζ from q_φ(θ) (moments checked),
-the KL term equals the closed form of torch.distributions, with σ → 0 the estimator is AEVB's at θ = μ,
-and training improves the eq. 14 bound on real data."""
+"""Full VB (aevb/learners/full_vb.py, App. F): decoder weights are draws θ = μ + σ ⊙ ζ from q_φ(θ) (moments
+checked), the KL term equals the closed form of torch.distributions, with σ → 0 the estimator is AEVB's at θ = μ,
+training improves the eq. 14 bound on real data, and a marginal likelihood is refused."""
 import dataclasses
 
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
+from aevb.config import TrainConfig
+from aevb.data import load_split
 from aevb.estimators import sgvb_b
-from aevb.full_vb import FullVBTrainer, GaussianPosterior, kl_theta, make_bayesian, posterior_mean, posteriors
+from aevb.experiments.runs import load_model, run
+from aevb.learners.full_vb import (FullVBTrainer, GaussianPosterior, kl_theta, make_bayesian, posterior_mean,
+                                   posteriors)
 from aevb.models import build_vae
-from aevb.params import ParameterError
-from aevb.runs import load_model, run
-from aevb.train import TrainConfig
+from aevb.validation import ParameterError
 
 SMALL = TrainConfig(algorithm="full-vb", n_z=3, hidden=(50,), budget=20_000, n_train=1000, lr=0.05,
                     eval_train_points=500, per_decade=1, progress=False)
@@ -74,13 +76,24 @@ def test_improves_the_eq14_bound_and_loads_back(tmp_path):
 
 
 def test_q_theta_has_no_weight_decay_the_encoder_keeps_it():
-    from aevb.train import load_split
     t = FullVBTrainer(SMALL, load_split(SMALL, "train", torch.device("cpu")), 0.05)
     enc, dec = t.opt.param_groups
     assert enc["weight_decay"] == 1 / 1000 and dec["weight_decay"] == 0.0
     assert {id(p) for p in dec["params"]} == {id(p) for p in t.model.decoder.parameters()}
 
 
-def test_marginal_likelihood_is_refused():
-    with pytest.raises(ParameterError, match="full-vb"):
-        dataclasses.replace(SMALL, marginal="iwae")
+def test_marginal_likelihood_is_refused(tmp_path):
+    """A rule of the learner (``FullVBTrainer.check_config``), checked when its trainer is made and before a run
+    writes anything."""
+    x = load_split(SMALL, "train", torch.device("cpu"))
+    for marginal in ("hmc", "iwae", "ais"):
+        config = dataclasses.replace(SMALL, marginal=marginal)  # each value valid on its own
+        with pytest.raises(ParameterError, match=f"'marginal' = {marginal!r} is not allowed with "
+                                                 "algorithm='full-vb'.*use marginal=None"):
+            FullVBTrainer.check_config(config)
+        with pytest.raises(ParameterError, match="full-vb"):
+            FullVBTrainer(config, x, 0.05)
+        with pytest.raises(ParameterError, match="full-vb"):
+            run(config, tmp_path / "run")
+        assert not (tmp_path / "run").exists()
+    FullVBTrainer.check_config(SMALL)

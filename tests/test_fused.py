@@ -1,21 +1,24 @@
-"""The fused step (aevb.fused) against autograd: the same gradients, the same random draws, and K stacked models
-that each follow the trajectory they would follow alone."""
+"""The fused steps (``Trainer.fused_step``, ``WakeSleepTrainer.fused_step`` on ``aevb.fused``'s stacked blocks)
+against autograd: the same gradients, the same random draws, and K stacked models that each follow the trajectory
+they would follow alone (``aevb.learners.lockstep``)."""
 import dataclasses
 import json
 
 import pytest
 import torch
 
-from aevb.baselines.wake_sleep import WakeSleepTrainer
+from aevb.learners.wake_sleep import WakeSleepTrainer
 from aevb.estimators import sgvb_b
 from aevb.evaluation import average_bound
-from aevb.fused import FusedVAE
+from aevb.fused import StackedVAE
 from aevb.models import build_vae
-from aevb.runs import run_group
-from aevb.fit import fit, fit_group
-from aevb.lockstep import advance_group, stack_trainers
-from aevb.train import TrainConfig, Trainer, load_split
-from aevb.utils import seeded
+from aevb.experiments.runs import run_seeds
+from aevb.learners.protocol import fit, fit_seeds
+from aevb.learners.lockstep import Lockstep
+from aevb.config import TrainConfig
+from aevb.data import load_split
+from aevb.learners.aevb import Trainer
+from aevb.rng import seeded
 
 SMALL = TrainConfig(dataset="mnist", n_z=3, hidden=(30,), budget=3000, n_train=600, lr=0.05,
                     eval_train_points=300, checkpoint_every=1000, progress=False)
@@ -56,10 +59,11 @@ def test_gradients_and_bounds_are_autograds(dataset, hidden, algorithm, n_sample
                     q.add_(torch.randn_like(q) * 0.3)
                     p.copy_(q)
         x = torch.rand(2, 9, models[0].d_x, generator=torch.Generator().manual_seed(3)).to(device)
-        stack = FusedVAE(models)
+        stack = StackedVAE(models)
         gens = [torch.Generator(device).manual_seed(10 + k) for k in range(2)]
         with torch.no_grad():
-            bound = stack.aevb(x, gens, n_samples) if algorithm == "aevb" else stack.wake_sleep(x, gens)
+            trainer_cls = Trainer if algorithm == "aevb" else WakeSleepTrainer
+            bound = trainer_cls.fused_step(stack, x, gens, dataclasses.replace(SMALL, n_samples=n_samples))
         for k in range(2):
             ref_bound, ref_grads = _autograd_grads(refs[k], x[k], 10 + k, algorithm, n_samples)
             assert abs(bound[k].item() - ref_bound.item()) < 1e-10 * abs(ref_bound.item())
@@ -73,16 +77,16 @@ def test_gradients_and_bounds_are_autograds(dataset, hidden, algorithm, n_sample
 def test_module_parameters_are_views_of_the_stack():
     models = [build_vae("frey", 2, (5,), seed=s) for s in (0, 1, 2)]
     before = [torch.cat([p.detach().flatten().clone() for p in m.parameters()]) for m in models]
-    stack = FusedVAE(models)
+    stack = StackedVAE(models)
     for m, b in zip(models, before):  # stacking keeps every value
         assert torch.equal(torch.cat([p.detach().flatten() for p in m.parameters()]), b)
     with torch.no_grad():
-        stack.enc_head.w[1, 2, 0] = 7.0  # row 2 of the fused heads is log σ²'s first row (N_z = 2)
-        stack.dec_head.b[2, -1] = 5.0  # the Gaussian decoder's last log σ² bias
+        stack.encoder.head.w[1, 2, 0] = 7.0  # row 2 of the fused heads is log σ²'s first row (N_z = 2)
+        stack.decoder.head.b[2, -1] = 5.0  # the Gaussian decoder's last log σ² bias
     assert models[1].encoder.log_var.weight[0, 0] == 7.0 and models[2].decoder.log_var.bias[-1] == 5.0
     assert len(stack.grads) == sum(len(list(m.parameters())) for m in models)
     with pytest.raises(ValueError, match="one shape"):
-        FusedVAE([build_vae("mnist", 2, (5,)), build_vae("mnist", 3, (5,))])
+        StackedVAE([build_vae("mnist", 2, (5,)), build_vae("mnist", 3, (5,))])
 
 
 def _bound_gap(m1, m2, x) -> float:
@@ -112,9 +116,10 @@ def test_fused_training_draws_what_autograd_draws(algorithm, device):
     trainer_cls = {"aevb": Trainer, "wake-sleep": WakeSleepTrainer}[algorithm]
     x = load_split(config, "train", torch.device(device))
     a, b = trainer_cls(dataclasses.replace(config, fused=False), x, 0.05), trainer_cls(config, x, 0.05)
-    assert a.stack is None and b.stack is not None
+    lockstep = Lockstep([a, b])
+    assert lockstep.alone == [0] and [m for _, m in lockstep.stacks] == [[1]]
     for to in (500, 1000, 3000):
-        ma, mb = a.advance(to), b.advance(to)
+        ma, mb = lockstep.advance(to)
         assert abs(ma - mb) < tol and torch.equal(a.batch_index, b.batch_index)
     assert _bound_gap(a.model, b.model, x[:300]) < tol
 
@@ -127,27 +132,48 @@ def test_a_stack_trains_each_model_as_alone_and_one_failure_stops_only_itself(de
     cfgs = [dataclasses.replace(SMALL, seed=s, device=device) for s in (0, 1, 2)]
     lrs = (0.05, 0.02, 0.05)
     alone = [Trainer(c, x, lr) for c, lr in zip(cfgs, lrs)]
-    means_alone = [t.advance(2000) for t in alone]
+    means_alone = [Lockstep([t]).advance(2000)[0] for t in alone]
     together = [Trainer(c, x, lr) for c, lr in zip(cfgs, lrs)]
-    stack_trainers(together)
-    assert together[0].stack is together[2].stack and together[0].stack.k == 3
-    means = advance_group(together, 2000)
+    lockstep = Lockstep(together)
+    assert len(lockstep.stacks) == 1 and lockstep.stacks[0][0].k == 3 and not lockstep.alone
+    means = lockstep.advance(2000)
     for t, u, m, mu in zip(alone, together, means_alone, means):
         assert u.samples == 2000 and u.step == t.step and abs(m - mu) < 1e-3
         assert _bound_gap(t.model, u.model, x[:300]) < 1e-3
     with torch.no_grad():
         together[1].model.decoder.out.bias.fill_(float("nan"))
-    means = advance_group(together, 3000)
-    assert together[1].failed is not None and "decoder.out.bias" in str(together[1].failed)
+    means = lockstep.advance(3000)
+    assert lockstep.errors[1] is not None and "decoder.out.bias" in str(lockstep.errors[1])
     assert means[1] == float("-inf") and together[1].samples == 2000
     assert [together[k].samples for k in (0, 2)] == [3000, 3000] and all(abs(means[k]) < 1e4 for k in (0, 2))
+    assert lockstep.errors[0] is None and lockstep.errors[2] is None
+
+
+def test_a_member_that_stops_early_does_not_draw_for_the_others():
+    """Members of one stack that reach the target at different steps (one starts 500 samples ahead) end where
+    each ends alone: the finished member's generator is not drawn from by the steps it sits out."""
+    x = load_split(SMALL, "train", torch.device("cpu"))
+    cfgs = [dataclasses.replace(SMALL, seed=s) for s in (0, 1)]
+    alone = [Trainer(c, x, 0.05) for c in cfgs]
+    Lockstep([alone[0]]).advance(500)
+    for t in alone:
+        Lockstep([t]).advance(1500)
+        Lockstep([t]).advance(2000)
+    together = [Trainer(c, x, 0.05) for c in cfgs]
+    Lockstep([together[0]]).advance(500)
+    lockstep = Lockstep(together)
+    lockstep.advance(1500)  # member 0 needs 10 steps, member 1 needs 15
+    lockstep.advance(2000)
+    for t, u in zip(alone, together):
+        assert u.samples == t.samples == 2000 and torch.equal(u.batch_index, t.batch_index)
+        assert _bound_gap(t.model, u.model, x[:300]) < 1e-3
 
 
 def test_seeds_trained_in_one_pass_give_the_curves_of_separate_runs(tmp_path):
-    """fit_group over three seeds (§5 step-size search included: 9 candidates in lockstep) gives each seed the
-    step size and curve of its own run; run_group writes and resumes one directory per seed."""
+    """fit_seeds over three seeds (§5 step-size search included: 9 candidates in lockstep) gives each seed the
+    step size and curve of its own run; run_seeds writes and resumes one directory per seed."""
     cfgs = [dataclasses.replace(SMALL, lr=None, lr_search_samples=1000, budget=2000, seed=s) for s in (0, 1, 2)]
-    group = fit_group(cfgs)
+    group = fit_seeds(cfgs)
     for c, g in zip(cfgs, group):
         solo = fit(c)
         assert g.lr == solo.lr and g.lr_search.keys() == solo.lr_search.keys()
@@ -156,22 +182,22 @@ def test_seeds_trained_in_one_pass_give_the_curves_of_separate_runs(tmp_path):
             # lr 0.1 on 600 points, one seed's curve parted by 0.6 nats after 2,500 samples, from 1e-3 before
             assert s1 == s2 and abs(a1 - a2) < 0.02 and abs(b1 - b2) < 0.02
     dirs = [tmp_path / f"s{c.seed}" for c in cfgs]
-    short = run_group([dataclasses.replace(c, budget=1000) for c in cfgs], dirs)
-    longer = run_group(cfgs, dirs)  # resumes each from its checkpoint: the same curve as in one go
+    short = run_seeds([dataclasses.replace(c, budget=1000) for c in cfgs], dirs)
+    longer = run_seeds(cfgs, dirs)  # resumes each from its checkpoint: the same curve as in one go
     for s, l, g in zip(short, longer, group):
         assert _curve(l)[: len(s.curve)] == _curve(s) and _curve(l) == _curve(g)
     with pytest.raises(ValueError, match="differ only in seed"):
-        fit_group([SMALL, dataclasses.replace(SMALL, n_z=4)])
+        fit_seeds([SMALL, dataclasses.replace(SMALL, n_z=4)])
 
 
 def test_a_group_with_a_run_resumed_through_autograd_trains_it_apart(tmp_path):
     """A seed whose checkpoint was trained through autograd keeps that path when resumed (its curve stays one
-    computation), so it cannot share the other seeds' stack: run_group trains it beside them, and every run
-    ends where it would alone."""
+    computation), so it cannot share the other seeds' stack: the Lockstep trains it beside them through
+    autograd, and every run ends where it would alone."""
     cfgs = [dataclasses.replace(SMALL, budget=2000, seed=s) for s in (0, 1)]
     dirs = [tmp_path / "s0", tmp_path / "s1"]
-    run_group([dataclasses.replace(cfgs[0], budget=1000, fused=False)], dirs[:1])
-    a, b = run_group(cfgs, dirs)
+    run_seeds([dataclasses.replace(cfgs[0], budget=1000, fused=False)], dirs[:1])
+    a, b = run_seeds(cfgs, dirs)
     assert json.loads((dirs[0] / "config.json").read_text())["config"]["fused"] is False
     assert json.loads((dirs[1] / "config.json").read_text())["config"]["fused"] is True
     assert _curve(a) == _curve(fit(dataclasses.replace(cfgs[0], fused=False))) and _curve(b) == _curve(fit(cfgs[1]))

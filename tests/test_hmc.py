@@ -30,7 +30,8 @@ def test_leapfrog_is_reversible_and_nearly_conserves_energy():
     lp0, g0 = log_prob_and_grad(TARGET.log_prob, z0)
     z1, p1, lp1, g1 = leapfrog(TARGET.log_prob, z0, p0, g0, torch.tensor([[0.05]], dtype=D), 20)
     z2, p2, _, _ = leapfrog(TARGET.log_prob, z1, -p1, g1, torch.tensor([[0.05]], dtype=D), 20)
-    torch.testing.assert_close(z2, z0) and torch.testing.assert_close(-p2, p0)
+    torch.testing.assert_close(z2, z0)  # back where it started ...
+    torch.testing.assert_close(-p2, p0)  # ... with the momentum it started with, reversed
     h0, h1 = -lp0 + 0.5 * (p0**2).sum(), -lp1 + 0.5 * (p1**2).sum()
     assert abs((h1 - h0).item()) < 0.01
 

@@ -2,9 +2,10 @@
 brute-force numerical integration, so that every other test can rely on them."""
 import torch
 
-from aevb.linear_gaussian import LinearEncoder, LinearGaussian
+from aevb.distributions import DiagonalGaussian
 from aevb.estimators import log_joint
 from aevb.evaluation import log_joint_grid
+from aevb.linear_gaussian import LinearEncoder, LinearGaussian
 
 D = torch.float64
 
@@ -51,6 +52,5 @@ def test_elbo_maximised_by_posterior_when_diagonal():
     model = LinearGaussian(W, torch.zeros(3, dtype=D), 0.25)
     x = torch.tensor([[0.3, -1.0, 0.5]], dtype=D)
     post = model.posterior(x)
-    from aevb.distributions import DiagonalGaussian
     q = DiagonalGaussian(post.mean, torch.log(torch.diagonal(post.covariance_matrix, dim1=-2, dim2=-1)))
     torch.testing.assert_close(model.elbo(x, q), model.log_marginal(x), rtol=0, atol=1e-12)

@@ -1,4 +1,4 @@
-"""Monte Carlo EM (aevb/baselines/mcem.py, App. E): its E-step samples the exact posterior of a
+"""Monte Carlo EM (aevb/learners/mcem.py, App. E): its E-step samples the exact posterior of a
 linear-Gaussian model, its step size reaches the 90% acceptance App. E asks for, each minibatch makes 5
 weight updates on the acquired samples, it improves its marginal likelihood on real data, and it resumes exactly."""
 import dataclasses
@@ -6,12 +6,14 @@ import dataclasses
 import pytest
 import torch
 
-from aevb.baselines.mcem import M_STEPS, TARGET_ACCEPT, MCEMTrainer
+from aevb.config import TrainConfig
+from aevb.data import load_split
+from aevb.estimators import log_joint
+from aevb.experiments.runs import run
+from aevb.learners.mcem import M_STEPS, TARGET_ACCEPT, MCEMTrainer
 from aevb.linear_gaussian import LinearGaussian
 from aevb.models import build_vae
-from aevb.params import ParameterError
-from aevb.runs import run
-from aevb.train import TrainConfig, load_split
+from aevb.validation import ParameterError
 
 SMALL = TrainConfig(algorithm="mcem", n_z=3, hidden=(50,), budget=20_000, n_train=500, lr=0.05,
                     marginal="hmc", marginal_points=50, per_decade=1, progress=False)
@@ -72,17 +74,29 @@ def test_step_size_reaches_the_target_acceptance_on_real_data(start):
     assert abs(mean_rate - TARGET_ACCEPT) < 0.03, mean_rate
 
 
-def test_each_minibatch_makes_m_steps_weight_updates_on_the_acquired_samples(monkeypatch):
+def test_each_minibatch_makes_m_steps_weight_updates_on_the_acquired_samples():
+    """Watched through the optimizer's public step hook: before every update, the objective the update descends,
+    −(1/M) Σ log p(x_i, z_i) at the chains' new states (the E-step comes first); after the last, once more."""
     t = _trainer()
     before = t.chains.clone()
-    seen = []
-    real = t._descend
-    monkeypatch.setattr(t, "_descend", lambda loss: seen.append(loss.item()) or real(loss))
-    x = t._batch()
-    t.train_step(x)
+    x = t.next_batch()
     idx = t.batch_index
-    assert len(seen) == M_STEPS  # App. E: 5 updates per minibatch
-    assert seen[-1] < seen[0]  # on the same samples the objective improves update by update
+    seen = []
+
+    @torch.no_grad()
+    def objective(*_):
+        seen.append(-log_joint(t.model, x, t.chains[idx]).mean().item())
+
+    hook = t.opt.register_step_pre_hook(objective)
+    loss = t.train_step(x)
+    hook.remove()
+    updates = list(seen)
+    objective()
+    after = seen[-1]
+    assert len(updates) == M_STEPS  # App. E: 5 updates per minibatch ...
+    assert all(t.opt.state[p]["step"] == M_STEPS for p in t.model.parameters())  # ... of every weight
+    assert loss == pytest.approx(sum(updates) / M_STEPS, abs=1e-4)  # what train_step reports: their mean
+    assert after < updates[-1] < updates[0]  # on the same samples the objective improves update by update
     assert not torch.equal(t.chains[idx], before[idx])  # the chains of this minibatch moved ...
     rest = torch.ones(len(t.x), dtype=torch.bool)
     rest[idx] = False
@@ -110,8 +124,18 @@ def test_resumes_exactly():
         assert torch.equal(p, q)
 
 
-def test_needs_a_marginal_likelihood_estimator():
-    with pytest.raises(ParameterError, match="no recognition model"):
-        dataclasses.replace(SMALL, marginal=None)
-    with pytest.raises(ParameterError, match="no recognition model"):
-        dataclasses.replace(SMALL, marginal="iwae")
+def test_needs_a_marginal_likelihood_estimator(tmp_path):
+    """A rule of the learner (``MCEMTrainer.check_config``), checked when its trainer is made and before a run
+    writes anything."""
+    for marginal in (None, "iwae"):
+        config = dataclasses.replace(SMALL, marginal=marginal)  # each value valid on its own
+        with pytest.raises(ParameterError, match=f"'marginal' = {marginal!r} is not allowed with "
+                                                 "algorithm='mcem': Monte Carlo EM has no recognition model"):
+            MCEMTrainer.check_config(config)
+        with pytest.raises(ParameterError, match="no recognition model"):
+            _trainer(config)
+        with pytest.raises(ParameterError, match="no recognition model"):
+            run(config, tmp_path / "run")
+        assert not (tmp_path / "run").exists()
+    for marginal in ("hmc", "ais"):
+        MCEMTrainer.check_config(dataclasses.replace(SMALL, marginal=marginal))

@@ -5,7 +5,9 @@ the parameter or file, the value, and what is allowed) and that nothing already 
 """
 import dataclasses
 import gzip
+import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,11 +17,15 @@ import pytest
 import torch
 
 from aevb import data
-from aevb.data import SOURCES, DataError, load_mnist
-from aevb.io import atomic_write_text, read_csv
-from aevb.params import ParameterError, check_notebook, validate
-from aevb.runs import run
-from aevb.train import NonFiniteError, TrainConfig
+from aevb.book.knobs import check_notebook
+from aevb.config import TrainConfig
+from aevb.data import SOURCES, DataError, load_mnist, load_split
+from aevb.experiments.runs import run
+from aevb.files import atomic_write, atomic_write_text, read_csv
+from aevb.learners.aevb import NonFiniteError, Trainer
+from aevb.learners.lockstep import Lockstep
+from aevb.learners.wake_sleep import WakeSleepTrainer
+from aevb.validation import ParameterError, validate
 
 TINY = TrainConfig(n_z=2, hidden=(20,), budget=3000, n_train=500, lr=0.05, eval_train_points=200,
                    checkpoint_every=1000, progress=False)
@@ -138,76 +144,91 @@ def test_gzip_that_is_not_idx_is_a_clear_error(tmp_path):
 
 # --- numerics -----------------------------------------------------------------------------------------
 
-def test_nan_gradient_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, fused):
-    from aevb import train as train_mod
-
-    real = train_mod.Trainer._batch
-    calls = {"n": 0}
-
-    def poisoned(self, *args, **kw):
-        calls["n"] += 1
-        x = real(self, *args, **kw)
-        if calls["n"] == 25:  # step 24: a NaN pixel reaches the encoder's gradients
-            x[0, 0] = float("nan")  # in place: the fused path's minibatch buffer
-        return x
-
-    monkeypatch.setattr(train_mod.Trainer, "_batch", poisoned)
-    with pytest.raises(NonFiniteError, match="training bound is nan at step 24 \\(after 2400 training samples\\)"):
-        run(dataclasses.replace(TINY, fused=fused), tmp_path)
-    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+def test_nan_gradient_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, nan_in_mnist, fused):
+    """A training image with a NaN pixel (a damaged cache of the decoded images: the data files still verify)
+    that the minibatch order first draws at step 24: the NaN reaches the encoder's gradients at that step, which
+    stops the run, naming it, with the last good checkpoint on disk. With n_train = 2099 an epoch is 20
+    minibatches and leaves 99 rows out, so some rows are first drawn in the second epoch, after the checkpoint at
+    2000 samples."""
+    config = dataclasses.replace(TINY, n_train=2099, fused=fused)
+    nan_in_mnist(config, step=24)
+    with pytest.raises(NonFiniteError, match="^training bound is nan at step 24 \\(after 2400 training samples\\)$"):
+        run(config, tmp_path / "run")
+    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert ckpt["trainer"]["samples"] == 2000  # the last good one (checkpoint_every = 1000)
     assert all(torch.isfinite(v).all() for v in ckpt["trainer"]["model"].values())
-    assert read_csv(tmp_path / "curve.csv")[-1]["samples"] == 1800
+    assert read_csv(tmp_path / "run" / "curve.csv")[-1]["samples"] == 1800
 
 
 def test_a_nan_gradient_under_a_finite_loss_never_reaches_a_checkpoint(tmp_path, monkeypatch, fused):
     """Only the loss is checked at every step; a NaN gradient under a finite loss poisons the weights, the
     next loss is NaN and the run stops there, naming the poisoned weights, with the last good checkpoint on
-    disk."""
-    from aevb import train as train_mod
-
+    disk. A finite loss with a NaN gradient comes from no input we can give (a NaN input makes the loss NaN), so
+    a hook on the public step of each path (``Trainer.train_step``, ``Trainer.fused_step``) makes one weight's
+    gradient NaN at step 24."""
     if not fused:
-        real = train_mod.Trainer.train_step
+        real = Trainer.train_step
 
         def poisoned(self, x):
             if self.step == 24:  # step 24: finite loss, NaN gradient for one weight
                 self.model.decoder.out.weight.register_hook(lambda g: torch.full_like(g, float("nan")))
             return real(self, x)
-        monkeypatch.setattr(train_mod.Trainer, "train_step", poisoned)
+        monkeypatch.setattr(Trainer, "train_step", poisoned)
     else:
-        real, calls = train_mod.Trainer.fused_step.__func__, {"n": 0}
+        real, calls = Trainer.fused_step.__func__, {"n": 0}
 
         def poisoned(cls, stack, x, gens, config):
             bound = real(cls, stack, x, gens, config)
             calls["n"] += 1
             if calls["n"] == 25:  # step 24: finite bound, NaN gradient for one weight
-                stack.dec_head.gw.fill_(float("nan"))
+                stack.decoder.head.gw.fill_(float("nan"))  # the decoder's head: decoder.out
             return bound
-        monkeypatch.setattr(train_mod.Trainer, "fused_step", classmethod(poisoned))
+        monkeypatch.setattr(Trainer, "fused_step", classmethod(poisoned))
     with pytest.raises(NonFiniteError,
-                       match="training bound is nan; parameters decoder.out.weight are not finite at step 25 "):
+                       match="^training bound is nan; parameters decoder.out.weight are not finite at step 25 "):
         run(dataclasses.replace(TINY, fused=fused), tmp_path)
     ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert ckpt["trainer"]["samples"] == 2000
     assert all(torch.isfinite(v).all() for v in ckpt["trainer"]["model"].values())
 
 
-def test_non_finite_parameters_are_named_before_a_checkpoint(tmp_path, monkeypatch):
-    from aevb import train as train_mod
+def test_non_finite_parameters_are_named_before_a_checkpoint(tmp_path, monkeypatch, fused):
+    """A weight that is not finite when training pauses for a checkpoint, although every step's bound was finite,
+    is named there and that checkpoint is not written. No input we can give gets there: for a finite gradient
+    Adagrad moves a weight by at most its step size, so a weight goes non-finite only by a non-finite gradient
+    under a finite bound (see the test above). So a hook on the public step of each path (``Trainer.train_step``,
+    ``Trainer.fused_step``) sets a weight to inf through the model's attributes right after the last step before
+    the checkpoint at 3000 samples (step 29)."""
+    def corrupt(model):
+        with torch.no_grad():
+            model.encoder.mu.bias[0] = float("inf")
 
-    real = train_mod.Trainer.advance
+    if not fused:
+        real = Trainer.train_step
 
-    def advance(self, to_samples, bar=None):
-        out = real(self, to_samples, bar)
-        if self.samples >= 2500:
-            with torch.no_grad():
-                self.model.encoder.mu.bias[0] = float("inf")
-        return out
+        def step(self, x):
+            out = real(self, x)
+            if self.step == 29:
+                corrupt(self.model)
+            return out
+        monkeypatch.setattr(Trainer, "train_step", step)
+    else:
+        real, calls = Trainer.fused_step.__func__, {"n": 0}
 
-    monkeypatch.setattr(train_mod.Trainer, "advance", advance)
-    with pytest.raises(NonFiniteError, match="parameters encoder.mu.bias are not finite"):
-        run(TINY, tmp_path)
-    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["trainer"]["samples"] == 2000
+        def step(cls, stack, x, gens, config):
+            bound = real(cls, stack, x, gens, config)  # finite: the weights were
+            calls["n"] += 1
+            if calls["n"] == 30:
+                corrupt(stack.models[0])
+            return bound
+        monkeypatch.setattr(Trainer, "fused_step", classmethod(step))
+    with pytest.raises(NonFiniteError, match="^parameters encoder.mu.bias are not finite at step 30 "
+                                             "\\(after 3000 training samples\\)$"):
+        run(dataclasses.replace(TINY, fused=fused), tmp_path)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert ckpt["trainer"]["samples"] == 2000
+    assert all(torch.isfinite(v).all() for v in ckpt["trainer"]["model"].values())
+    assert read_csv(tmp_path / "curve.csv")[-1]["samples"] == 1800  # nothing evaluated at 3000
 
 
 # --- long runs ----------------------------------------------------------------------------------------
@@ -269,23 +290,27 @@ def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path):
         f.write(b"half of the new")
         raise KeyboardInterrupt
 
-    from aevb.io import atomic_write
     with pytest.raises(KeyboardInterrupt):
         atomic_write(target, crash)
     assert target.read_text() == "old\n" and os.listdir(tmp_path) == ["curve.csv"]
 
 
-def test_a_step_that_fails_on_corrupted_weights_names_them(tmp_path, fused):
+def test_a_step_that_fails_on_corrupted_weights_names_them(fused):
     """Wake-sleep through autograd samples z ~ q(z|x) with torch.normal, which raises RuntimeError on a NaN scale
     (this stopped the Fig. 2 grid's N_z = 200 run in its step-size search at lr 0.1): the trainer turns it into
     NonFiniteError naming the parameters, so the search scores that candidate −inf and goes on. The fused step
-    draws no such error: its bound is NaN, and the error names the same parameters."""
-    from aevb.baselines.wake_sleep import WakeSleepTrainer
-    from aevb.train import load_split
-
+    draws no such error: its bound is NaN, and the error names the same parameters. Both through a ``Lockstep``,
+    as the search trains its candidates."""
     config = dataclasses.replace(TINY, algorithm="wake-sleep", fused=fused)
     t = WakeSleepTrainer(config, load_split(config, "train", torch.device("cpu")), lr=0.1)
     with torch.no_grad():
         t.model.encoder.log_var.bias.fill_(float("nan"))  # what a diverged step leaves behind
-    with pytest.raises(NonFiniteError, match="parameters encoder.log_var.bias are not finite"):
-        t.advance(200)
+    lockstep = Lockstep([t])
+    assert (lockstep.alone, len(lockstep.stacks)) == (([], 1) if fused else ([0], 0))  # the path asked for
+    assert lockstep.advance(200) == [-math.inf]
+    assert isinstance(lockstep.errors[0], NonFiniteError)
+    assert re.search("parameters encoder.log_var.bias are not finite at step 0 \\(after 0 training samples\\)$",
+                     str(lockstep.errors[0])), lockstep.errors[0]
+    if not fused:  # the trainer alone raises it too
+        with pytest.raises(NonFiniteError, match="^parameters encoder.log_var.bias are not finite at step 0 "):
+            t.advance(200)
