@@ -92,3 +92,88 @@ def test_every_equation_links_to_its_code(nb):
         pieces = re.split(r"^\((eq-[\w-]+)\)=$", text, flags=re.M)
         for label, after in zip(pieces[1::2], pieces[2::2]):
             assert "{py:" in after, f"{nb.name}: equation {label} has no link to its code"
+
+
+def _code(nb):
+    return "\n".join("".join(c["source"]) for c in _cells(nb) if c["cell_type"] == "code")
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
+def test_parameters_cell_holds_only_known_valid_knobs(nb):
+    """What ``check_notebook`` checks when the chapter runs, checked without running it: every name of the
+    ``parameters`` cell has a rule in ``aevb.book.knobs.CHAPTER_RULES`` and its default passes it."""
+    from aevb.book.knobs import check_notebook
+
+    (cell,) = [c for c in _cells(nb) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    namespace = {}
+    exec("".join(cell["source"]), namespace)
+    del namespace["__builtins__"]
+    assert check_notebook(namespace) == namespace
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
+def test_code_cells_read_no_private_attribute(nb):
+    import re
+
+    private = re.findall(r"\w+\._[a-z]\w*", _code(nb))
+    assert not private, f"{nb.name} reads private attributes (use public API): {private}"
+
+
+FIGURE_CHAPTERS = [p for p in CHAPTERS if p.stem.split("_")[1].startswith("fig")]
+
+
+@pytest.mark.parametrize("nb", FIGURE_CHAPTERS, ids=lambda p: p.stem)
+def test_figure_chapters_share_their_steps(nb):
+    """Chapters 8-11 load, retrain, tabulate and check the store through ``aevb.book.figures``."""
+    code = _code(nb)
+    assert "from aevb.book.figures import" in code
+    for step in ("run_figure(", "figure_runs(", "check_prefix(", "format_table(", "RESULTS_DIR", "load_images("):
+        assert step not in code, f"{nb.name} calls {step} itself instead of aevb.book.figures"
+
+
+def _api_modules():
+    import re
+
+    return set(re.findall(r"automodule:: (\S+)", (ROOT / "api.md").read_text()))
+
+
+def _undocumented(target: str, modules: set) -> str | None:
+    """Why Sphinx (autodoc ``:members:`` on the modules of api.md, -n) would not resolve ``target``, or None."""
+    import importlib
+    import inspect
+
+    parts = target.split(".")
+    found = [i for i in range(len(parts), 0, -1) if ".".join(parts[:i]) in modules]
+    if not found:
+        return "its module is not on the API page (api.md)"
+    module = ".".join(parts[:found[0]])
+    owner = importlib.import_module(module)
+    for depth, name in enumerate(parts[found[0]:]):
+        if name.startswith("_"):
+            return f"{name} is private"
+        raw = vars(owner).get(name)  # defined there itself: inherited members are not documented
+        if raw is None:
+            return f"{name} is not defined in {getattr(owner, '__name__', owner)}"
+        obj = raw.__func__ if isinstance(raw, (classmethod, staticmethod)) else raw
+        obj = obj.fget if isinstance(obj, property) else obj
+        if depth == 0 and (inspect.isclass(obj) or inspect.isfunction(obj)) and obj.__module__ != module:
+            return f"{name} is imported into {module} from {obj.__module__}"
+        if not (inspect.isclass(obj) or inspect.isroutine(obj)):
+            return f"{name} is neither a class nor a function (autodoc documents no plain value without #:)"
+        if not inspect.getdoc(obj):
+            return f"{name} has no docstring"
+        owner = obj
+    return None
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
+def test_every_reference_to_the_package_resolves(nb):
+    """Each {py:obj} / {py:mod} / {py:func} / {py:class} role names a documented object of the package (the book
+    is built with -n, so a reference to a moved or removed name fails the build)."""
+    import re
+
+    modules = _api_modules()
+    text = "\n".join("".join(c["source"]) for c in _cells(nb) if c["cell_type"] == "markdown")
+    targets = re.findall(r"\{py:\w+\}`(?:[^`<]*<)?([\w.]+)>?`", text)
+    broken = {t: why for t in targets if (why := _undocumented(t, modules))}
+    assert not broken, f"{nb.name}: {broken}"

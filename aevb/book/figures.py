@@ -1,0 +1,132 @@
+"""The steps the figure chapters (8-11: the paper's Fig. 2, 3, 4 and 5) share, so that each chapter only says
+what is particular to its figure.
+
+Every figure chapter does the same five things with the results store (``aevb.experiments.store``):
+
+1. optionally re-train the runs of its figure (its ``retrain_budget``, ``panels``, ``workers`` and ``device``
+   knobs) and load the stored runs: ``load_runs``, with ``keyed`` and ``stored_curves`` to look them up;
+2. print how far each run got: ``progress_table`` (Fig. 2, 3) or ``final_table`` (Fig. 4, 5), with
+   ``not_stored`` naming the runs the store lacks;
+3. set the final values of each panel side by side: ``panel_text`` formats the rows of
+   ``aevb.experiments.store.panel_table``;
+4. show the stored images of a run (Fig. 4, 5): ``stored_images``;
+5. check that the store holds what the code produces, by re-training the first samples of one committed run
+   (``check_run``, ``check_samples``, ``check_atol``): ``check_store``, ``largest_difference`` and
+   ``check_report``.
+
+A run is a dict as ``aevb.experiments.store.figure_runs`` returns it: ``name`` (str), ``config``
+(``TrainConfig``), ``curve`` (list of row dicts: ``samples``, ``seconds``, ``train_bound``/``test_bound`` or
+``train_marginal``/``test_marginal``; empty where the run is not in the store), ``lr`` (float or None) and
+``dir`` (``Path``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Hashable, Iterable
+
+import numpy as np
+
+from aevb.config import TrainConfig
+from aevb.experiments.images import load_images
+from aevb.experiments.runner import run_figure
+from aevb.experiments.store import RESULTS_DIR, check_prefix, figure_runs
+from aevb.plots import format_table
+
+PROGRESS_COLUMNS = {"run": "", "samples": ",.0f", "step size": "g", "train seconds": ",.0f"}
+FINAL_COLUMNS = {"run": "", "samples": ",.0f", "train bound": ".2f", "test bound": ".2f"}
+PANEL_COLUMNS = {"panel": "", "algorithm": "", "samples": ",d", "train": ".2f", "test": ".2f",
+                 "aevb ahead (train)": "", "aevb ahead (test)": ""}
+CHECK_COLUMNS = {"samples": "d", "column": "", "stored": ".4f", "rerun": ".4f", "difference": ".2e"}
+
+
+def store_dir(results_dir: str | Path | None = None) -> Path:
+    """The results store a chapter reads: its ``results_dir`` knob, or the committed ``results/`` where None."""
+    return RESULTS_DIR if results_dir is None else Path(results_dir)
+
+
+def load_runs(figure: int, retrain_budget: int = 0, panels: str = "*", results_dir: str | Path | None = None,
+              workers: int = 2, device: str = "cpu") -> list[dict]:
+    """The stored runs of ``figure`` (2, 3, 4 or 5), in the grid's order (``aevb.experiments.store.figure_runs``).
+
+    With ``retrain_budget`` > 0 the runs whose names match ``panels`` (comma-separated shell patterns) are first
+    trained, or extended, to that many samples into the store (``aevb.experiments.runner.run_figure``, ``workers``
+    processes, on ``device``); with 0 (a chapter's default) nothing is trained.
+    """
+    store = store_dir(results_dir)
+    if retrain_budget:
+        run_figure(figure, retrain_budget, only=panels, results_dir=store, workers=workers, device=device)
+    return figure_runs(figure, store)
+
+
+def keyed(runs: Iterable[dict], key: Callable[[TrainConfig], Hashable]) -> dict:
+    """The runs by ``key(run["config"])``, e.g. ``keyed(runs, lambda c: c.n_z)``: {key: run}, in the runs' order."""
+    return {key(r["config"]): r for r in runs}
+
+
+def stored_curves(runs: Iterable[dict], key: Callable[[TrainConfig], Hashable]) -> dict:
+    """The curves of the stored runs (those with a curve) by ``key(run["config"])``: {key: list of row dicts}."""
+    return {key(r["config"]): r["curve"] for r in runs if r["curve"]}
+
+
+def not_stored(runs: Iterable[dict]) -> str:
+    """The names of the runs without a curve in the store, comma-separated, or "none"."""
+    return ", ".join(r["name"] for r in runs if not r["curve"]) or "none"
+
+
+def progress_rows(runs: Iterable[dict]) -> list[dict]:
+    """How far each run got, one row per run (a missing one with 0 samples): ``run`` (str), ``samples`` (int,
+    at its last evaluation), ``step size`` (the §5 search's pick; nan where unknown), ``train seconds``."""
+    return [{"run": r["name"], "samples": r["curve"][-1]["samples"] if r["curve"] else 0,
+             "step size": r["lr"] or float("nan"), "train seconds": r["curve"][-1]["seconds"] if r["curve"] else 0}
+            for r in runs]
+
+
+def progress_table(runs: Iterable[dict]) -> str:
+    """``progress_rows`` as a text table (Fig. 2, 3)."""
+    return format_table(progress_rows(runs), PROGRESS_COLUMNS)
+
+
+def final_rows(runs: Iterable[dict]) -> list[dict]:
+    """The last evaluation of each stored run: ``run``, ``samples``, ``train bound``, ``test bound`` (nats)."""
+    return [{"run": r["name"], "samples": r["curve"][-1]["samples"], "train bound": r["curve"][-1]["train_bound"],
+             "test bound": r["curve"][-1]["test_bound"]} for r in runs if r["curve"]]
+
+
+def final_table(runs: Iterable[dict]) -> str:
+    """``final_rows`` as a text table (Fig. 4, 5)."""
+    return format_table(final_rows(runs), FINAL_COLUMNS)
+
+
+def panel_text(table: list[dict]) -> str:
+    """The rows of ``aevb.experiments.store.panel_table`` (final train and test values per panel and algorithm,
+    and at how many shared evaluations AEVB is ahead) as a text table."""
+    return format_table(table, PANEL_COLUMNS)
+
+
+def stored_images(run: dict, kind: str) -> np.ndarray | None:
+    """The committed images of a run: ``kind`` "manifold" (Fig. 4, (GRID_N², D)) or "samples" (Fig. 5,
+    (N_SAMPLES_FIG5, D)), floats in [0, 1]; None where the run has no ``images.npz`` yet."""
+    if not (run["dir"] / "images.npz").exists():
+        return None
+    return load_images(run["dir"])[kind]
+
+
+def check_store(check_run: str, check_samples: int, check_atol: float, results_dir: str | Path | None = None,
+                device: str = "cpu") -> list[dict]:
+    """Re-train the first ``check_samples`` samples of the committed run ``check_run`` of the store
+    (``store_dir(results_dir)``) and compare them with its stored curve (``aevb.experiments.store.check_prefix``):
+    one row per stored value (``samples``, ``column``, ``stored``, ``rerun``, ``difference``); raises
+    AssertionError where a difference exceeds ``check_atol`` nats."""
+    return check_prefix(check_run, check_samples, check_atol, results_dir=store_dir(results_dir), device=device)
+
+
+def largest_difference(rows: list[dict]) -> float:
+    """The largest absolute difference (nats) between the stored and the re-trained values of ``check_store``."""
+    return max(abs(r["difference"]) for r in rows)
+
+
+def check_report(rows: list[dict], table: bool = True) -> str:
+    """What ``check_store`` found: every compared value as a text table (with ``table``), then the largest
+    difference."""
+    last = f"largest difference: {largest_difference(rows):.2e} nats"
+    return f"{format_table(rows, CHECK_COLUMNS)}\n{last}" if table else last

@@ -1,0 +1,150 @@
+"""The figure chapters' shared steps (``aevb.book.figures``), checked against the committed store in results/:
+what they read matches ``results/index.csv``, nothing is trained unless asked, and the prefix check re-trains
+only a tiny prefix (1,000 samples of the smallest committed run)."""
+import csv
+import shutil
+
+import numpy as np
+import pytest
+
+from aevb.book import figures
+from aevb.book.figures import (check_report, check_store, final_rows, final_table, keyed, largest_difference,
+                               load_runs, not_stored, panel_text, progress_rows, progress_table, store_dir,
+                               stored_curves, stored_images)
+from aevb.experiments.grids import FIG5_NZ, GRID_N, N_SAMPLES_FIG5, figure_configs, run_name
+from aevb.experiments.store import RESULTS_DIR, panel_table, run_path
+
+CHEAP_RUN = "frey-aevb-z2-h200-nall-s0"  # Fig. 2 and 4; its first evaluation is at 1,000 samples
+
+
+@pytest.fixture(scope="module")
+def index():
+    """results/index.csv by run name, its numbers as numbers."""
+    with open(RESULTS_DIR / "index.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    numbers = ("samples", "seconds", "train", "test", "lr")
+    return {r["path"].split("/")[-1]: {**r, **{k: float(r[k]) for k in numbers}} for r in rows}
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail the test if anything asks the runner to train."""
+    def refuse(*a, **k):
+        raise AssertionError("load_runs trained although retrain_budget is 0")
+
+    monkeypatch.setattr(figures, "run_figure", refuse)
+
+
+def test_store_dir_is_the_committed_store_unless_given(tmp_path):
+    assert store_dir() == store_dir(None) == RESULTS_DIR
+    assert store_dir(str(tmp_path)) == tmp_path
+
+
+@pytest.mark.parametrize("figure", [2, 3, 4, 5])
+def test_load_runs_reads_every_committed_run_of_a_figure_without_training(figure, no_training, index):
+    runs = load_runs(figure)
+    assert [r["name"] for r in runs] == [run_name(c) for c in figure_configs(figure, 1)]
+    assert all(r["curve"] and r["dir"] == run_path(RESULTS_DIR, r["name"]) for r in runs)
+    assert {r["name"] for r in runs} <= set(index)
+    assert all(str(figure) in index[r["name"]]["figures"].split(";") for r in runs)
+    assert not_stored(runs) == "none"
+
+
+def test_load_runs_retrains_the_matching_runs_first(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(figures, "run_figure", lambda *a, **k: calls.append((a, k)))
+    runs = load_runs(4, 1000, panels="frey-*", results_dir=str(tmp_path), workers=1, device="cpu")
+    assert calls == [((4, 1000), {"only": "frey-*", "results_dir": tmp_path, "workers": 1, "device": "cpu"})]
+    assert [r["curve"] for r in runs] == [[], []]  # the stub trained nothing into the empty store
+    assert not_stored(runs) == ", ".join(run_name(c) for c in figure_configs(4, 1))
+
+
+@pytest.mark.parametrize("figure", [2, 3])
+def test_progress_rows_match_the_index(figure, no_training, index):
+    runs = load_runs(figure)
+    rows = progress_rows(runs)
+    assert [r["run"] for r in rows] == [r["name"] for r in runs]
+    for row in rows:
+        stored = index[row["run"]]
+        assert row["samples"] == stored["samples"]
+        assert row["step size"] == pytest.approx(stored["lr"])
+        assert row["train seconds"] == pytest.approx(stored["seconds"], abs=0.051)
+    text = progress_table(runs).splitlines()
+    assert text[0].split() == ["run", "samples", "step", "size", "train", "seconds"]
+    assert len(text) == 2 + len(runs) and all(r["run"] in line for r, line in zip(rows, text[2:]))
+
+
+def test_progress_rows_of_a_missing_run():
+    run = {"name": "x", "config": None, "curve": [], "lr": None, "dir": None}
+    (row,) = progress_rows([run])
+    assert row["samples"] == 0 and row["train seconds"] == 0 and np.isnan(row["step size"])
+
+
+@pytest.mark.parametrize("figure", [4, 5])
+def test_final_rows_match_the_index(figure, no_training, index):
+    runs = load_runs(figure)
+    rows = final_rows(runs)
+    assert [r["run"] for r in rows] == [r["name"] for r in runs]
+    for row in rows:
+        stored = index[row["run"]]
+        assert stored["measure"] == "bound" and row["samples"] == stored["samples"]
+        assert row["train bound"] == pytest.approx(stored["train"], abs=5e-4)
+        assert row["test bound"] == pytest.approx(stored["test"], abs=5e-4)
+    assert len(final_table(runs).splitlines()) == 2 + len(rows)
+    assert final_rows([{**runs[0], "curve": []}]) == []  # a run not in the store has no final row
+
+
+def test_panel_text_shows_the_final_values_of_the_index(no_training, index):
+    runs = load_runs(3)
+    table = panel_table(runs, lambda c: f"N_train={c.n_train}", "marginal")
+    by_name = keyed(runs, lambda c: (f"N_train={c.n_train}", c.algorithm))
+    for row in table:
+        stored = index[by_name[(row["panel"], row["algorithm"])]["name"]]
+        assert stored["measure"] == "marginal"
+        assert row["train"] == pytest.approx(stored["train"], abs=5e-4)
+        assert row["test"] == pytest.approx(stored["test"], abs=5e-4)
+    lines = panel_text(table).splitlines()
+    assert lines[0].split()[:5] == ["panel", "algorithm", "samples", "train", "test"]
+    assert len(lines) == 2 + len(table) == 2 + 6
+
+
+def test_keyed_and_stored_curves(no_training):
+    runs = load_runs(5)
+    by_n_z = keyed(runs, lambda c: c.n_z)
+    assert list(by_n_z) == list(FIG5_NZ) and all(by_n_z[z]["config"].n_z == z for z in FIG5_NZ)
+    curves = stored_curves(runs + [{**runs[0], "name": "gone", "curve": []}], lambda c: c.n_z)
+    assert curves == {r["config"].n_z: r["curve"] for r in runs}
+
+
+def test_stored_images(no_training):
+    for run in load_runs(5):
+        samples = stored_images(run, "samples")
+        assert samples.shape == (N_SAMPLES_FIG5, 784) and samples.dtype == np.float32
+        assert 0 <= samples.min() and samples.max() <= 1
+    frey = keyed(load_runs(4), lambda c: c.dataset)["frey"]
+    assert stored_images(frey, "manifold").shape == (GRID_N * GRID_N, 560)
+    wake_sleep = next(r for r in load_runs(2) if r["config"].algorithm == "wake-sleep")
+    assert stored_images(wake_sleep, "samples") is None  # Fig. 2 stores no images
+
+
+def test_check_store_reproduces_a_tiny_prefix_of_a_committed_run():
+    rows = check_store(CHEAP_RUN, 1000, 0.05)
+    assert {r["samples"] for r in rows} == {1000} and {r["column"] for r in rows} == {"train_bound", "test_bound"}
+    assert largest_difference(rows) <= 0.05
+    report = check_report(rows)
+    assert report.splitlines()[0].split() == ["samples", "column", "stored", "rerun", "difference"]
+    assert len(report.splitlines()) == 2 + len(rows) + 1
+    assert check_report(rows, table=False) == report.splitlines()[-1] == \
+        f"largest difference: {largest_difference(rows):.2e} nats"
+
+
+def test_check_store_reads_the_given_store_and_fails_where_it_differs(tmp_path):
+    run_dir = run_path(tmp_path, CHEAP_RUN)
+    run_dir.mkdir(parents=True)
+    shutil.copy(run_path(RESULTS_DIR, CHEAP_RUN) / "config.json", run_dir)
+    curve = (run_path(RESULTS_DIR, CHEAP_RUN) / "curve.csv").read_text().splitlines()
+    head, first = curve[0], curve[1].split(",")
+    first[head.split(",").index("test_bound")] = str(float(first[head.split(",").index("test_bound")]) + 1.0)
+    (run_dir / "curve.csv").write_text("\n".join([head, ",".join(first)]) + "\n")
+    with pytest.raises(AssertionError, match="test_bound at 1000 samples"):
+        check_store(CHEAP_RUN, 1000, 0.05, results_dir=str(tmp_path))
