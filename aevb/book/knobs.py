@@ -27,7 +27,8 @@ CHAPTER_RULES: dict[str, Callable] = {
     "mnist_budget": positive_int, "mnist_lr": positive_number, "family_samples": positive_int,
     "n_exact_points": positive_int, "fig3_budget": positive_int, "iwae_k": positive_int, "ais_chains": positive_int,
     "ais_steps": positive_int, "n_z_values": sizes, "study_budget": positive_int, "study_points": positive_int,
-    "algorithms": algorithms, "trace_samples": positive_int, "n_draws": positive_int, "n_codes": positive_int,
+    "algorithms": algorithms, "trace_samples": positive_int,
+    "trace_lr": positive_number, "trace_every": positive_int, "n_draws": positive_int, "n_codes": positive_int,
     # the figure chapters 8-11 (aevb.book.figures)
     "retrain_budget": _retrain_budget, "panels": text,
     "results_dir": lambda v: None if v is None else text(v) and "None or a directory",
