@@ -26,6 +26,7 @@ from aevb.experiments.runs import load_config, load_model, run_seeds
 from aevb.experiments.store import RESULTS_DIR, run_path, samples_reached
 from aevb.files import atomic_write_csv
 from aevb.learners import ALGORITHMS
+from aevb.threads import claim
 from aevb.validation import ALGORITHM_NAMES, MARGINAL_METHODS, ParameterError
 
 
@@ -63,6 +64,15 @@ def _seeds(s: str) -> list[int]:
     return out
 
 
+def _threads(s: str) -> int | None:
+    if s == "auto":
+        return None
+    n = _count(s)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{s!r}: give a positive number of threads or 'auto'")
+    return n
+
+
 def _lr(s: str) -> float | None:
     if s == "auto":
         return None
@@ -98,6 +108,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=_seeds, default=[0],
                    help="seed, or several (0,1,2 or 0-3): aevb and wake-sleep train them in one stacked pass")
     t.add_argument("--device", default="cpu", help="cpu or cuda")
+    t.add_argument("--threads", type=_threads, default=None,
+                   help="torch threads (default: auto, this process's share of the free cores; aevb.threads)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--out", default=None,
                    help="run directory for config.json, curve.csv, checkpoint.pt "
@@ -112,6 +124,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--n-steps", type=_count, default=500, help="AIS: intermediate distributions")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="cpu")
+    e.add_argument("--threads", type=_threads, default=None,
+                   help="torch threads (default: auto, this process's share of the free cores; aevb.threads)")
     f = sub.add_parser("figure", help="train the runs of one of the paper's figures into the results store")
     f.add_argument("figure", type=int, choices=FIGURES, nargs="+",
                    help="the paper's figure(s): 2, 3 (§5), 4, 5 (App. A); several share one pool of workers")
@@ -136,9 +150,11 @@ def parser() -> argparse.ArgumentParser:
 def figure(args) -> int:
     """``python -m aevb figure``: train (or list) a figure's grid in the results store."""
     results = Path(args.results)  # the settings are checked by the TrainConfigs of the grid
-    if args.list:
-        for c in select(grid(args.figure, args.budget, args.seed, args.device), args.only):
-            print(f"{run_name(c):45s} {samples_reached(run_path(results, run_name(c))):>12,} samples")
+    if args.list:  # every run read (and checked) before anything is printed
+        reached = {run_name(c): samples_reached(run_path(results, run_name(c)))
+                   for c in select(grid(args.figure, args.budget, args.seed, args.device), args.only)}
+        for name, samples in reached.items():
+            print(f"{name:45s} {samples:>12,} samples")
         return 0
     run_figure(args.figure, args.budget, only=args.only, executor=args.executor, workers=args.workers,
                threads=args.threads, address=args.address, seed=args.seed, device=args.device, results_dir=results,
@@ -168,6 +184,8 @@ def evaluate(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if args.command in ("train", "evaluate"):
+            claim(args.threads)  # torch threads that do not oversubscribe the cores (aevb.threads)
         return {"evaluate": evaluate, "figure": figure, "train": train}[args.command](args)
     except (ValueError, RuntimeError, FloatingPointError, OSError) as e:
         msg = str(e)
@@ -195,10 +213,7 @@ def train(args) -> int:
     default = f"runs/{c.dataset}-{c.algorithm}-z{c.n_z}-h{'x'.join(map(str, c.hidden))}-s"
     outs = [(default + str(c.seed)) if args.out is None else args.out if len(configs) == 1 else
             f"{args.out}/s{c.seed}" for c in configs]
-    for out in outs:
-        if (Path(out) / "checkpoint.pt").exists():
-            print(f"resuming from {Path(out) / 'checkpoint.pt'}", flush=True)
-    results = run_seeds(configs, outs)
+    results = run_seeds(configs, outs, log=lambda message: print(message, flush=True))
     for config, out, result in zip(configs, outs, results):
         if isinstance(result, BaseException):
             print(f"seed {config.seed}: {type(result).__name__}: {result}", file=sys.stderr)

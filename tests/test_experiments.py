@@ -181,7 +181,9 @@ def test_a_run_in_progress_records_its_step_size(tmp_path):
                           "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         meta, deadline = {}, time.time() + 120
-        while "lr_used" not in meta and p.poll() is None and time.time() < deadline:
+        # config.json names the step size before the first checkpoint is written: wait for both
+        while not ("lr_used" in meta and (out / "checkpoint.pt").exists()) and p.poll() is None \
+                and time.time() < deadline:
             time.sleep(0.02)
             if (out / "config.json").exists():  # written atomically: always whole
                 meta = json.loads((out / "config.json").read_text())

@@ -27,9 +27,8 @@ from typing import Callable, Hashable, Iterable
 import numpy as np
 
 from aevb.config import TrainConfig
-from aevb.experiments.images import load_images
 from aevb.experiments.runner import run_figure
-from aevb.experiments.store import RESULTS_DIR, check_prefix, figure_runs
+from aevb.experiments.store import RESULTS_DIR, check_prefix, figure_runs, run_images
 from aevb.plots import format_table
 
 PROGRESS_COLUMNS = {"run": "", "samples": ",.0f", "step size": "g", "train seconds": ",.0f"}
@@ -108,7 +107,7 @@ def stored_images(run: dict, kind: str) -> np.ndarray | None:
     (N_SAMPLES_FIG5, D)), floats in [0, 1]; None where the run has no ``images.npz`` yet."""
     if not (run["dir"] / "images.npz").exists():
         return None
-    return load_images(run["dir"])[kind]
+    return run_images(run["dir"], run["config"])[kind]  # checked; drawn again from a checkpoint where bad
 
 
 def check_store(check_run: str, check_samples: int, check_atol: float, results_dir: str | Path | None = None,

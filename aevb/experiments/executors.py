@@ -2,7 +2,10 @@
 default) or Ray, an existing distributed engine, for grids that outgrow one machine.
 
 An executor takes ``fn`` and a list of keyword dicts and yields ``(kwargs, result or exception)`` as tasks
-finish, so one failed run never stops the others. Tasks return their small files as bytes and the caller
+finish, so one failed run never stops the others. A task whose worker process died (killed, e.g. by SIGKILL
+or the out-of-memory killer) is yielded with an ``Interrupted`` error: for the local pool, whose every other
+task then stops too, so are the tasks it had not finished; their runs resume from their last checkpoints when
+the grid is run again. Tasks return their small files as bytes and the caller
 stores them, so Ray workers need no shared file system; on a cluster without one, a task interrupted on one
 node restarts its run from the beginning on another (checkpoints stay on the node that wrote them).
 
@@ -12,7 +15,12 @@ from __future__ import annotations
 
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+
+
+class Interrupted(RuntimeError):
+    """A task stopped because a worker process died (not because of the task's own error)."""
 
 
 def local(fn, tasks: list[dict], workers: int = 2, threads: int = 1, address: str | None = None):
@@ -27,6 +35,8 @@ def local(fn, tasks: list[dict], workers: int = 2, threads: int = 1, address: st
         futures = {pool.submit(fn, **t): t for t in tasks}
         for f in as_completed(futures):
             exc = f.exception()
+            if isinstance(exc, BrokenProcessPool):  # a worker died: the pool stops every unfinished task
+                exc = Interrupted("a worker process of the local pool died (killed?) before this task finished")
             yield futures[f], exc if exc is not None else f.result()
 
 
@@ -57,6 +67,8 @@ def ray(fn, tasks: list[dict], workers: int = 2, threads: int = 1, address: str 
                 yield task, ray_.get(ready[0])
             except ray_.exceptions.RayTaskError as e:
                 yield task, e.as_instanceof_cause()
+            except (ray_.exceptions.WorkerCrashedError, ray_.exceptions.NodeDiedError) as e:
+                yield task, Interrupted(f"its Ray worker died before it finished ({type(e).__name__})")
     finally:
         if started:
             ray_.shutdown()

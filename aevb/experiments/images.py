@@ -10,8 +10,9 @@ import numpy as np
 import torch
 
 from aevb.config import TrainConfig
+from aevb.datasets import DATASETS
 from aevb.experiments.grids import GRID_N, N_SAMPLES_FIG5, figures_of
-from aevb.files import atomic_write
+from aevb.files import StoreError, atomic_write
 
 
 @torch.no_grad()
@@ -45,7 +46,47 @@ def write_images(run_dir: str | Path, images: dict[str, np.ndarray]) -> bytes:
     return data
 
 
-def load_images(run_dir: str | Path) -> dict[str, np.ndarray]:
-    """The committed Fig. 4 / 5 images of a run as float arrays in [0, 1]."""
-    with np.load(Path(run_dir) / "images.npz", allow_pickle=False) as f:
-        return {k: f[k].astype(np.float32) / 255 for k in f.files}
+def image_shapes(config: TrainConfig) -> dict[str, tuple[int, int]]:
+    """The arrays ``render_images`` draws for ``config``, by name: their shapes (N, D)."""
+    d_x, figs = DATASETS[config.dataset].d_x, figures_of(config)
+    return {**({"manifold": (GRID_N**2, d_x)} if 4 in figs else {}),
+            **({"samples": (N_SAMPLES_FIG5, d_x)} if 5 in figs else {})}
+
+
+def load_images(run_dir: str | Path, config: TrainConfig | None = None, remedy: str = "") -> dict[str, np.ndarray]:
+    """The committed Fig. 4 / 5 images of a run as float arrays in [0, 1]: the one reader of ``images.npz``.
+
+    Checks on read: the file is an npz numpy can read in full (not torn, empty or another file's bytes), and
+    holds uint8 arrays (N, D) named manifold / samples; with ``config``, exactly the arrays ``render_images``
+    draws for it, of their shapes. ``StoreError`` (naming the file, the problem, then ``remedy``) otherwise;
+    ``aevb.experiments.store.run_images`` rebuilds a bad file from the run's checkpoint where there is one."""
+    path = Path(run_dir) / "images.npz"
+    if not path.exists():
+        raise StoreError(path, "not found", remedy)
+    if path.stat().st_size == 0:
+        raise StoreError(path, "is empty", remedy)
+    try:
+        with open(path, "rb") as fh:  # numpy leaves a path it opened open where the archive is torn
+            f = np.load(fh, allow_pickle=False)
+            if isinstance(f, np.lib.npyio.NpzFile):
+                with f:
+                    arrays = {k: f[k] for k in f.files}
+    except Exception as e:  # zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError: torn or foreign
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise StoreError(path, f"cannot be read as an npz archive of images ({type(e).__name__}: {first})",
+                         remedy) from None
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise StoreError(path, "holds one array, not an npz archive of images", remedy)
+    want = image_shapes(config) if config is not None else None
+    if want is not None and set(arrays) != set(want):
+        raise StoreError(path, f"holds the arrays {', '.join(sorted(arrays)) or 'none'}; expected "
+                               f"{', '.join(sorted(want)) or 'none (the run is not one of Fig. 4 or 5)'}", remedy)
+    for k, a in arrays.items():
+        if k not in ("manifold", "samples"):
+            raise StoreError(path, f"holds an array {k!r}: not one of manifold, samples", remedy)
+        if a.dtype != np.uint8 or a.ndim != 2 or (want is not None and a.shape != want[k]):
+            shape = f"shape {want[k]}" if want is not None else "2 dimensions"
+            raise StoreError(path, f"{k} is {a.dtype} of shape {a.shape}; expected uint8 of {shape}", remedy)
+    if not arrays:
+        raise StoreError(path, "holds no arrays", remedy)
+    return {k: a.astype(np.float32) / 255 for k, a in arrays.items()}

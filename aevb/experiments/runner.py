@@ -4,7 +4,12 @@ store (``aevb.experiments.store``), as tasks on an executor (``aevb.experiments.
 Each run is trained by ``aevb.experiments.runs.run_seeds`` into ``results/runs/NAME/`` (``config.json``,
 ``curve.csv``, for Fig. 4/5 a small ``images.npz``; the checkpoint stays out of git). Asking for a larger budget
 extends a run exactly; an interrupted grid resumes where it stopped. The seeds of one run form one task, trained
-in one pass with stacked weights where their step is fused.
+in one pass with stacked weights where their step is fused. ``run_grid`` does the same for any list of configs.
+
+A worker that dies (SIGKILL, the out-of-memory killer) stops its pool: its runs and those not yet finished are
+reported as interrupted, the index is written, and the same command run again resumes them from their last
+checkpoints to the curves an uninterrupted grid writes. Each run directory has one writer at a time
+(``aevb.experiments.lock``): a run another process is writing is reported as failed, naming that process.
 
     python -m aevb figure 2 --budget 1e7            # the 18 runs of Fig. 2, two at a time on this machine
     python -m aevb figure 3 --only 'mnist-mcem-*'   # a part of a grid (shell-style patterns on run names)
@@ -16,26 +21,33 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import torch
-
 from aevb.config import TrainConfig, eval_schedule, seedless
-from aevb.experiments.executors import EXECUTORS
+from aevb.experiments.executors import EXECUTORS, Interrupted
 from aevb.experiments.grids import cost, figures_of, grid, run_name, select
 from aevb.experiments.images import render_images, write_images
+from aevb.experiments.lock import RunLocked, run_lock, run_locks
 from aevb.experiments.runs import run_seeds
-from aevb.experiments.store import RESULTS_DIR, run_path, samples_reached, store_files, write_index
+from aevb.experiments.store import RESULTS_DIR, run_images, run_path, samples_reached, store_files, write_index
+from aevb.files import StoreError
 from aevb.learners import ALGORITHMS
 from aevb.learners.lockstep import stack_key
+from aevb.threads import claim
 from aevb.validation import ParameterError
 
 
 def pending(configs: list[TrainConfig], results_dir: Path) -> list[TrainConfig]:
     """The configs not yet trained to their budget in ``results_dir`` (or, for Fig. 4/5, whose images are
     missing: the run is then only loaded and drawn)."""
+    def has_images(run_dir, c):
+        try:
+            return (run_dir / "images.npz").exists() and bool(run_images(run_dir, c))  # checked (or drawn again)
+        except StoreError:  # bad, and no checkpoint to draw them from: the run is trained again, and drawn
+            return False
+
     def done(c):
         run_dir = run_path(results_dir, run_name(c))
         return (samples_reached(run_dir) >= eval_schedule(c.budget, c.batch_size)[-1]
-                and (not set(figures_of(c)) & {4, 5} or (run_dir / "images.npz").exists()))
+                and (not set(figures_of(c)) & {4, 5} or has_images(run_dir, c)))
 
     return [c for c in configs if not done(c)]
 
@@ -54,10 +66,11 @@ def train_task(config_dicts: list[dict], run_dirs: list[str], threads: int) -> l
     """Executor task: train runs that differ only in seed into ``run_dirs`` (resuming where they stopped) in one
     pass, with ``threads`` threads; returns per run its small files by name, as bytes, for the caller to store
     (the worker may be on another machine) and how far it got, or the exception that stopped it."""
-    torch.set_num_threads(threads)
+    claim(threads)  # a fixed share of the cores, counted by CLIs and chapters beside it (aevb.threads)
     configs = [TrainConfig.from_dict(d) for d in config_dicts]
-    return [out if isinstance(out, BaseException) else _task_result(c, out, Path(d))
-            for c, out, d in zip(configs, run_seeds(configs, run_dirs), run_dirs)]
+    with run_locks(run_dirs):  # held until the images are written too (run_seeds takes it again, re-entrantly)
+        return [out if isinstance(out, BaseException) else _task_result(c, out, Path(d))
+                for c, out, d in zip(configs, run_seeds(configs, run_dirs), run_dirs)]
 
 
 def _task_result(config: TrainConfig, result, run_dir: Path) -> dict:
@@ -77,32 +90,76 @@ def run_figure(figure: int | list[int], budget: int, only: str | None = None, ex
     "ray": tasks on a Ray cluster at ``address``, or a local Ray instance where it is None), each with
     ``threads`` threads; with ``stack``, the seeds of one run are one task trained with stacked weights.
     ``results_dir/index.csv`` is rewritten after every task. A run that fails (e.g. NaN) is reported and the
-    others go on; the error is raised at the end."""
+    others go on; the error is raised at the end. See ``run_grid``."""
+    if executor not in EXECUTORS:
+        raise ParameterError(f"executor {executor!r} is not one of {tuple(EXECUTORS)}")
+    figures = [figure] if isinstance(figure, int) else list(figure)
+    configs = select(grid(figures, budget, seed, device), only)
+    return run_grid(configs, results_dir, executor, workers, threads, address, stack, log,
+                    label=f"figure {', '.join(map(str, figures))}")
+
+
+def run_grid(configs: list[TrainConfig], results_dir: str | Path = RESULTS_DIR, executor: str = "local",
+             workers: int = 2, threads: int = 1, address: str | None = None, stack: bool = True, log=print,
+             label: str = "grid") -> list[dict]:
+    """Train ``configs`` (each to its own budget) into the store ``results_dir`` as ``run_figure`` does: the
+    runs not yet done, as tasks (``tasks``) on ``executor``, longest first; returns what each finished run
+    stored. A run that fails (e.g. NaN) is reported and the others go on; a run whose worker died (killed, e.g.
+    SIGKILL or out of memory: ``executors.Interrupted``) is reported as interrupted, and the same call run again
+    resumes it from its last checkpoint to the curve it would have had. ``index.csv`` is rewritten after every
+    task and at the end; then a ``RuntimeError`` names the failed and interrupted runs, if any."""
     if executor not in EXECUTORS:
         raise ParameterError(f"executor {executor!r} is not one of {tuple(EXECUTORS)}")
     results_dir = Path(results_dir)
-    figures = [figure] if isinstance(figure, int) else list(figure)
-    configs = select(grid(figures, budget, seed, device), only)
     todo = pending(configs, results_dir)
     groups = sorted(tasks(todo, stack), key=lambda g: sum(map(cost, g)), reverse=True)  # longest first
-    log(f"figure {', '.join(map(str, figures))}: {len(configs)} runs, {len(configs) - len(todo)} already at {budget:,} samples, "
+    budgets = sorted({c.budget for c in configs})
+    at = f"{budgets[0]:,} samples" if len(budgets) == 1 else "their budgets"
+    log(f"{label}: {len(configs)} runs, {len(configs) - len(todo)} already at {at}, "
         f"{len(todo)} to train in {len(groups)} tasks with {executor} ({workers} workers x {threads} threads)")
     jobs = [dict(config_dicts=[dataclasses.asdict(c) for c in g],
                   run_dirs=[str(run_path(results_dir, run_name(c))) for c in g], threads=threads) for g in groups]
-    done, failed = [], []
+    done, failed, interrupted = [], [], []
     for task, outcome in EXECUTORS[executor](train_task, jobs, workers=workers, threads=threads, address=address):
         names = [Path(d).name for d in task["run_dirs"]]
         outcomes = outcome if isinstance(outcome, list) else [outcome] * len(names)  # a task that failed as a whole
         for name, out in zip(names, outcomes):
+            if isinstance(out, Interrupted):
+                interrupted.append(name)
+                log(f"  INTERRUPTED {name}: {out}; it resumes from its last checkpoint when this is run again")
+                continue
+            if not isinstance(out, BaseException):
+                try:
+                    with run_lock(run_path(results_dir, name)):  # never beside another writer of the run
+                        store_files(out["name"], out["files"], results_dir)
+                except RunLocked as e:  # the other writer's files stay as they are
+                    out = e
             if isinstance(out, BaseException):
                 failed.append(f"{name}: {type(out).__name__}: {out}")
                 log(f"  FAILED {failed[-1]}")
                 continue
-            store_files(out["name"], out["files"], results_dir)
             done.append(out)
             log(f"  {name}: {out['samples']:,} samples in {out['seconds']:.0f} s training time")
-        write_index(results_dir)
-    write_index(results_dir)
-    if failed:
-        raise RuntimeError(f"{len(failed)} of {len(todo)} runs failed (the others are stored): " + "; ".join(failed))
+        index_problem = _write_index(results_dir)
+    index_problem = _write_index(results_dir)
+    if failed or interrupted:
+        parts = ([f"{len(failed)} of {len(todo)} runs failed (the others are stored): " + "; ".join(failed)]
+                 if failed else [])
+        if interrupted:
+            parts.append(f"{len(interrupted)} of {len(todo)} runs were interrupted (a worker process died): "
+                         f"{', '.join(interrupted)}; run the same command again to resume them from their "
+                         f"last checkpoints")
+        raise RuntimeError(". ".join(parts + ([str(index_problem)] if index_problem else [])))
+    if index_problem is not None:
+        raise index_problem
     return done
+
+
+def _write_index(results_dir: Path) -> StoreError | None:
+    """``write_index``; a run of the store that cannot be read (it may belong to another figure) does not stop
+    the grid: the index is written from the others and the error is returned, to be raised at the end."""
+    try:
+        write_index(results_dir)
+    except StoreError as e:
+        return e
+    return None

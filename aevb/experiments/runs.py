@@ -10,19 +10,22 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import platform
 import subprocess
+import warnings
 from pathlib import Path
 
 import torch
 
 from aevb.config import TrainConfig, eval_schedule
-from aevb.files import atomic_torch_save, atomic_write_csv, atomic_write_json
+from aevb.experiments.lock import run_locks
+from aevb.files import (StoreError, atomic_torch_save, atomic_write_csv, atomic_write_json, finite_rows, read_csv,
+                        read_json)
 from aevb.learners import ALGORITHMS
 from aevb.learners.aevb import TrainResult
 from aevb.learners.protocol import fit_seeds
+from aevb.validation import ParameterError
 
 
 def curve_columns(config: TrainConfig) -> list[str]:
@@ -64,21 +67,26 @@ def run(config: TrainConfig, out_dir: str | Path | None = None) -> TrainResult:
     return out
 
 
-def run_seeds(configs: list[TrainConfig], out_dirs: list) -> list:
+def run_seeds(configs: list[TrainConfig], out_dirs: list, log=None) -> list:
     """``run`` for runs that differ only in their seed, trained in one pass (``aevb.learners.protocol.fit_seeds``:
     stacked weights where the step is fused). Returns a ``TrainResult`` per run, or the ``NonFiniteError`` that
     stopped it; each run writes and resumes its own directory as ``run`` does (a resumed run keeps the path of
-    its step, fused or autograd, and trains beside the others where that differs)."""
+    its step, fused or autograd, and trains beside the others where that differs). ``log(message)``, where
+    given, hears of each run resumed from a checkpoint, once its directory's lock is held."""
     for c in configs:  # every run's settings checked before anything is written
         ALGORITHMS[c.algorithm].check_config(c)
     outs = [Path(o) if o is not None else None for o in out_dirs]
-    resumes = [_load_checkpoint(o, c) if o is not None and (o / "checkpoint.pt").exists() else None
-               for c, o in zip(configs, outs)]
-    configs = [c if r is None else dataclasses.replace(c, **{f: getattr(TrainConfig.from_dict(r["config"]), f)
-                                                              for f in INHERITED})
-               for c, r in zip(configs, resumes)]
-    writers = [_writer(c, o, r) for c, o, r in zip(configs, outs, resumes)]
-    return fit_seeds(configs, ALGORITHMS[configs[0].algorithm], writers, resumes)
+    with run_locks(outs):  # one writer per run directory, for the life of the run (RunLocked names the holder)
+        resumes = [_load_checkpoint(o, c) if o is not None and (o / "checkpoint.pt").exists() else None
+                   for c, o in zip(configs, outs)]
+        for o, r in zip(outs, resumes):
+            if r is not None and log is not None:
+                log(f"resuming from {o / 'checkpoint.pt'} at {r['trainer']['samples']:,} samples")
+        configs = [c if r is None else dataclasses.replace(c, **{f: getattr(TrainConfig.from_dict(r["config"]), f)
+                                                                  for f in INHERITED})
+                   for c, r in zip(configs, resumes)]
+        writers = [_writer(c, o, r) for c, o, r in zip(configs, outs, resumes)]
+        return fit_seeds(configs, ALGORITHMS[configs[0].algorithm], writers, resumes)
 
 
 def _writer(config: TrainConfig, out: Path | None, resume: dict | None):
@@ -89,25 +97,23 @@ def _writer(config: TrainConfig, out: Path | None, resume: dict | None):
     if resume is not None:  # the step size is known from the start (a run in progress says which it uses)
         meta.update(lr_used=resume["lr"], lr_search=resume["lr_search"])
     atomic_write_json(out / "config.json", meta)
+    if resume is not None:  # the curve as far as the checkpoint (a run killed between the two writes below)
+        atomic_write_csv(out / "curve.csv", resume["curve"], curve_columns(config))
 
     def on_checkpoint(state):
         if "lr_used" not in meta:  # first checkpoint after the §5 search: the step size is on disk before it
             meta.update(lr_used=state["lr"], lr_search=state["lr_search"])
             atomic_write_json(out / "config.json", meta)
-        atomic_write_csv(out / "curve.csv", state["curve"], curve_columns(config))
+        # the checkpoint before the curve: a curve never runs ahead of the checkpoint that a resume starts from
         atomic_torch_save(out / "checkpoint.pt", {**state, "config": dataclasses.asdict(config)})
+        atomic_write_csv(out / "curve.csv", state["curve"], curve_columns(config))
     # every fit checkpoints at least at its last evaluation, so config.json has its step size by the end
     return on_checkpoint
 
 
 def _load_checkpoint(out: Path, config: TrainConfig) -> dict:
     """The checkpoint in ``out``, after checking it belongs to ``config`` (up to ``RESUMABLE`` fields)."""
-    path = out / "checkpoint.pt"
-    try:
-        ckpt = torch.load(path, map_location=config.device, weights_only=True)
-    except Exception as e:  # a torn or foreign file: say so, never silently start over
-        raise ValueError(f"{path} cannot be read as a checkpoint ({e}); move it away to start afresh") from e
-    there = TrainConfig.from_dict(ckpt["config"], device=config.device)
+    ckpt, there = read_checkpoint(out, device=config.device)  # a torn or foreign file: say so, never start over
     differ = [f"{f.name}: {getattr(there, f.name)!r} there, {getattr(config, f.name)!r} here"
               for f in dataclasses.fields(config)
               if f.name not in RESUMABLE | INHERITED and getattr(there, f.name) != getattr(config, f.name)]
@@ -121,18 +127,170 @@ def _load_checkpoint(out: Path, config: TrainConfig) -> dict:
 
 
 def load_config(out_dir: str | Path, device: str = "cpu") -> TrainConfig:
-    """The TrainConfig a run directory was trained with (moved to ``device``)."""
-    path = Path(out_dir) / "config.json"
-    if not path.exists():
-        raise ValueError(f"{path} not found: is {out_dir} a run directory written by 'python -m aevb train'?")
-    return TrainConfig.from_dict(json.loads(path.read_text())["config"], device=device)
+    """The TrainConfig a run directory was trained with (moved to ``device``); ``read_run_config`` checks it."""
+    return read_run_config(out_dir, device)[0]
 
 
 def load_model(out_dir: str | Path, device: str = "cpu"):
-    """The trained model of a run directory written by ``run`` (a ``VAE``, or what its algorithm trains)."""
-    out = Path(out_dir)
-    ckpt = torch.load(out / "checkpoint.pt", map_location=device, weights_only=True)
-    config = TrainConfig.from_dict(ckpt["config"], device=device)
+    """The trained model of a run directory written by ``run`` (a ``VAE``, or what its algorithm trains), from its
+    checkpoint (``read_checkpoint`` checks it; weights that do not fit the model are a ``StoreError`` too)."""
+    ckpt, config = read_checkpoint(out_dir, device=device)
     model = ALGORITHMS[config.algorithm].build_model(config).to(device)
-    model.load_state_dict(ckpt["trainer"]["model"])
+    try:
+        model.load_state_dict(ckpt["trainer"]["model"])
+    except (RuntimeError, TypeError, AttributeError) as e:
+        raise StoreError(Path(out_dir) / "checkpoint.pt", f"holds weights that do not fit its model ({e})",
+                         _resume_remedy(out_dir, config)) from None
     return model
+
+
+# The readers of a run directory's files: each is the one place its file is read, and checks it on read (a torn,
+# empty, foreign or hand-edited file is one StoreError naming the file, the problem and the command that
+# regenerates it: by default the `python -m aevb train ... --out DIR` of the run; the store passes its own).
+
+CHECKPOINT_KEYS = ("config", "curve", "lr", "lr_search", "trainer")  # what ``_writer`` saves
+TRAINER_KEYS = ("model", "samples")  # of a trainer's ``state_dict`` (what every reader of a checkpoint uses)
+
+
+def read_run_config(out_dir: str | Path, device: str = "cpu", remedy: str | None = None) -> tuple[TrainConfig, dict]:
+    """``(config, meta)`` of ``out_dir/config.json``: the ``TrainConfig`` (on ``device``) and the whole JSON
+    object (``lr_used``, ``lr_search``, ``environment``). ``StoreError`` where the file is missing, empty, torn,
+    not a JSON object, or its ``config`` is not one ``TrainConfig`` accepts (a field missing, unknown or out of
+    range)."""
+    path = Path(out_dir) / "config.json"
+    if not path.exists():
+        raise StoreError(path, f"not found: is {out_dir} a run directory written by 'python -m aevb train'?",
+                         remedy or "")
+    remedy = _resume_remedy(out_dir, None) if remedy is None else remedy
+    meta = read_json(path, remedy)
+    if not isinstance(meta.get("config"), dict):
+        raise StoreError(path, "has no 'config' object (not a run's config.json?)", remedy)
+    config = _config_from(path, meta["config"], device, remedy)
+    lr = meta.get("lr_used")
+    if lr is not None and not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0):
+        raise StoreError(path, f"lr_used is {lr!r}, not a positive number", remedy)
+    return config, meta
+
+
+def _config_from(path: Path, d: dict, device: str, remedy: str) -> TrainConfig:
+    try:
+        return TrainConfig.from_dict(d, device=device)
+    except (ParameterError, TypeError, KeyError, ValueError) as e:
+        what = f"lacks the field {e}" if isinstance(e, KeyError) else str(e)
+        raise StoreError(path, f"holds a config that is not a run's settings: {what}", remedy) from None
+
+
+def read_curve(out_dir: str | Path, config: TrainConfig | None = None, remedy: str | None = None) -> list[dict]:
+    """The rows of ``out_dir/curve.csv`` ([] where there is none yet), checked: the header is
+    ``curve_columns(config)`` (``config`` read from ``config.json`` where not given), every value a finite
+    number, ``samples`` whole numbers strictly increasing, ``seconds`` not negative. ``StoreError`` naming the
+    file, the line and the problem otherwise; except where the run's ``checkpoint.pt`` is readable and of the
+    same settings: then the curve is rewritten from the one it holds (the curve the run resumes from, as
+    ``run`` wrote it) and a warning says so."""
+    path = Path(out_dir) / "curve.csv"
+    if not path.exists():
+        return []
+    if config is None:
+        config = read_run_config(out_dir, remedy=remedy)[0]
+    remedy = _resume_remedy(out_dir, config) if remedy is None else remedy
+    try:
+        return _checked_curve(path, config, remedy)
+    except StoreError as e:
+        ckpt = _checkpoint_of(out_dir, config)
+        if ckpt is None:
+            raise
+        atomic_write_csv(path, ckpt["curve"], curve_columns(config))
+        warnings.warn(f"{e.path}: {e.problem}; rewritten from {Path(out_dir) / 'checkpoint.pt'} "
+                      f"({ckpt['trainer']['samples']:,} samples)", stacklevel=2)
+        return _checked_curve(path, config, remedy)
+
+
+def _checkpoint_of(out_dir: str | Path, config: TrainConfig) -> dict | None:
+    """The readable checkpoint of ``out_dir`` where it is of ``config``'s settings (up to ``RESUMABLE`` and
+    ``INHERITED``), else None."""
+    if not (Path(out_dir) / "checkpoint.pt").exists():
+        return None
+    try:
+        ckpt, there = read_checkpoint(out_dir)
+    except StoreError:
+        return None
+    same = all(getattr(there, f.name) == getattr(config, f.name) for f in dataclasses.fields(config)
+               if f.name not in RESUMABLE | INHERITED)
+    return ckpt if same else None
+
+
+def _checked_curve(path: Path, config: TrainConfig, remedy: str) -> list[dict]:
+    rows = finite_rows(path, read_csv(path, curve_columns(config), remedy), remedy)
+    last = 0
+    for n, row in enumerate(rows, start=2):
+        s = row["samples"]
+        if s != int(s) or s <= last:
+            raise StoreError(path, f"line {n}: samples is {s:g}, not a whole number above the line before's "
+                                   f"{last:g}", remedy)
+        if row["seconds"] < 0:
+            raise StoreError(path, f"line {n}: seconds is {row['seconds']:g}, below 0", remedy)
+        last = s
+    return rows
+
+
+def read_checkpoint(out_dir: str | Path, device: str = "cpu", remedy: str | None = None) -> tuple[dict, TrainConfig]:
+    """``(checkpoint, config)`` of ``out_dir/checkpoint.pt`` (tensors on ``device``), checked: torch can load it,
+    it is a dict with ``CHECKPOINT_KEYS``, its ``trainer`` has ``TRAINER_KEYS`` and its ``config`` is a valid
+    ``TrainConfig``. ``StoreError`` otherwise (move the file away to start the run afresh)."""
+    path = Path(out_dir) / "checkpoint.pt"
+    if not path.exists():
+        raise StoreError(path, "not found: the run has no checkpoint to load its model from", remedy or "")
+    remedy = "move it away to start afresh" if remedy is None else remedy
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # a torn or foreign file: say so, never silently start over
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]  # torch's messages run over many lines
+        raise StoreError(path, f"cannot be read as a checkpoint ({first})", remedy) from None
+    if not isinstance(ckpt, dict) or not all(k in ckpt for k in CHECKPOINT_KEYS):
+        what = (f"lacks {', '.join(k for k in CHECKPOINT_KEYS if k not in ckpt)}" if isinstance(ckpt, dict)
+                else f"holds a {type(ckpt).__name__}")
+        raise StoreError(path, f"cannot be read as a checkpoint (it {what}; a run's checkpoint "
+                               f"has {', '.join(CHECKPOINT_KEYS)})", remedy)
+    trainer = ckpt["trainer"]
+    if not isinstance(trainer, dict) or not all(k in trainer for k in TRAINER_KEYS) or not isinstance(
+            trainer["samples"], int) or not isinstance(ckpt["config"], dict) or not isinstance(ckpt["curve"], list):
+        raise StoreError(path, "cannot be read as a checkpoint (its trainer state, config or curve is not a run's)",
+                         remedy)
+    return ckpt, _config_from(path, ckpt["config"], device, remedy)
+
+
+# TrainConfig field -> the flag of `python -m aevb train` that sets it (the other fields have no flag)
+TRAIN_FLAGS = {"dataset": "--dataset", "algorithm": "--algorithm", "n_z": "--n-z", "hidden": "--hidden",
+               "budget": "--budget", "n_train": "--n-train", "lr": "--lr", "batch_size": "--batch-size",
+               "n_samples": "--n-samples", "estimator": "--estimator", "marginal": "--marginal",
+               "marginal_points": "--marginal-points", "checkpoint_every": "--checkpoint-every", "seed": "--seed",
+               "device": "--device"}
+
+
+def train_command(config: TrainConfig, out_dir: str | Path) -> str:
+    """The ``python -m aevb train ... --out OUT_DIR`` command that trains (or resumes) ``config`` into ``out_dir``:
+    a flag for every setting that differs from the default (settings without a flag are the defaults' in a run
+    started from the command line)."""
+    default, flags = TrainConfig(), []
+    for field, flag in TRAIN_FLAGS.items():
+        v = getattr(config, field)
+        if v != getattr(default, field) and v is not None:
+            flags.append(f"{flag} {','.join(map(str, v)) if isinstance(v, tuple) else v}")
+    return " ".join(["python -m aevb train", *flags, "--out", str(out_dir)])
+
+
+def _resume_remedy(out_dir: str | Path, config: TrainConfig | None) -> str:
+    """How to regenerate a run directory's files: move the bad file away and train the run again into it."""
+    if config is None:  # config.json itself is bad: the checkpoint may still say what the run was
+        try:
+            config = read_checkpoint(out_dir)[1]
+        except StoreError:
+            return f"move it away and re-run the 'python -m aevb train ... --out {out_dir}' that wrote it"
+    default = TrainConfig()
+    unflagged = [f"{f.name}={getattr(config, f.name)!r}" for f in dataclasses.fields(config)
+                 if f.name not in TRAIN_FLAGS and f.name not in ("progress", "fused")
+                 and getattr(config, f.name) != getattr(default, f.name)]
+    also = (f"; it was trained with {', '.join(unflagged)}, which no flag sets: resume it with "
+            f"aevb.experiments.runs.run(config, {str(out_dir)!r})" if unflagged else "")
+    return (f"move it away and run `{train_command(config, out_dir)}` (it resumes from checkpoint.pt where there is "
+            f"one){also}")

@@ -7,18 +7,35 @@ directories, so it can never disagree with them. ``results/runs/NAME/curve.csv``
 ``check_prefix`` re-trains the first samples of a committed run with its seed and step size and compares
 with the stored curve: the same code, seed and machine give the same numbers; another machine's float
 rounding (thread count, vector units) may move them by a little, which the tolerance allows.
+
+Every file is checked on read (``aevb.experiments.runs.read_run_config``, ``read_curve``, ``read_checkpoint``,
+``aevb.experiments.images.load_images``, ``read_index`` here): a torn, empty, foreign or hand-edited file is one
+``aevb.files.StoreError`` naming the file and the problem. What can be rebuilt is rebuilt: ``index.csv`` from the
+run directories (``read_index``, ``write_index``); ``images.npz`` (``run_images``) and ``curve.csv``
+(``aevb.experiments.runs.read_curve``) from the run's ``checkpoint.pt`` where there is one of the same settings
+and point. What cannot names the command that regenerates it (``regenerate_command``): move the bad file away,
+then ``python -m aevb figure N --only NAME`` trains the run again.
+
+A bad run in the index: ``index_rows`` and everything that reads a run (``samples_reached``, ``figure_runs``,
+``python -m aevb figure --list``) raise on it, never skip it; ``write_index`` writes the rows of the readable
+runs (so the index stays whole for them) and then raises naming every unreadable one.
 """
 from __future__ import annotations
 
-import json
+import csv
+import io
 import math
 import tempfile
+import warnings
 from pathlib import Path
 
+import numpy as np
+
 from aevb.config import TrainConfig
-from aevb.experiments.grids import figure_configs, figures_of, run_name
-from aevb.experiments.runs import run
-from aevb.files import atomic_write, atomic_write_csv, read_csv
+from aevb.experiments.grids import FIGURES, figure_configs, figures_of, run_name
+from aevb.experiments.images import image_shapes, load_images, render_images, write_images
+from aevb.experiments.runs import load_model, read_checkpoint, read_curve, read_run_config, run
+from aevb.files import StoreError, atomic_write, atomic_write_csv
 
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"  # the committed store (repository root)
 
@@ -31,11 +48,75 @@ def run_path(results_dir: str | Path, name: str) -> Path:
     return Path(results_dir) / "runs" / name
 
 
+DEFAULT_BUDGET = 10_000_000  # `python -m aevb figure`'s default --budget (the committed runs')
+
+
+def regenerate_command(name: str, results_dir: str | Path = RESULTS_DIR, budget: int | None = None) -> str:
+    """The ``python -m aevb figure N --only NAME`` command that trains the store run ``name`` again (with
+    ``--seed``, ``--budget`` and ``--results`` where they are not the defaults)."""
+    seed = name.rsplit("-s", 1)[-1]
+    seed = int(seed) if seed.isdigit() else 0
+    figs = [f for f in FIGURES if any(run_name(c) == name for c in figure_configs(f, 1, seed))]
+    cmd = f"python -m aevb figure {figs[0] if figs else ' '.join(map(str, FIGURES))} --only {name}"
+    if seed:
+        cmd += f" --seed {seed}"
+    if budget is not None and budget != DEFAULT_BUDGET:
+        cmd += f" --budget {budget}"
+    if Path(results_dir).resolve() != RESULTS_DIR:
+        cmd += f" --results {results_dir}"
+    return cmd
+
+
+def _remedy(run_dir: Path, config: TrainConfig | None = None) -> str:
+    """How to get a store run's bad file back: move it away, train the run again."""
+    command = regenerate_command(run_dir.name, run_dir.parent.parent, None if config is None else config.budget)
+    return f"move it away and run `{command}`"
+
+
+def run_config(run_dir: str | Path) -> tuple[TrainConfig, dict]:
+    """``(config, meta)`` of a store run's checked ``config.json`` (``aevb.experiments.runs.read_run_config``; an
+    error says how to regenerate the run)."""
+    run_dir = Path(run_dir)
+    return read_run_config(run_dir, remedy=_remedy(run_dir))
+
+
+def run_curve(run_dir: str | Path, config: TrainConfig | None = None) -> list[dict]:
+    """A store run's checked curve (``aevb.experiments.runs.read_curve``; [] where it has none yet)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "curve.csv").exists():
+        return []
+    config = run_config(run_dir)[0] if config is None else config
+    return read_curve(run_dir, config, remedy=_remedy(run_dir, config))
+
+
 def samples_reached(run_dir: str | Path) -> int:
-    """Training samples of the last evaluated point in ``run_dir/curve.csv`` (0 where there is none)."""
-    path = Path(run_dir) / "curve.csv"
-    rows = read_csv(path) if path.exists() else []
+    """Training samples of the last evaluated point in ``run_dir/curve.csv`` (0 where there is none; a bad
+    ``curve.csv`` or ``config.json`` is a ``StoreError``)."""
+    rows = run_curve(run_dir)
     return int(rows[-1]["samples"]) if rows else 0
+
+
+def run_images(run_dir: str | Path, config: TrainConfig | None = None) -> dict[str, np.ndarray]:
+    """A store run's Fig. 4 / 5 images (``aevb.experiments.images.load_images``, checked against its config). Where
+    ``images.npz`` is missing or bad and the run's ``checkpoint.pt`` holds the model of its last evaluation, the
+    images are drawn again from it (the same bytes: ``render_images`` with the run's seed), written, and a warning
+    says so; otherwise the ``StoreError`` says how to regenerate the run."""
+    run_dir = Path(run_dir)
+    config = run_config(run_dir)[0] if config is None else config
+    remedy = _remedy(run_dir, config)
+    try:
+        return load_images(run_dir, config, remedy)
+    except StoreError as e:
+        if not image_shapes(config) or not (run_dir / "checkpoint.pt").exists():
+            raise
+        ckpt = read_checkpoint(run_dir, remedy=remedy)[0]
+        reached = samples_reached(run_dir)
+        if ckpt["trainer"]["samples"] != reached:
+            raise e.remedied(f"{remedy} (checkpoint.pt is at {ckpt['trainer']['samples']:,} samples, the curve at "
+                             f"{reached:,}: not the model the images were drawn from)") from None
+        write_images(run_dir, render_images(config, load_model(run_dir), config.seed))
+        warnings.warn(f"{e.path}: {e.problem}; drawn again from {run_dir / 'checkpoint.pt'}", stacklevel=2)
+        return load_images(run_dir, config, remedy)
 
 
 def store_files(name: str, files: dict[str, bytes], results_dir: str | Path) -> Path:
@@ -53,16 +134,23 @@ def _measure(row: dict) -> str:
     return "marginal" if "test_marginal" in row else "bound"
 
 
-def index_rows(results_dir: str | Path = RESULTS_DIR) -> list[dict]:
-    """One row per run directory under ``results_dir/runs`` that has a curve."""
+def index_rows(results_dir: str | Path = RESULTS_DIR, errors: list | None = None) -> list[dict]:
+    """One row per run directory under ``results_dir/runs`` that has a curve, its files checked on read. A run
+    whose ``config.json`` or ``curve.csv`` is bad raises its ``StoreError`` (naming the file, the problem and the
+    command that regenerates it); with ``errors`` (a list) it is appended there instead and the run left out."""
     results_dir, rows = Path(results_dir), []
-    for cfg_path in sorted((results_dir / "runs").glob("*/config.json")):
-        run_dir = cfg_path.parent
+    run_dirs = sorted({p.parent for f in ("config.json", "curve.csv") for p in (results_dir / "runs").glob(f"*/{f}")})
+    for run_dir in run_dirs:
         if not (run_dir / "curve.csv").exists():
             continue
-        meta = json.loads(cfg_path.read_text())
-        config = TrainConfig.from_dict(meta["config"], device="cpu")
-        curve = read_csv(run_dir / "curve.csv")
+        try:
+            config, meta = run_config(run_dir)
+            curve = run_curve(run_dir, config)
+        except StoreError as e:
+            if errors is None:
+                raise
+            errors.append(e)
+            continue
         if not curve:
             continue
         last, m = curve[-1], _measure(curve[-1])
@@ -77,18 +165,61 @@ def index_rows(results_dir: str | Path = RESULTS_DIR) -> list[dict]:
 
 
 def write_index(results_dir: str | Path = RESULTS_DIR) -> Path:
-    """Rebuild ``results_dir/index.csv`` from the run directories (atomically)."""
-    return atomic_write_csv(Path(results_dir) / "index.csv", index_rows(results_dir), INDEX_COLUMNS)
+    """Rebuild ``results_dir/index.csv`` from the run directories (atomically). A run whose files are bad is left
+    out of the index, which is written from the readable ones; then a ``StoreError`` names every run left out
+    (its file, the problem, the command that regenerates it): never a silent skip."""
+    errors: list = []
+    rows = index_rows(results_dir, errors)
+    path = atomic_write_csv(Path(results_dir) / "index.csv", rows, INDEX_COLUMNS)
+    if errors:
+        raise StoreError(path, f"written without {len(errors)} unreadable run(s), from the {len(rows)} readable: "
+                               + " | ".join(map(str, errors)))
+    return path
+
+
+def read_index(results_dir: str | Path = RESULTS_DIR) -> list[dict]:
+    """The rows of ``results_dir/index.csv`` (values as text, as ``csv.DictReader`` reads them), checked against
+    the run directories it is derived from: where it is missing, torn, empty, foreign, hand-edited or stale it is
+    rebuilt (``write_index``) and a warning says what was wrong with it."""
+    path = Path(results_dir) / "index.csv"
+    want = [{k: str(v) for k, v in r.items()} for r in index_rows(results_dir)]
+    problem = None
+    if not path.exists():
+        problem = "not found"
+    else:
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            text, problem = "", "is not a text file (another file's bytes?)"
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        if problem is None and not text.strip():
+            problem = "is empty"
+        elif problem is None and reader.fieldnames != INDEX_COLUMNS:
+            problem = (f"line 1 has the columns {', '.join(reader.fieldnames or [])}; "
+                       f"expected {', '.join(INDEX_COLUMNS)}")
+        elif problem is None:
+            got = list(reader)
+            torn = [n for n, r in enumerate(got, start=2) if None in r or None in r.values()]
+            if torn:
+                problem = f"line {torn[0]} has more or fewer values than the header (torn?)"
+            elif got != want:
+                bad = next((n for n, (a, b) in enumerate(zip(got, want), start=2) if a != b), len(want) + 2)
+                problem = f"line {bad} disagrees with the run directories (hand-edited or stale)"
+    if problem is not None:
+        write_index(results_dir)
+        warnings.warn(f"{path}: {problem}; rebuilt from the run directories", stacklevel=2)
+    return want
 
 
 def figure_runs(figure: int, results_dir: str | Path = RESULTS_DIR) -> list[dict]:
     """The stored runs of ``figure`` in the grid's order: dicts with ``name``, ``config``, ``curve`` (rows,
-    empty where the run is missing), ``lr`` and ``dir``."""
+    empty where the run is missing), ``lr`` and ``dir``. Every file is checked on read: a bad one raises its
+    ``StoreError`` (with the command that regenerates the run)."""
     results_dir, out = Path(results_dir), []
     for c in figure_configs(figure, 1):
         run_dir = run_path(results_dir, run_name(c))
-        curve = read_csv(run_dir / "curve.csv") if (run_dir / "curve.csv").exists() else []
-        meta = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
+        meta = run_config(run_dir)[1] if (run_dir / "config.json").exists() or (run_dir / "curve.csv").exists() else {}
+        curve = run_curve(run_dir)
         out.append({"name": run_name(c), "config": c, "curve": curve, "lr": meta.get("lr_used"), "dir": run_dir})
     return out
 
@@ -100,10 +231,13 @@ def check_prefix(name: str, samples: int, atol: float, results_dir: str | Path =
     and compare every stored curve value up to there. Returns rows (samples, column, stored, rerun,
     difference); raises AssertionError where a difference exceeds ``atol`` nats."""
     run_dir = run_path(results_dir, name)
-    meta = json.loads((run_dir / "config.json").read_text())
-    stored = [r for r in read_csv(run_dir / "curve.csv") if r["samples"] <= samples]
+    config, meta = run_config(run_dir)
+    stored = [r for r in run_curve(run_dir, config) if r["samples"] <= samples]
     if not stored:
         raise ValueError(f"{name} has no stored evaluation at or below {samples} samples")
+    if "lr_used" not in meta:
+        raise StoreError(run_dir / "config.json", "has no lr_used (the step size the run was trained with)",
+                         _remedy(run_dir, config))
     config = TrainConfig.from_dict(meta["config"], device=device, budget=int(stored[-1]["samples"]),
                                    lr=meta["lr_used"], progress=False)
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,6 +25,7 @@ from aevb.learners import ALGORITHMS
 from aevb.learners.aevb import NonFiniteError, Trainer, TrainResult
 from aevb.learners.lockstep import Lockstep
 from aevb.rng import seeded
+from aevb.threads import rebalance
 
 
 def select_lr(config: TrainConfig, x_train: torch.Tensor, trainer_cls=None) -> tuple[float, dict]:
@@ -47,7 +48,9 @@ def select_lrs(configs: list[TrainConfig], xs: list[torch.Tensor], trainer_cls=N
     trainer_cls = trainer_cls or ALGORITHMS[configs[0].algorithm]
     cands = [(i, lr) for i, c in enumerate(configs) for lr in c.lr_candidates]
     lockstep = Lockstep([trainer_cls(configs[i], xs[i], lr) for i, lr in cands])
+    rebalance()
     lockstep.advance(configs[0].lr_search_samples // 2)
+    rebalance()
     means = lockstep.advance(configs[0].lr_search_samples)
     out = []
     for i, c in enumerate(configs):
@@ -109,6 +112,7 @@ def fit_seeds(configs: list[TrainConfig], trainer_cls=None, on_checkpoints=None,
     with tqdm(total=max(evals) * len(trainers), initial=sum(t.samples for t in trainers),
               disable=not cfg.progress, unit="sample", unit_scale=True, desc=desc) as bar:
         for point in [p for p in checkpoint_schedule(cfg) if p > start]:
+            rebalance()  # this process's share of the cores, where it claimed an automatic one (aevb.threads)
             live = [j for j, t in enumerate(trainers) if lockstep.errors[j] is None and t.samples < point]
             lockstep.advance(point, bar)
             for j in live:
