@@ -26,7 +26,7 @@ from aevb.experiments.runs import load_config, load_model, run_seeds
 from aevb.experiments.store import RESULTS_DIR, run_path, samples_reached
 from aevb.files import atomic_write_csv
 from aevb.learners import ALGORITHMS
-from aevb.threads import claim
+from aevb.threads import claimed
 from aevb.validation import ALGORITHM_NAMES, MARGINAL_METHODS, ParameterError
 
 
@@ -184,9 +184,10 @@ def evaluate(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        if args.command in ("train", "evaluate"):
-            claim(args.threads)  # torch threads that do not oversubscribe the cores (aevb.threads)
-        return {"evaluate": evaluate, "figure": figure, "train": train}[args.command](args)
+        if args.command == "figure":  # its workers claim their threads (aevb.experiments.runner)
+            return figure(args)
+        with claimed(args.threads):  # torch threads that do not oversubscribe the cores, for the command's life
+            return {"evaluate": evaluate, "train": train}[args.command](args)
     except (ValueError, RuntimeError, FloatingPointError, OSError) as e:
         msg = str(e)
         if isinstance(e, ParameterError):  # name the flag the user typed: parameter 'n_z' -> --n-z

@@ -10,6 +10,7 @@ machine (a directory of one JSON file per process, ``AEVB_THREADS_DIR``, default
 - ``claim(threads)``: a fixed count (``--threads N``, the runner's workers), or ``None``: automatic, this
   process's fair share of the cores it may run on: (cores − the fixed claims of the others) divided among the
   automatic claimants, at least 1;
+- ``claimed(threads)``: the same for the life of a block (the command line's commands);
 - ``rebalance()``: an automatic claimant takes its fair share again; the §5 protocol calls it at every pause of
   training (``aevb.learners.protocol``), so a training that started alone gives up threads within one
   checkpoint interval when another starts, and takes them back when it ends;
@@ -121,3 +122,15 @@ def rebalance() -> int | None:
 def release() -> None:
     """Remove this process's entry (at exit)."""
     (registry_dir() / f"{os.getpid()}.json").unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def claimed(threads: int | None = None):
+    """``claim(threads)`` for the block (yields the count); afterwards the entry is removed and torch's thread
+    count is what it was, so a command run inside a longer-lived process (a test, a notebook) leaves no claim."""
+    before = torch.get_num_threads()
+    try:
+        yield claim(threads)
+    finally:
+        release()
+        torch.set_num_threads(before)

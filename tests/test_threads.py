@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from aevb import threads
-from aevb.threads import claim, cores, fair_share, rebalance
+from aevb.threads import claim, claimed, cores, fair_share, rebalance
 
 
 @pytest.fixture
@@ -88,3 +88,12 @@ def test_a_bad_thread_count_is_a_clear_error(registry):
     out = subprocess.run([sys.executable, "-m", "aevb", "train", "--threads", "0"], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 2 and "--threads" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_command_run_in_process_leaves_no_claim(registry):
+    """The CLI claims threads for the life of a command: run in a longer-lived process (a test, a notebook), it
+    leaves neither an entry in the registry nor another thread count behind."""
+    torch.set_num_threads(1)
+    with claimed(None) as n:
+        assert n == torch.get_num_threads() == cores() and len(list(registry.glob("*.json"))) == 1
+    assert torch.get_num_threads() == 1 and not list(registry.glob("*.json"))
