@@ -9,6 +9,7 @@ import torch
 
 from aevb import data
 from aevb.learners import ALGORITHMS
+from aevb.threads import registry_dir
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -83,3 +84,15 @@ def nan_in_mnist(tmp_path, monkeypatch):
 
     return poison
 
+
+
+@pytest.fixture(autouse=True)
+def no_thread_claim_left():
+    """No test leaves this process registered in aevb.threads' registry: nbval's chapter kernels, which run
+    after the unit tests, would take a smaller share of the cores than papermill's did, and their float
+    rounding (hence their outputs) would differ."""
+    yield
+    entry = registry_dir() / f"{os.getpid()}.json"
+    leaked = entry.exists()
+    entry.unlink(missing_ok=True)
+    assert not leaked, "this test left a claim of torch threads (use aevb.threads.claimed)"

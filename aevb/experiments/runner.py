@@ -31,7 +31,7 @@ from aevb.experiments.store import RESULTS_DIR, run_images, run_path, samples_re
 from aevb.files import StoreError
 from aevb.learners import ALGORITHMS
 from aevb.learners.lockstep import stack_key
-from aevb.threads import claim
+from aevb.threads import claimed
 from aevb.validation import ParameterError
 
 
@@ -66,9 +66,10 @@ def train_task(config_dicts: list[dict], run_dirs: list[str], threads: int) -> l
     """Executor task: train runs that differ only in seed into ``run_dirs`` (resuming where they stopped) in one
     pass, with ``threads`` threads; returns per run its small files by name, as bytes, for the caller to store
     (the worker may be on another machine) and how far it got, or the exception that stopped it."""
-    claim(threads)  # a fixed share of the cores, counted by CLIs and chapters beside it (aevb.threads)
     configs = [TrainConfig.from_dict(d) for d in config_dicts]
-    with run_locks(run_dirs):  # held until the images are written too (run_seeds takes it again, re-entrantly)
+    # a fixed share of the cores while the task trains, counted by CLIs and chapters beside it (aevb.threads);
+    # the lock held until the images are written too (run_seeds takes it again, re-entrantly)
+    with claimed(threads), run_locks(run_dirs):
         return [out if isinstance(out, BaseException) else _task_result(c, out, Path(d))
                 for c, out, d in zip(configs, run_seeds(configs, run_dirs), run_dirs)]
 
