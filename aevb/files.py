@@ -112,7 +112,7 @@ def atomic_torch_save(path: str | Path, obj) -> Path:
     return atomic_write(path, lambda f: torch.save(obj, f))
 
 
-def _read_text(path: Path, remedy: str) -> str:
+def read_text(path: Path, remedy: str = "") -> str:
     """The text of ``path`` (``StoreError`` where it is not UTF-8 text, or empty)."""
     try:
         text = path.read_bytes().decode("utf-8")
@@ -131,7 +131,7 @@ def read_csv(path: str | Path, columns: list[str] | None = None, remedy: str = "
     more or fewer values than the header (a file cut short) or a value is not a number. A header with no rows
     is an empty list (a run checkpointed before its first evaluation)."""
     path = Path(path)
-    text = _read_text(path, remedy)
+    text = read_text(path, remedy)
     lines = list(csv.reader(io.StringIO(text, newline="")))
     header = lines[0]
     if columns is not None and header != list(columns):
@@ -168,7 +168,7 @@ def finite_rows(path: str | Path, rows: list[dict], remedy: str = "") -> list[di
 def read_json(path: str | Path, remedy: str = "") -> dict:
     """The JSON object in ``path`` (``StoreError`` where it is empty, not text, not JSON or not an object)."""
     path = Path(path)
-    text = _read_text(path, remedy)
+    text = read_text(path, remedy)
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:

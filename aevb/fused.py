@@ -90,7 +90,6 @@ class StackedMLP:
         n = len(mlps[0].hidden_layers)
         self.trunk = [StackedLinear([[m.hidden_layers[i]] for m in mlps]) for i in range(n)]
         self.head = StackedLinear([m.head_layers for m in mlps])
-        self.d_in = self.trunk[0].w.shape[2] if self.trunk else self.head.w.shape[2]
         self.scratch = scratch  # (how many, width): the work tensors of a decoder's stacked_log_likelihood
         self._workspaces: dict[int, MLPWorkspace] = {}
 

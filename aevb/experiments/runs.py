@@ -114,9 +114,7 @@ def _writer(config: TrainConfig, out: Path | None, resume: dict | None):
 def _load_checkpoint(out: Path, config: TrainConfig) -> dict:
     """The checkpoint in ``out``, after checking it belongs to ``config`` (up to ``RESUMABLE`` fields)."""
     ckpt, there = read_checkpoint(out, device=config.device)  # a torn or foreign file: say so, never start over
-    differ = [f"{f.name}: {getattr(there, f.name)!r} there, {getattr(config, f.name)!r} here"
-              for f in dataclasses.fields(config)
-              if f.name not in RESUMABLE | INHERITED and getattr(there, f.name) != getattr(config, f.name)]
+    differ = _differences(there, config)
     if differ:
         raise ValueError(f"{out} holds a run with other settings ({'; '.join(differ)}); "
                          f"use another output directory, or move that one away")
@@ -214,9 +212,15 @@ def _checkpoint_of(out_dir: str | Path, config: TrainConfig) -> dict | None:
         ckpt, there = read_checkpoint(out_dir)
     except StoreError:
         return None
-    same = all(getattr(there, f.name) == getattr(config, f.name) for f in dataclasses.fields(config)
-               if f.name not in RESUMABLE | INHERITED)
-    return ckpt if same else None
+    return None if _differences(there, config) else ckpt
+
+
+def _differences(there: TrainConfig, config: TrainConfig) -> list[str]:
+    """The settings in which a checkpoint's config (``there``) and ``config`` differ, ``RESUMABLE`` and
+    ``INHERITED`` fields aside: "name: value there, value here" each (empty where the run may resume)."""
+    return [f"{f.name}: {getattr(there, f.name)!r} there, {getattr(config, f.name)!r} here"
+            for f in dataclasses.fields(config)
+            if f.name not in RESUMABLE | INHERITED and getattr(there, f.name) != getattr(config, f.name)]
 
 
 def _checked_curve(path: Path, config: TrainConfig, remedy: str) -> list[dict]:

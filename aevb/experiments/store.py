@@ -35,7 +35,7 @@ from aevb.config import TrainConfig
 from aevb.experiments.grids import FIGURES, figure_configs, figures_of, run_name
 from aevb.experiments.images import image_shapes, load_images, render_images, write_images
 from aevb.experiments.runs import load_model, read_checkpoint, read_curve, read_run_config, run
-from aevb.files import StoreError, atomic_write, atomic_write_csv
+from aevb.files import StoreError, atomic_write, atomic_write_csv, read_text
 
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"  # the committed store (repository root)
 
@@ -182,19 +182,18 @@ def read_index(results_dir: str | Path = RESULTS_DIR) -> list[dict]:
     the run directories it is derived from: where it is missing, torn, empty, foreign, hand-edited or stale it is
     rebuilt (``write_index``) and a warning says what was wrong with it."""
     path = Path(results_dir) / "index.csv"
-    want = [{k: str(v) for k, v in r.items()} for r in index_rows(results_dir)]
+    rows = index_rows(results_dir)
+    want = [{k: str(v) for k, v in r.items()} for r in rows]
     problem = None
     if not path.exists():
         problem = "not found"
     else:
         try:
-            text = path.read_bytes().decode("utf-8")
-        except UnicodeDecodeError:
-            text, problem = "", "is not a text file (another file's bytes?)"
+            text = read_text(path)
+        except StoreError as e:  # not text, or empty
+            text, problem = "", e.problem
         reader = csv.DictReader(io.StringIO(text, newline=""))
-        if problem is None and not text.strip():
-            problem = "is empty"
-        elif problem is None and reader.fieldnames != INDEX_COLUMNS:
+        if problem is None and reader.fieldnames != INDEX_COLUMNS:
             problem = (f"line 1 has the columns {', '.join(reader.fieldnames or [])}; "
                        f"expected {', '.join(INDEX_COLUMNS)}")
         elif problem is None:
@@ -205,8 +204,8 @@ def read_index(results_dir: str | Path = RESULTS_DIR) -> list[dict]:
             elif got != want:
                 bad = next((n for n, (a, b) in enumerate(zip(got, want), start=2) if a != b), len(want) + 2)
                 problem = f"line {bad} disagrees with the run directories (hand-edited or stale)"
-    if problem is not None:
-        write_index(results_dir)
+    if problem is not None:  # every run was readable (index_rows raised otherwise): write what was read
+        atomic_write_csv(path, rows, INDEX_COLUMNS)
         warnings.warn(f"{path}: {problem}; rebuilt from the run directories", stacklevel=2)
     return want
 
