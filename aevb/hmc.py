@@ -6,6 +6,14 @@ gradient for every chain comes from one autograd call on the sum (the chains are
 chain has its own step size, adapted during warm-up by dual averaging (Hoffman & Gelman 2014, Alg. 5)
 towards ``target_accept`` (the paper's App. D and E use 90%) and then frozen, so that the samples kept
 come from a valid Markov chain.
+
+**Jittered step sizes.** With a fixed step size ε and a fixed number of leapfrog steps, trajectories on a
+near-Gaussian target can resonate: each transition lands near the reflection of its start, the chain
+oscillates, and its samples misrepresent the target's spread (Neal 2011, §5.4.2.2). App. D's chains did
+this on the linear-Gaussian model (lag-1 autocorrelation about −0.67, errors of up to 3.6 nats on single
+points). ``jitter`` = j draws each chain's step size afresh at every transition, uniform on
+[(1 − j) ε, (1 + j) ε] (Neal's remedy); the kernel still leaves the target invariant, since the step size is
+chosen independently of the state. ``effective_sample_size`` measures the result (Geyer 1992).
 """
 from __future__ import annotations
 
@@ -44,11 +52,20 @@ def leapfrog(log_prob: LogProb, z, p, grad, step_size, n_steps: int):
     return z, p, lp, grad
 
 
-def hmc_step(log_prob: LogProb, z, lp, grad, step_size, n_leapfrog: int):
-    """One HMC transition for every chain. z: (C, Z); lp: (C,); step_size: (C,).
+def jittered(step_size: torch.Tensor, jitter: float) -> torch.Tensor:
+    """Step sizes drawn uniform on [(1 − jitter) ε, (1 + jitter) ε] per chain: (C,) -> (C,); the same
+    tensor when jitter = 0 (no random draw, so unjittered runs keep their random stream)."""
+    if jitter == 0:
+        return step_size
+    return step_size * (1 + jitter * (2 * torch.rand_like(step_size) - 1))
+
+
+def hmc_step(log_prob: LogProb, z, lp, grad, step_size, n_leapfrog: int, jitter: float = 0.0):
+    """One HMC transition for every chain. z: (C, Z); lp: (C,); step_size: (C,), jittered by ``jitter``.
 
     Returns (z, lp, grad, accept_prob: (C,)); rejected chains keep their state.
     """
+    step_size = jittered(step_size, jitter)
     p0 = torch.randn_like(z)
     z1, p1, lp1, grad1 = leapfrog(log_prob, z, p0, grad, step_size[:, None], n_leapfrog)
     log_ratio = (lp1 - 0.5 * (p1**2).sum(-1)) - (lp - 0.5 * (p0**2).sum(-1))  # (C,)
@@ -102,31 +119,33 @@ class HMCResult:
 
 def hmc(log_prob: LogProb, init: torch.Tensor, n_samples: int, n_leapfrog: int = 10,
         step_size: float | torch.Tensor = 0.1, n_warmup: int = 100, target_accept: float = 0.9,
-        adapt: bool = True, thin: int = 1, seed: int | None = None) -> HMCResult:
+        adapt: bool = True, thin: int = 1, seed: int | None = None, jitter: float = 0.0) -> HMCResult:
     """Run C independent chains from ``init``: (C, Z); keep ``n_samples`` states after ``n_warmup``
-    warm-up transitions (step sizes adapted there when ``adapt``), every ``thin``-th transition.
+    warm-up transitions (step sizes adapted there when ``adapt``), every ``thin``-th transition; each
+    transition's step size jittered by ``jitter`` (see the module's docstring; warm-up adapts the centre ε).
 
     With ``seed`` the run is reproducible and leaves the caller's RNG alone; without, it draws from
     torch's global RNG (as inside an enclosing ``aevb.rng.seeded`` block).
     """
     if seed is not None:
         with seeded(seed, init.device):
-            return hmc(log_prob, init, n_samples, n_leapfrog, step_size, n_warmup, target_accept, adapt, thin)
+            return hmc(log_prob, init, n_samples, n_leapfrog, step_size, n_warmup, target_accept, adapt, thin,
+                       jitter=jitter)
     z = init.detach().clone()
     eps = torch.as_tensor(step_size, dtype=z.dtype, device=z.device).expand(z.shape[0]).clone()  # (C,)
     lp, grad = log_prob_and_grad(log_prob, z)
     if adapt and n_warmup > 0:
         da = DualAveraging(eps, target_accept)
         for _ in range(n_warmup):
-            z, lp, grad, a = hmc_step(log_prob, z, lp, grad, eps, n_leapfrog)
+            z, lp, grad, a = hmc_step(log_prob, z, lp, grad, eps, n_leapfrog, jitter)
             eps = da.update(a)
         eps = da.final()
     else:
         for _ in range(n_warmup):
-            z, lp, grad, _ = hmc_step(log_prob, z, lp, grad, eps, n_leapfrog)
+            z, lp, grad, _ = hmc_step(log_prob, z, lp, grad, eps, n_leapfrog, jitter)
     out, acc = [], torch.zeros_like(eps)
     for i in range(n_samples * thin):
-        z, lp, grad, a = hmc_step(log_prob, z, lp, grad, eps, n_leapfrog)
+        z, lp, grad, a = hmc_step(log_prob, z, lp, grad, eps, n_leapfrog, jitter)
         acc += a
         if (i + 1) % thin == 0:
             out.append(z)
@@ -136,3 +155,24 @@ def hmc(log_prob: LogProb, init: torch.Tensor, n_samples: int, n_leapfrog: int =
 def sample(log_prob: LogProb, init: torch.Tensor, n_samples: int, **kw) -> torch.Tensor:
     """HMC samples only: log_prob (C, Z) -> (C,), init (C, Z) -> (n_samples, C, Z). See ``hmc``."""
     return hmc(log_prob, init, n_samples, **kw).samples
+
+
+def autocorrelation(samples: torch.Tensor, max_lag: int) -> torch.Tensor:
+    """Autocorrelation of each chain and coordinate at lags 0 … max_lag: samples (S, C, Z) -> (max_lag + 1, C, Z)."""
+    d = samples - samples.mean(0)  # (S, C, Z)
+    var = (d**2).mean(0)  # (C, Z)
+    S = samples.shape[0]
+    return torch.stack([(d[t:] * d[: S - t]).sum(0) / (S * var) for t in range(max_lag + 1)])
+
+
+def effective_sample_size(samples: torch.Tensor) -> torch.Tensor:
+    """Effective sample size of each chain and coordinate, S / τ, with the integrated autocorrelation time τ
+    from Geyer's (1992) initial positive sequence: τ = −1 + 2 Σ_k Γ_k, Γ_k = ρ_2k + ρ_2k+1, summed while
+    Γ_k > 0. (S, C, Z) -> (C, Z). Anticorrelated chains can have ESS > S for the mean: look at the ESS of
+    the squared deviations too (``effective_sample_size((s - s.mean(0))**2)``) for the spread."""
+    S = samples.shape[0]
+    rho = autocorrelation(samples, 2 * (S // 2) - 1)  # an even count of lags, 0 … 2K − 1: (2K, C, Z)
+    gamma = rho[0::2] + rho[1::2]  # (K, C, Z)
+    keep = torch.cumprod((gamma > 0).to(gamma.dtype), 0)  # 1 until the first non-positive pair, then 0
+    tau = -1 + 2 * (gamma * keep).sum(0)  # (C, Z)
+    return S / tau.clamp(min=1.0 / S)
