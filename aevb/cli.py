@@ -5,6 +5,7 @@ Examples (Alg. 1 on MNIST at the paper's settings, 10^6 training samples; then A
     python -m aevb train --dataset mnist --n-z 20 --hidden 500 --budget 1e6
     python -m aevb evaluate runs/mnist-aevb-z20-h500-s0 --method hmc --split test --n-points 1000
     python -m aevb figure 2 --budget 1e7      # the paper's Fig. 2 grid into results/ (aevb.experiments.runner)
+    python -m aevb study frey-latent-use --budget 1e6 --seed 0-3   # an investigation's grid, the same way
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from aevb.data import load_split
 from aevb.datasets import DATASETS
 from aevb.devices import resolve_device
 from aevb.evaluation import log_marginal
-from aevb.experiments.grids import FIGURES, grid, run_name, select
+from aevb.experiments.grids import FIGURES, STUDIES, grid, run_name, select
 from aevb.experiments.runner import run_figure
 from aevb.experiments.runs import load_config, load_model, run_seeds
 from aevb.experiments.store import RESULTS_DIR, run_path, samples_reached
@@ -129,6 +130,15 @@ def parser() -> argparse.ArgumentParser:
     f = sub.add_parser("figure", help="train the runs of one of the paper's figures into the results store")
     f.add_argument("figure", type=int, choices=FIGURES, nargs="+",
                    help="the paper's figure(s): 2, 3 (§5), 4, 5 (App. A); several share one pool of workers")
+    _grid_options(f)
+    s = sub.add_parser("study", help="train the runs of one of the investigations (aevb.experiments.grids.STUDIES)")
+    s.add_argument("figure", metavar="study", choices=STUDIES, nargs="+", help=f"one or more of {', '.join(STUDIES)}")
+    _grid_options(s)
+    return p
+
+
+def _grid_options(f) -> None:
+    """The options ``figure`` and ``study`` share."""
     f.add_argument("--budget", type=_count, default=10_000_000, help="training samples per run, e.g. 1e7")
     f.add_argument("--only", default=None,
                    help="train only the runs whose names match these comma-separated patterns, e.g. 'mnist-*'")
@@ -144,7 +154,6 @@ def parser() -> argparse.ArgumentParser:
                    help="train every seed of a run as its own task (default: one stacked pass per run)")
     f.add_argument("--device", default="cpu", help="cpu or cuda")
     f.add_argument("--results", default=str(RESULTS_DIR), help="the results store (default: results/ of the repository)")
-    return p
 
 
 def figure(args) -> int:
@@ -184,7 +193,7 @@ def evaluate(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        if args.command == "figure":  # its workers claim their threads (aevb.experiments.runner)
+        if args.command in ("figure", "study"):  # its workers claim their threads (aevb.experiments.runner)
             return figure(args)
         with claimed(args.threads):  # torch threads that do not oversubscribe the cores, for the command's life
             return {"evaluate": evaluate, "train": train}[args.command](args)

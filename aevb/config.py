@@ -16,6 +16,14 @@ from dataclasses import dataclass
 from aevb.validation import validate
 
 LR_CANDIDATES = (0.01, 0.02, 0.1)  # the paper's grid of Adagrad global step sizes
+# start="anglepy", as the authors' released code starts training (dpkingma/anglepy, wzoptim.py step_vae and
+# step_wakesleep at commit 02681a5: `gw_ss += g**2; if nsteps > warmup: w += stepsize / sqrt(gw_ss + 1e-8) * g`
+# with warmup=100; models/MLBN_Inverse.py at b4f71a5): the first START_WARMUP minibatch steps (steps 0 … 100)
+# only accumulate Adagrad's squared gradients (no parameter moves), and the encoder's log-variance head starts at
+# zero (weights and bias). Not emulated: anglepy's ε = 1e-8 inside the square root (torch's 1e-10 is outside; after
+# the warm-up the two differ only where a parameter's summed squared gradient is below ~1e-8) and its 0.1 scale
+# on that head's output.
+START_WARMUP = {"paper": 0, "anglepy": 101}
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,8 @@ class TrainConfig:
     checkpoint_every: int = 100_000  # also checkpoint every this many samples (besides each evaluation)
     seed: int = 0  # seeds initialisation, minibatches, noise
     fused: bool = True  # AEVB and wake-sleep steps by the fused back end (False: autograd; same draws)
+    start: str = "paper"  # optimiser start: "paper" (§5) or "anglepy" (the authors' code: see START_WARMUP)
+    diagnostics: bool = False  # also record active units and KL(q‖p) per latent dimension at each evaluation
     device: str = "cpu"  # "cpu" or "cuda"
     progress: bool = True  # show a tqdm progress bar
 

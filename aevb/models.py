@@ -252,14 +252,21 @@ def init_paper_(module: nn.Module, std: float = INIT_STD, generator: torch.Gener
     return module
 
 
-def build_vae(dataset: str, n_z: int, hidden: tuple[int, ...], seed: int = 0, encoder: bool = True):
+def build_vae(dataset: str, n_z: int, hidden: tuple[int, ...], seed: int = 0, encoder: bool = True,
+              zero_log_var: bool = False):
     """The paper's model for ``dataset`` (``aevb.datasets``: MNIST 784-d Bernoulli, Frey Face 560-d Gaussian),
     initialised.
 
     ``encoder=False`` gives the ``LatentVariableModel`` alone, with the very decoder weights the VAE of the
-    same seed starts from (so baselines without an encoder start where AEVB starts)."""
+    same seed starts from (so baselines without an encoder start where AEVB starts). ``zero_log_var`` then sets
+    the encoder's log-variance head to zero (weights and bias: q(z|x) starts with unit variances), as the authors'
+    code does (``aevb.config.START_WARMUP``); every other weight is drawn as without it."""
     d_x, lik = DATASETS[dataset].d_x, DATASETS[dataset].likelihood
     vae = init_paper_(VAE(d_x, n_z, hidden, lik), generator=torch.Generator().manual_seed(seed))
+    if zero_log_var:
+        with torch.no_grad():
+            for p in vae.encoder.log_var.parameters():
+                p.zero_()
     if encoder:
         return vae
     model = LatentVariableModel(d_x, n_z, hidden, lik)

@@ -91,7 +91,7 @@ RULES: dict[str, Callable] = {  # the settings of TrainConfig and the command li
     "eval_start": positive_int, "eval_train_points": positive_int,
     "marginal": one_of(None, *MARGINAL_METHODS), "marginal_points": positive_int,
     "checkpoint_every": positive_int, "seed": non_negative_int, "device": device, "progress": boolean,
-    "fused": boolean,
+    "fused": boolean, "start": one_of("paper", "anglepy"), "diagnostics": boolean,
 }
 
 

@@ -99,3 +99,38 @@ def test_fit_trains_the_algorithm_of_the_config():
 def test_unknown_device_is_a_clear_error():
     with pytest.raises(ValueError, match="'device' = 'tpu'"):
         fit(dataclasses.replace(SMALL, device="tpu"))
+
+
+@pytest.mark.parametrize("algorithm", ["aevb", "wake-sleep"])
+def test_the_anglepy_start_moves_nothing_during_its_warm_up_then_trains_as_fused_as_autograd(algorithm):
+    """start="anglepy" (aevb.config.START_WARMUP): the encoder's log-variance head starts at zero, the first 101
+    steps only accumulate Adagrad's squared gradients (every weight where it started), and then training moves;
+    the fused (stacked) path and autograd take the same steps (up to float rounding, which Adagrad amplifies
+    within tens of steps at step size 0.1: compared 2 steps after the warm-up)."""
+    from aevb.learners import ALGORITHMS
+    from aevb.learners.lockstep import Lockstep
+    cfg = dataclasses.replace(SMALL, algorithm=algorithm, start="anglepy")
+    x = load_split(cfg, "train", torch.device("cpu"))
+    cls = ALGORITHMS[algorithm]
+    auto, fused = cls(dataclasses.replace(cfg, fused=False), x, 0.1), cls(cfg, x, 0.1)
+    assert all((p == 0).all() for p in auto.model.encoder.log_var.parameters())
+    start = [p.clone() for p in auto.model.parameters()]
+    lock = Lockstep([auto, fused])  # auto alone (fused=False), fused in a stack of one
+    lock.advance(101 * cfg.batch_size)
+    assert all(torch.equal(a, b) for a, b in zip(start, auto.model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(start, fused.model.parameters()))
+    assert all(s["sum"].abs().sum() > 0 for s in auto.opt.state.values())  # ... while Adagrad's sums grew
+    lock.advance(103 * cfg.batch_size)
+    assert not all(torch.equal(a, b) for a, b in zip(start, auto.model.parameters()))
+    for a, b in zip(auto.model.parameters(), fused.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
+
+
+def test_diagnostics_record_active_units_and_kl_per_dimension():
+    """diagnostics=True adds active_units and kl_z1 … kl_zZ to the curve; at the start (q near the prior, mean
+    near 0 for every x) no unit is active, after training some are and their KL is well above 0."""
+    r = fit(dataclasses.replace(SMALL, diagnostics=True, budget=10_000))
+    first, last = r.curve[0], r.curve[-1]
+    assert {"active_units", "kl_z1", "kl_z5"} <= set(last)
+    assert 0 <= first["active_units"] <= 5 and last["active_units"] >= 1
+    assert max(last[f"kl_z{j}"] for j in range(1, 6)) > 0.5

@@ -10,6 +10,11 @@
 Every run is a ``TrainConfig`` of the paper's §5 protocol (plain data: this module trains nothing), named by
 ``run_name``; the runner (``aevb.experiments.runner``) trains them into the store (``aevb.experiments.store``).
 A run shared by two figures (Fig. 2's Frey Face N_z = 2 AEVB is Fig. 4's) is one run.
+
+Studies (``STUDIES``) are grids of the same kind that settle a disagreement with the paper by experiment; they are
+named, not numbered, and trained the same way (``python -m aevb study NAME``):
+- ``frey-latent-use`` (chapter 8): Frey Face N_z = 2, AEVB and wake-sleep, each under the paper's optimiser start
+  and the authors' code's (``TrainConfig.start``), recording the active units and KL per latent dimension.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ FIG3_N_TRAIN = (1000, 50_000)  # Fig. 3's two columns
 FIG5_NZ = (2, 5, 10, 20)  # Fig. 5's panels
 GRID_N = 20  # Fig. 4: points per axis of the unit-square grid
 N_SAMPLES_FIG5 = 100  # Fig. 5: random samples per model
+STUDIES = ("frey-latent-use",)  # the named grids of the investigations
 
 
 def figure_configs(figure: int, budget: int, seed: int = 0, device: str = "cpu") -> list[TrainConfig]:
@@ -46,12 +52,29 @@ def figure_configs(figure: int, budget: int, seed: int = 0, device: str = "cpu")
     raise ParameterError(f"figure {figure!r} is not one of the paper's experiments {FIGURES}")
 
 
-def grid(figures: list[int], budget: int, seeds: int | list[int] = 0, device: str = "cpu") -> list[TrainConfig]:
-    """The runs of several figures for one seed or several, each run once (in the order the figures list them)."""
+def study_configs(study: str, budget: int, seed: int = 0, device: str = "cpu") -> list[TrainConfig]:
+    """The runs of one of the ``STUDIES``, each trained to ``budget`` samples."""
+    common = dict(budget=budget, seed=seed, device=device, progress=False)
+    if study == "frey-latent-use":
+        return [TrainConfig(dataset="frey", algorithm=a, n_z=2, hidden=DATASETS["frey"].hidden, start=s,
+                            diagnostics=True, **common)
+                for s in ("paper", "anglepy") for a in ("aevb", "wake-sleep")]
+    raise ParameterError(f"study {study!r} is not one of {STUDIES}")
+
+
+def grid_configs(name: int | str, budget: int, seed: int = 0, device: str = "cpu") -> list[TrainConfig]:
+    """The runs of a figure (a number) or of a study (a name)."""
+    if isinstance(name, str) and not name.isdigit():
+        return study_configs(name, budget, seed, device)
+    return figure_configs(int(name), budget, seed, device)
+
+
+def grid(figures: list[int | str], budget: int, seeds: int | list[int] = 0, device: str = "cpu") -> list[TrainConfig]:
+    """The runs of several figures or studies for one seed or several, each run once (in the order they list them)."""
     out = {}
     for seed in [seeds] if isinstance(seeds, int) else seeds:
         for f in figures:
-            out.update({run_name(c): c for c in figure_configs(f, budget, seed, device) if run_name(c) not in out})
+            out.update({run_name(c): c for c in grid_configs(f, budget, seed, device) if run_name(c) not in out})
     return list(out.values())
 
 
@@ -59,6 +82,7 @@ def run_name(config: TrainConfig) -> str:
     """A run's directory name: every setting that differs between the figures' runs."""
     n = "all" if config.n_train is None else config.n_train
     mark = f"-{config.marginal}" if config.marginal else ""
+    mark += (f"-{config.start}" if config.start != "paper" else "") + ("-diag" if config.diagnostics else "")
     return (f"{config.dataset}-{config.algorithm}-z{config.n_z}-h{'x'.join(map(str, config.hidden))}"
             f"-n{n}{mark}-s{config.seed}")
 
@@ -66,8 +90,17 @@ def run_name(config: TrainConfig) -> str:
 def figures_of(config: TrainConfig) -> list[int]:
     """The figures a run belongs to (budget, device, progress, fused or not and a step size fixed instead of
     searched aside)."""
-    key = lambda c: dataclasses.replace(c, budget=1, device="cpu", progress=False, lr=None, fused=True)  # noqa: E731
-    return [f for f in FIGURES if key(config) in {key(c) for c in figure_configs(f, 1, config.seed)}]
+    return [f for f in FIGURES if _key(config) in {_key(c) for c in figure_configs(f, 1, config.seed)}]
+
+
+def _key(c: TrainConfig) -> TrainConfig:
+    return dataclasses.replace(c, budget=1, device="cpu", progress=False, lr=None, fused=True)
+
+
+def memberships(config: TrainConfig) -> list[str]:
+    """The figures (as text) and studies a run belongs to, as ``results/index.csv`` lists them."""
+    studies = [s for s in STUDIES if _key(config) in {_key(c) for c in study_configs(s, 1, config.seed)}]
+    return [str(f) for f in figures_of(config)] + studies
 
 
 def select(configs: list[TrainConfig], only: str | None) -> list[TrainConfig]:

@@ -94,10 +94,10 @@ def run_figure(figure: int | list[int], budget: int, only: str | None = None, ex
     others go on; the error is raised at the end. See ``run_grid``."""
     if executor not in EXECUTORS:
         raise ParameterError(f"executor {executor!r} is not one of {tuple(EXECUTORS)}")
-    figures = [figure] if isinstance(figure, int) else list(figure)
+    figures = [figure] if isinstance(figure, (int, str)) else list(figure)
     configs = select(grid(figures, budget, seed, device), only)
     return run_grid(configs, results_dir, executor, workers, threads, address, stack, log,
-                    label=f"figure {', '.join(map(str, figures))}")
+                    label=", ".join(f"figure {f}" if isinstance(f, int) else f"study {f}" for f in figures))
 
 
 def run_grid(configs: list[TrainConfig], results_dir: str | Path = RESULTS_DIR, executor: str = "local",

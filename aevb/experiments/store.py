@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from aevb.config import TrainConfig
-from aevb.experiments.grids import FIGURES, figure_configs, figures_of, run_name
+from aevb.experiments.grids import FIGURES, figure_configs, grid_configs, memberships, run_name
 from aevb.experiments.images import image_shapes, load_images, render_images, write_images
 from aevb.experiments.runs import load_model, read_checkpoint, read_curve, read_run_config, run
 from aevb.files import StoreError, atomic_write, atomic_write_csv, read_text
@@ -154,7 +154,7 @@ def index_rows(results_dir: str | Path = RESULTS_DIR, errors: list | None = None
         if not curve:
             continue
         last, m = curve[-1], _measure(curve[-1])
-        rows.append({"figures": ";".join(map(str, figures_of(config))), "dataset": config.dataset,
+        rows.append({"figures": ";".join(memberships(config)), "dataset": config.dataset,
                      "algorithm": config.algorithm, "n_z": config.n_z, "hidden": "x".join(map(str, config.hidden)),
                      "n_train": "all" if config.n_train is None else config.n_train, "seed": config.seed,
                      "samples": int(last["samples"]), "seconds": round(last["seconds"], 1), "measure": m,
@@ -210,12 +210,12 @@ def read_index(results_dir: str | Path = RESULTS_DIR) -> list[dict]:
     return want
 
 
-def figure_runs(figure: int, results_dir: str | Path = RESULTS_DIR) -> list[dict]:
-    """The stored runs of ``figure`` in the grid's order: dicts with ``name``, ``config``, ``curve`` (rows,
-    empty where the run is missing), ``lr`` and ``dir``. Every file is checked on read: a bad one raises its
-    ``StoreError`` (with the command that regenerates the run)."""
+def figure_runs(figure: int | str, results_dir: str | Path = RESULTS_DIR, seeds=(0,)) -> list[dict]:
+    """The stored runs of ``figure`` (or of a study, by name) for ``seeds``, in the grid's order: dicts with
+    ``name``, ``config``, ``curve`` (rows, empty where the run is missing), ``lr`` and ``dir``. Every file is
+    checked on read: a bad one raises its ``StoreError`` (with the command that regenerates the run)."""
     results_dir, out = Path(results_dir), []
-    for c in figure_configs(figure, 1):
+    for c in [c for s in seeds for c in grid_configs(figure, 1, s)]:
         run_dir = run_path(results_dir, run_name(c))
         meta = run_config(run_dir)[1] if (run_dir / "config.json").exists() or (run_dir / "curve.csv").exists() else {}
         curve = run_curve(run_dir)

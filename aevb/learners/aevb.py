@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from aevb.config import TrainConfig
+from aevb.config import START_WARMUP, TrainConfig
 from aevb.estimators import ESTIMATORS, neg_kl_std_normal
 from aevb.evaluation import average_bound
 from aevb.fused import StackedVAE
+from aevb.latent_use import active_units, latent_use
 from aevb.models import build_vae
 from aevb.rng import forked_rng, get_rng_state, seeded, set_rng_state
 from aevb.validation import ParameterError
@@ -77,6 +78,7 @@ class Trainer:
         self.device = x_train.device
         self.model = self.build_model(config).to(self.device)
         wd = 1.0 / len(x_train) if config.weight_decay else 0.0
+        self.lr, self.warmup = lr, START_WARMUP[config.start]
         self.opt = torch.optim.Adagrad(self.param_groups(wd), lr=lr, **self._adagrad_kind())
         self.estimator = ESTIMATORS[config.estimator]
         self.samples, self.seconds, self.step = 0, 0.0, 0
@@ -96,7 +98,18 @@ class Trainer:
     @classmethod
     def build_model(cls, config: TrainConfig) -> torch.nn.Module:
         """The model this algorithm trains, initialised as in §5 (seeded by ``config.seed``)."""
-        return build_vae(config.dataset, config.n_z, config.hidden, config.seed)
+        return build_vae(config.dataset, config.n_z, config.hidden, config.seed,
+                         zero_log_var=config.start == "anglepy")
+
+    def sync_lr(self) -> bool:
+        """Set the optimizer's step size for the coming step: 0 during the ``start``'s warm-up (Adagrad only
+        accumulates squared gradients: ``aevb.config.START_WARMUP``), the run's step size after; whether it
+        changed."""
+        lr = 0.0 if self.step < self.warmup else self.lr
+        changed = any(g["lr"] != lr for g in self.opt.param_groups)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        return changed
 
     def param_groups(self, weight_decay: float) -> list[dict]:
         """Adagrad parameter groups: every parameter with the N(0, I) prior, i.e. weight decay 1/N (§5)."""
@@ -104,12 +117,19 @@ class Trainer:
 
     @classmethod
     def columns(cls, config: TrainConfig) -> list[str]:
-        """The curve columns ``evaluate`` fills."""
-        return ["train_bound", "test_bound"]
+        """The curve columns ``evaluate`` fills (with ``diagnostics``, the latent use of ``aevb.latent_use`` too)."""
+        diag = ["active_units"] + [f"kl_z{j + 1}" for j in range(config.n_z)] if config.diagnostics else []
+        return ["train_bound", "test_bound"] + diag
 
     def evaluate(self, x_eval: torch.Tensor, x_test: torch.Tensor) -> dict:
-        """The average lower bound (estimator B, L = 1) on the train subset and the test set (Fig. 2)."""
-        return {"train_bound": average_bound(self.model, x_eval), "test_bound": average_bound(self.model, x_test)}
+        """The average lower bound (estimator B, L = 1) on the train subset and the test set (Fig. 2); with
+        ``diagnostics``, the active units and KL(q(z_j|x) ‖ p(z_j)) per dimension on the train subset."""
+        out = {"train_bound": average_bound(self.model, x_eval), "test_bound": average_bound(self.model, x_test)}
+        if self.config.diagnostics:
+            use = latent_use(self.model.encoder, x_eval)
+            out["active_units"] = active_units(use["activity"])
+            out.update({f"kl_z{j + 1}": v for j, v in enumerate(use["kl"].tolist())})
+        return out
 
     def state_dict(self) -> dict:
         """Everything needed to continue exactly where this trainer stands."""
@@ -148,6 +168,7 @@ class Trainer:
         with forked_rng(self.device):
             set_rng_state(self.rng, self.device)
             while self.samples < to_samples:
+                self.sync_lr()
                 try:
                     lv = self.train_step(self.next_batch())
                 except RuntimeError:  # e.g. sampling q(z|x) with a NaN scale: name the corrupted parameters

@@ -120,7 +120,7 @@ class FullVBTrainer(Trainer):
 
     @classmethod
     def columns(cls, config: TrainConfig) -> list[str]:
-        return ["train_bound", "test_bound", "kl_theta"]
+        return super().columns(config) + ["kl_theta"]
 
     def kl_per_datapoint(self) -> torch.Tensor:
         return kl_theta(self.model.decoder) / len(self.x)

@@ -122,6 +122,8 @@ class Lockstep:
         update = _adagrad_update([trainers[k] for k in active], stack)
         start = time.perf_counter()
         while active:
+            if any([trainers[k].sync_lr() for k in active]):  # a warm-up began or ended: the step sizes changed
+                update = _adagrad_update([trainers[k] for k in active], stack)
             for k in active:
                 trainers[k].next_batch(gens[k], out=x[k])
             bounds = type(t0).fused_step(stack, x, gens, cfg).tolist()  # (K,)

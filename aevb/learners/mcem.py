@@ -55,6 +55,11 @@ class MCEMTrainer(Trainer):
 
     @classmethod
     def check_config(cls, config: TrainConfig) -> None:
+        if config.diagnostics or config.start != "paper":
+            raise ParameterError(
+                f"parameters 'diagnostics' = {config.diagnostics!r} and 'start' = {config.start!r}: with "
+                f"algorithm='mcem' only diagnostics=False and start='paper' are allowed (no encoder to diagnose or "
+                f"to start at zero log-variance)")
         if config.marginal not in ("hmc", "ais"):
             raise ParameterError(
                 f"parameter 'marginal' = {config.marginal!r} is not allowed with algorithm='mcem': Monte Carlo EM "
