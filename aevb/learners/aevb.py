@@ -67,7 +67,14 @@ class Trainer:
     ``train_step`` (one update on a minibatch), ``fusable`` / ``fused_step`` (the same update for K stacked
     models, where there is one) and ``evaluate`` / ``columns`` (what the curve records besides samples and
     seconds). ``batch_index`` holds the positions in the training set of the current minibatch.
+
+    What a minibatch step costs per datapoint, for the x-axes other than training samples
+    (``aevb.experiments.accounting``): ``UPDATES_PER_STEP`` weight updates, ``GRADIENTS_PER_POINT`` evaluations of
+    a gradient through the model per datapoint (Algorithm 1: one backward pass through encoder and decoder).
     """
+
+    UPDATES_PER_STEP = 1
+    GRADIENTS_PER_POINT = 1
 
     def __init__(self, config: TrainConfig, x_train: torch.Tensor, lr: float):
         self.check_config(config)

@@ -44,7 +44,12 @@ ADAPT_RATE = 1.0  # log ε moves by ADAPT_RATE · (mean acceptance − 0.9) per 
 
 class MCEMTrainer(Trainer):
     """App. E on one model: persistent HMC chains per datapoint (``chains``), a global step size
-    (``step_size``), the last acceptance probability of each chain (``accept``), 5 M-steps per minibatch."""
+    (``step_size``), the last acceptance probability of each chain (``accept``), 5 M-steps per minibatch.
+    Per datapoint and minibatch: the E-step's gradient at the chain's state plus one per leapfrog step
+    (1 + 10), then one per M-step (5), so 16 gradient evaluations and 5 weight updates."""
+
+    UPDATES_PER_STEP = M_STEPS
+    GRADIENTS_PER_POINT = 1 + N_LEAPFROG + M_STEPS
 
     def __init__(self, config: TrainConfig, x_train: torch.Tensor, lr: float):
         super().__init__(config, x_train, lr)

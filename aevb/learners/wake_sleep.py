@@ -38,6 +38,11 @@ class WakeSleepWorkspace:
 
 
 class WakeSleepTrainer(Trainer):
+    """Wake-sleep on one model: per datapoint, one gradient through the decoder (wake, on the real x) and one
+    through the encoder (sleep, on a dream): 2 gradient evaluations, in one Adagrad update of θ and φ."""
+
+    GRADIENTS_PER_POINT = 2
+
     @classmethod
     def fusable(cls, config) -> bool:
         return True  # the wake sample and the dreams need no estimator: any config

@@ -1,0 +1,57 @@
+"""Fig. 3's x-axis: how the training of each algorithm is counted, and who is ahead under each count.
+
+The paper plots the estimated marginal likelihood against "training samples evaluated" and does not say how
+a Monte Carlo EM step is counted: its E-step runs 10 leapfrog steps per datapoint and its M-step makes 5 weight
+updates on the same minibatch. Our store counts M samples per minibatch for every algorithm (``samples``). The
+other reasonable accountings (``ACCOUNTINGS``) rescale a curve's x by the learner's cost per minibatch step
+(``UPDATES_PER_STEP``, ``GRADIENTS_PER_POINT`` of ``aevb.learners``), or use training wall time:
+
+- ``samples``: M per minibatch step (the store's x-axis);
+- ``updates``: M per weight update (MCEM: 5 M per step);
+- ``gradients``: M per gradient evaluation through the model (AEVB 1, wake-sleep 2, MCEM 16 per datapoint);
+- ``seconds``: training seconds (evaluation excluded), on the machine the run was trained on.
+
+``compare`` puts two curves on one such axis: the second is interpolated (linear in log x) at the first's
+points where both are defined, and at the largest x both reached.
+"""
+from __future__ import annotations
+
+import math
+
+from aevb.learners import ALGORITHMS
+
+ACCOUNTINGS = ("samples", "updates", "gradients", "seconds")
+
+
+def x_axis(curve: list[dict], algorithm: str, accounting: str) -> list[float]:
+    """The x value of every row of ``curve`` (a run of ``algorithm``) under ``accounting``."""
+    if accounting not in ACCOUNTINGS:
+        raise ValueError(f"accounting={accounting!r}: allowed values are {ACCOUNTINGS}")
+    if accounting == "seconds":
+        return [float(r["seconds"]) for r in curve]
+    cls = ALGORITHMS[algorithm]
+    factor = {"samples": 1, "updates": cls.UPDATES_PER_STEP, "gradients": cls.GRADIENTS_PER_POINT}[accounting]
+    return [float(r["samples"]) * factor for r in curve]
+
+
+def interpolate(xs: list[float], ys: list[float], x: float) -> float:
+    """y at x by linear interpolation in log x between the points (xs increasing, all > 0); NaN outside them."""
+    if not xs or x < xs[0] or x > xs[-1]:
+        return math.nan
+    for (x0, y0), (x1, y1) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
+        if x0 <= x <= x1:
+            t = 0.0 if x1 == x0 else (math.log(x) - math.log(x0)) / (math.log(x1) - math.log(x0))
+            return y0 + t * (y1 - y0)
+    return ys[-1]  # x == xs[-1] with a single point
+
+
+def compare(a: tuple[str, list[dict]], b: tuple[str, list[dict]], column: str, accounting: str) -> dict:
+    """Curve a = (algorithm, rows) against curve b on the ``accounting`` axis, for ``column``: at a's points
+    inside b's range, how many have a above b (``ahead`` of ``compared``), and both values at the largest x both
+    reached (``x_end``, ``a_end``, ``b_end``)."""
+    ax, bx = x_axis(a[1], a[0], accounting), x_axis(b[1], b[0], accounting)
+    ay, by = [r[column] for r in a[1]], [r[column] for r in b[1]]
+    pairs = [(y, interpolate(bx, by, x)) for x, y in zip(ax, ay) if bx and bx[0] <= x <= bx[-1]]
+    end = min(ax[-1], bx[-1]) if ax and bx else math.nan
+    return {"accounting": accounting, "ahead": sum(p > q for p, q in pairs), "compared": len(pairs),
+            "x_end": end, "a_end": interpolate(ax, ay, end), "b_end": interpolate(bx, by, end)}

@@ -1,0 +1,50 @@
+"""Fig. 3's x-axis accountings (aevb/experiments/accounting.py): the rescaling by each learner's cost per step,
+log-linear interpolation, and who is ahead once two curves share an axis."""
+import math
+
+import pytest
+
+from aevb.experiments.accounting import ACCOUNTINGS, compare, interpolate, x_axis
+
+SAMPLES = [1000, 10_000, 100_000, 1_000_000]
+
+
+def _curve(offset: float, seconds_per_sample: float):
+    """y = log(samples) + offset at the store's points, seconds proportional to samples."""
+    return [{"samples": s, "seconds": s * seconds_per_sample, "test_marginal": math.log(s) + offset} for s in SAMPLES]
+
+
+def test_each_accounting_rescales_by_the_learners_cost():
+    c = _curve(0.0, 1e-3)
+    assert x_axis(c, "mcem", "samples") == SAMPLES
+    assert x_axis(c, "mcem", "updates") == [5 * s for s in SAMPLES]  # 5 M-steps per minibatch
+    assert x_axis(c, "mcem", "gradients") == [16 * s for s in SAMPLES]  # 1 + 10 leapfrog + 5 M-steps
+    assert x_axis(c, "wake-sleep", "gradients") == [2 * s for s in SAMPLES]
+    assert x_axis(c, "aevb", "updates") == x_axis(c, "aevb", "gradients") == SAMPLES
+    assert x_axis(c, "aevb", "seconds") == [s * 1e-3 for s in SAMPLES]
+    with pytest.raises(ValueError, match="accounting='epochs'"):
+        x_axis(c, "aevb", "epochs")
+    assert set(ACCOUNTINGS) == {"samples", "updates", "gradients", "seconds"}
+
+
+def test_interpolation_is_exact_for_a_log_linear_curve_and_nan_outside():
+    xs = [float(s) for s in SAMPLES]
+    ys = [2 * math.log(x) - 3 for x in xs]
+    for x in (1000.0, 3162.0, 54_321.0, 1e6):
+        assert interpolate(xs, ys, x) == pytest.approx(2 * math.log(x) - 3, abs=1e-12)
+    assert math.isnan(interpolate(xs, ys, 999.0)) and math.isnan(interpolate(xs, ys, 1.1e6))
+
+
+def test_the_ordering_of_two_curves_depends_on_the_accounting():
+    """MCEM 1 nat ahead per sample is 1.77 nats behind per gradient evaluation (log 16 = 2.77)."""
+    aevb, mcem = ("aevb", _curve(0.0, 1e-4)), ("mcem", _curve(1.0, 1e-3))
+    per_sample = compare(aevb, mcem, "test_marginal", "samples")
+    assert per_sample["ahead"] == 0 and per_sample["compared"] == 4
+    assert per_sample["b_end"] - per_sample["a_end"] == pytest.approx(1.0)
+    per_gradient = compare(aevb, mcem, "test_marginal", "gradients")
+    # MCEM's axis spans 16e3 … 16e6: AEVB's points 1e5 and 1e6 fall inside it, and AEVB is above at both
+    assert per_gradient["ahead"] == per_gradient["compared"] == 2
+    assert per_gradient["x_end"] == 1e6
+    assert per_gradient["a_end"] - per_gradient["b_end"] == pytest.approx(math.log(16) - 1.0)
+    per_second = compare(aevb, mcem, "test_marginal", "seconds")  # MCEM 10x slower per sample: log 10 − 1 behind
+    assert per_second["a_end"] - per_second["b_end"] == pytest.approx(math.log(10) - 1.0)
