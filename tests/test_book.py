@@ -12,9 +12,9 @@ CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 
 
 def _toc_files():
-    """The numbered part of the table of contents: the chapters."""
+    """The chapters of the table of contents, in order: the scorecard ("Start here"), then the numbered part."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return [c["file"] for c in toc["parts"][0]["chapters"]]
+    return [c["file"] for part in toc["parts"] for c in part["chapters"] if c["file"].startswith("chapters/")]
 
 
 def test_every_page_in_the_toc_exists_and_is_copied_into_the_build():
