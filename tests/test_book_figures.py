@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from aevb.book import figures
+from aevb.config import TrainConfig
 from aevb.book.figures import (check_report, check_store, final_rows, final_table, keyed, largest_difference,
                                load_runs, not_stored, panel_text, progress_rows, progress_table, store_dir,
                                stored_curves, stored_images)
@@ -148,3 +149,38 @@ def test_check_store_reads_the_given_store_and_fails_where_it_differs(tmp_path):
     (run_dir / "curve.csv").write_text("\n".join([head, ",".join(first)]) + "\n")
     with pytest.raises(AssertionError, match="test_bound at 1000 samples"):
         check_store(CHEAP_RUN, 1000, 0.05, results_dir=str(tmp_path))
+
+
+def _fig3_run(algorithm, n_train, values, seconds_per_sample):
+    config = TrainConfig(dataset="mnist", algorithm=algorithm, n_z=3, hidden=(100,), n_train=n_train, marginal="hmc")
+    curve = [{"samples": s, "seconds": s * seconds_per_sample, "train_marginal": v + 1, "test_marginal": v}
+             for s, v in zip((1000, 10_000, 100_000), values)]
+    return {"name": run_name(config), "config": config, "curve": curve}
+
+
+def test_accounting_rows_and_curves_put_fig3_on_each_axis():
+    """MCEM 1 nat ahead per sample, 16 gradient evaluations per datapoint: behind on that axis."""
+    runs = [_fig3_run("aevb", 1000, [-150.0, -130.0, -120.0], 1e-4),
+            _fig3_run("mcem", 1000, [-149.0, -129.0, -119.0], 1e-3),
+            _fig3_run("aevb", 50_000, [-150.0, -130.0, -120.0], 1e-4)]
+    rows = {(r["accounting"], r["baseline"]): r for r in figures.accounting_rows(runs, 1000)}
+    assert set(rows) == {(a, "mcem") for a in ("samples", "updates", "gradients", "seconds")}
+    assert rows[("samples", "mcem")]["AEVB ahead"] == "0/3"
+    assert rows[("samples", "mcem")]["AEVB − baseline"] == pytest.approx(-1.0)
+    assert rows[("gradients", "mcem")]["AEVB − baseline"] > 0  # 20 nats per decade: log10(16) decades back
+    long = figures.accounting_curves(runs, 1000)
+    assert len(long) == 2 * 4 * 3 * 2  # algorithms x accountings x evaluations x splits
+    assert {r["x"] for r in long if r["algorithm"] == "mcem" and r["accounting"] == "gradients"} == {16e3, 16e4, 16e5}
+
+
+def test_moved_compares_a_curve_with_its_earlier_measurement(tmp_path):
+    run = _fig3_run("aevb", 1000, [-150.0, -130.0, -120.0], 1e-4)
+    before = tmp_path / "before.csv"
+    with open(before, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["run", "samples", "column", "value"])
+        w.writerows([[run["name"], 1000, "test_marginal", -150.5], [run["name"], 10_000, "test_marginal", -128.0],
+                     [run["name"], 5000, "test_marginal", 0.0], ["other", 1000, "test_marginal", 0.0]])
+    (row,) = figures.moved(before, [run])
+    assert row["evaluations"] == 2 and row["mean change"] == pytest.approx((0.5 - 2.0) / 2)
+    assert row["largest change"] == pytest.approx(-2.0) and row["change at the last"] == pytest.approx(-2.0)

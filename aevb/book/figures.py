@@ -21,14 +21,18 @@ A run is a dict as ``aevb.experiments.store.figure_runs`` returns it: ``name`` (
 """
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from typing import Callable, Hashable, Iterable
 
 import numpy as np
 
 from aevb.config import TrainConfig
+from aevb.experiments.accounting import ACCOUNTINGS, compare, x_axis
 from aevb.experiments.runner import run_figure
 from aevb.experiments.store import RESULTS_DIR, check_prefix, figure_runs, run_images
+from aevb.files import read_text
 from aevb.plots import format_table
 
 PROGRESS_COLUMNS = {"run": "", "samples": ",.0f", "step size": "g", "train seconds": ",.0f"}
@@ -129,3 +133,57 @@ def check_report(rows: list[dict], table: bool = True) -> str:
     difference."""
     last = f"largest difference: {largest_difference(rows):.2e} nats"
     return f"{format_table(rows, CHECK_COLUMNS)}\n{last}" if table else last
+
+
+# --- Fig. 3's investigations: the x-axis accountings, and how far the fixed sampler moved the curves ------------
+
+def accounting_curves(runs: Iterable[dict], n_train: int) -> list[dict]:
+    """Long-form rows of the Fig. 3 panel ``n_train`` under every accounting of ``aevb.experiments.accounting``:
+    {accounting, algorithm, split, x, log p(x)}, one per stored evaluation, for seaborn."""
+    out = []
+    for r in runs:
+        c = r["config"]
+        if c.n_train != n_train or not r["curve"]:
+            continue
+        for accounting in ACCOUNTINGS:
+            for x, row in zip(x_axis(r["curve"], c.algorithm, accounting), r["curve"]):
+                for split in ("train", "test"):
+                    out.append({"accounting": accounting, "algorithm": c.algorithm, "split": split, "x": x,
+                                "log p(x)": row[f"{split}_marginal"]})
+    return out
+
+
+def accounting_rows(runs: Iterable[dict], n_train: int, split: str = "test") -> list[dict]:
+    """AEVB against each baseline of the Fig. 3 panel ``n_train`` under every accounting: {accounting, baseline,
+    AEVB ahead (evaluations of AEVB inside the baseline's range where it is above, "k/m"), x at the end, AEVB,
+    baseline, AEVB − baseline (nats, at the largest x both reached)}."""
+    curves = {r["config"].algorithm: r["curve"] for r in runs if r["config"].n_train == n_train and r["curve"]}
+    out = []
+    for baseline in ("wake-sleep", "mcem"):
+        if "aevb" not in curves or baseline not in curves:
+            continue
+        for accounting in ACCOUNTINGS:
+            c = compare(("aevb", curves["aevb"]), (baseline, curves[baseline]), f"{split}_marginal", accounting)
+            out.append({"accounting": accounting, "baseline": baseline, "AEVB ahead": f"{c['ahead']}/{c['compared']}",
+                        "x at the end": c["x_end"], "AEVB": c["a_end"], "baseline value": c["b_end"],
+                        "AEVB − baseline": c["a_end"] - c["b_end"]})
+    return out
+
+
+def moved(before: str | Path, runs: Iterable[dict]) -> list[dict]:
+    """How far each stored curve moved from the values in ``before`` (a CSV of run, samples, column, value: the
+    same runs measured another way, e.g. ``results/studies/fig3_fixed_step_appd.csv``), at the evaluations both
+    have: {run, column, evaluations, mean change, largest change, change at the last} (nats, now − before)."""
+    old: dict = {}
+    for r in csv.DictReader(io.StringIO(read_text(Path(before)), newline="")):
+        old.setdefault((r["run"], r["column"]), {})[int(r["samples"])] = float(r["value"])
+    out = []
+    for r in runs:
+        for (name, column), values in old.items():
+            if name != r["name"]:
+                continue
+            d = [row[column] - values[row["samples"]] for row in r["curve"] if row["samples"] in values]
+            if d:
+                out.append({"run": name, "column": column, "evaluations": len(d), "mean change": sum(d) / len(d),
+                            "largest change": max(d, key=abs), "change at the last": d[-1]})
+    return out
