@@ -51,6 +51,9 @@ class TrainConfig:
     fused: bool = True  # AEVB and wake-sleep steps by the fused back end (False: autograd; same draws)
     start: str = "paper"  # optimiser start: "paper" (§5) or "anglepy" (the authors' code: see START_WARMUP)
     diagnostics: bool = False  # also record active units and KL(q‖p) per latent dimension at each evaluation
+    frey_split: str = "blocks"  # Frey Face test split: "blocks" (ours), "frames" (a seeded random 180-frame
+    #   split), "none" (train on all 1,965 frames; "test" = our block test frames, then also trained on): aevb.data
+    frey_scale: int = 255  # Frey Face pixels divided by this: 255 (ours) or 256 (anglepy data/freyface.py)
     device: str = "cpu"  # "cpu" or "cuda"
     progress: bool = True  # show a tqdm progress bar
 

@@ -8,7 +8,8 @@ aside (never re-used) and downloaded again. Decoded uint8 arrays are cached as `
 ``AEVB_CACHE_DIR`` (default ``~/.cache/aevb/arrays``), keyed by the source file's checksum.
 
 Scaling: pixels are divided by 255, so x lies in [0, 1] with both ends reached (MNIST is used
-as Bernoulli means, not binarized, as in the paper).
+as Bernoulli means, not binarized, as in the paper). Frey Face may instead be divided by 256, as the authors'
+loader does (dpkingma/anglepy ``data/freyface.py``): ``TrainConfig.frey_scale``.
 
 Splits:
 - MNIST ``train`` = first 50,000 of the official training set, ``valid`` = its last 10,000,
@@ -16,7 +17,11 @@ Splits:
 - Frey Face: the paper gives none. Ours: the 1965 frames, in file order, cut into blocks of 20
   consecutive frames; every 10th block (blocks 9, 19, ..., 89) is ``test`` (180 frames), the rest
   ``train`` (1785 frames). Blocks, rather than single frames, keep near-identical neighbouring
-  video frames from straddling the split.
+  video frames from straddling the split. Two others, for chapter 8's study of that choice
+  (``TrainConfig.frey_split``): ``"frames"``, 180 single frames drawn at random without replacement
+  (``numpy.random.default_rng(FREY_FRAMES_SEED)``, seed 0, fixed) as ``test``, the other 1785 ``train``, so
+  the neighbours of most test frames are trained on; and ``"none"``, as the authors' loader: ``train`` is all
+  1965 frames and ``test`` our block test frames (then also in the training set).
 """
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ import numpy as np
 import torch
 
 from aevb.files import atomic_save_npy
-from aevb.validation import ParameterError
+from aevb.validation import FREY_SCALES, FREY_SPLIT_NAMES, ParameterError
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,7 @@ SOURCES = {
 MNIST_SPLITS = ("train", "valid", "test")
 FREY_SPLITS = ("all", "train", "test")
 FREY_BLOCK, FREY_TEST_EVERY = 20, 10  # blocks of 20 frames; every 10th block is test
+FREY_FRAMES_SEED = 0  # seeds the random single-frame test split (frey_split="frames")
 
 
 class DataError(RuntimeError):
@@ -200,22 +206,34 @@ def load_mnist(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.float32) / 255.0, y.astype(np.int64)
 
 
-def frey_test_mask(n: int = 1965) -> np.ndarray:
-    """Boolean (n,): True for the frames in our fixed Frey Face test split (see module doc)."""
-    return (np.arange(n) // FREY_BLOCK) % FREY_TEST_EVERY == FREY_TEST_EVERY - 1
+def frey_test_mask(n: int = 1965, frey_split: str = "blocks") -> np.ndarray:
+    """Boolean (n,): True for the frames of a Frey Face test split (see module doc): ``"blocks"`` (ours, also
+    the test frames of ``"none"``) or ``"frames"`` (as many single frames, drawn with ``FREY_FRAMES_SEED``)."""
+    blocks = (np.arange(n) // FREY_BLOCK) % FREY_TEST_EVERY == FREY_TEST_EVERY - 1  # (n,)
+    if frey_split in ("blocks", "none"):
+        return blocks
+    if frey_split == "frames":
+        test = np.zeros(n, dtype=bool)
+        test[np.random.default_rng(FREY_FRAMES_SEED).choice(n, int(blocks.sum()), replace=False)] = True
+        return test
+    raise ParameterError(f"parameter 'frey_split' = {frey_split!r} is not allowed: it must be one of "
+                         f"{FREY_SPLIT_NAMES}")
 
 
-def load_frey_face(split: str = "all") -> np.ndarray:
-    """Frey Face frames -> (N, 560) float32 in [0, 1]; 28x20 images, row-major.
+def load_frey_face(split: str = "all", frey_split: str = "blocks", scale: int = 255) -> np.ndarray:
+    """Frey Face frames -> (N, 560) float32 in [0, 1]; 28x20 images, row-major; pixels divided by ``scale``.
 
-    ``split="all"`` gives all 1965 frames, ``"train"`` 1785, ``"test"`` 180 (see module doc).
+    ``split="all"`` gives all 1965 frames, ``"train"`` 1785, ``"test"`` 180 (see module doc); with
+    ``frey_split="none"``, ``"train"`` is all 1965 frames and ``"test"`` the 180 of the block split.
     """
     if split not in FREY_SPLITS:
         raise ValueError(f"split={split!r}: allowed values are {FREY_SPLITS}")
-    x = _cached("frey", _read_frey).astype(np.float32) / 255.0
-    if split == "all":
+    if scale not in FREY_SCALES:
+        raise ParameterError(f"parameter 'frey_scale' = {scale!r} is not allowed: it must be one of {FREY_SCALES}")
+    x = _cached("frey", _read_frey).astype(np.float32) / np.float32(scale)
+    test = frey_test_mask(len(x), frey_split)
+    if split == "all" or (split == "train" and frey_split == "none"):
         return x
-    test = frey_test_mask(len(x))
     return x[test] if split == "test" else x[~test]
 
 
@@ -229,9 +247,12 @@ def load(dataset: str, split: str) -> np.ndarray:
 
 
 def load_split(config, split: str, device) -> torch.Tensor:
-    """Training or test images for a run's settings (``dataset``, ``n_train`` of a ``TrainConfig``) as one
-    contiguous float32 tensor on ``device``."""
-    x = load(config.dataset, split)
+    """Training or test images for a run's settings (``dataset``, ``n_train``, and for the Frey Face
+    ``frey_split`` and ``frey_scale`` of a ``TrainConfig``) as one contiguous float32 tensor on ``device``."""
+    if config.dataset == "frey":
+        x = load_frey_face(split, config.frey_split, config.frey_scale)
+    else:
+        x = load(config.dataset, split)
     if split == "train" and config.n_train is not None:
         if not 0 < config.n_train <= len(x):
             raise ParameterError(f"parameter 'n_train' = {config.n_train} is not allowed: the {config.dataset} "

@@ -17,6 +17,9 @@ from aevb.devices import resolve_device
 APPD_MAX_NZ = 5  # App. D is reliable only below about 5 latent dimensions (paper, App. D; chapter 5)
 ALGORITHM_NAMES = ("aevb", "wake-sleep", "mcem", "full-vb")  # the learners of aevb.learners.ALGORITHMS
 MARGINAL_METHODS = ("hmc", "iwae", "ais")  # the log p(x) estimators of aevb.evaluation.log_marginal
+FREY_SPLIT_NAMES = ("blocks", "frames", "none")  # Frey Face test splits (aevb.data.frey_test_mask)
+FREY_SCALES = (255, 256)  # Frey Face pixel divisors: ours, and anglepy's data/freyface.py
+FREY_DEFAULTS = {"frey_split": "blocks", "frey_scale": 255}  # the values a dataset other than frey allows
 
 
 class ParameterError(ValueError):
@@ -92,12 +95,15 @@ RULES: dict[str, Callable] = {  # the settings of TrainConfig and the command li
     "marginal": one_of(None, *MARGINAL_METHODS), "marginal_points": positive_int,
     "checkpoint_every": positive_int, "seed": non_negative_int, "device": device, "progress": boolean,
     "fused": boolean, "start": one_of("paper", "anglepy"), "diagnostics": boolean,
+    "frey_split": one_of(*FREY_SPLIT_NAMES),
+    "frey_scale": lambda v: None if type(v) is int and v in FREY_SCALES else f"one of {FREY_SCALES}",
 }
 
 
 def validate(params: dict, rules: dict[str, Callable] = RULES) -> dict:
-    """Check every entry of ``params`` against ``rules`` (default ``RULES``) and the rule that joins the
-    estimator of log p(x) to N_z; returns params."""
+    """Check every entry of ``params`` against ``rules`` (default ``RULES``) and the rules that join settings:
+    the estimator of log p(x) to N_z, the Frey Face data settings to the data set (checked where ``params``
+    names a ``dataset``); returns params."""
     for name, value in params.items():
         if name not in rules:
             close = [k for k in rules if k.replace("_", "") == name.replace("_", "").replace("-", "")]
@@ -111,4 +117,9 @@ def validate(params: dict, rules: dict[str, Callable] = RULES) -> dict:
         raise ParameterError(
             f"parameter 'n_z' = {params['n_z']} is too large for the App. D estimator (marginal='hmc'), which "
             f"is reliable only up to n_z = {APPD_MAX_NZ} (see chapter 5); use marginal='ais' or 'iwae'")
+    for name, default in FREY_DEFAULTS.items():  # the Frey Face data settings need dataset "frey"
+        if "dataset" in params and params["dataset"] != "frey" and params.get(name, default) != default:
+            raise ParameterError(
+                f"parameter {name!r} = {params[name]!r} is not allowed with dataset {params['dataset']!r}: it "
+                f"applies to the Frey Face only (dataset='frey'); leave it at {default!r}")
     return params

@@ -15,7 +15,7 @@ import torch
 
 from aevb.cli import main
 from aevb.experiments.executors import local
-from aevb.experiments.grids import FIGURES, GRID_N, figure_configs, figures_of, grid, run_name, select
+from aevb.experiments.grids import FIGURES, GRID_N, STUDIES, figure_configs, figures_of, grid, run_name, select
 from aevb.experiments.images import load_images, manifold
 from aevb.experiments.runner import pending, run_figure, tasks, train_task
 from aevb.experiments.runs import load_config, run
@@ -84,7 +84,7 @@ def test_a_grid_is_stored_indexed_resumed_and_reproduced(tmp_path):
     with open(tmp_path / "index.csv") as f:
         assert list(csv.DictReader(f)) == [{k: str(v) for k, v in r.items()} for r in rows]
     assert list(rows[0]) == INDEX_COLUMNS and [r["samples"] for r in rows] == [2000, 2000]
-    assert {r["figures"] for r in rows} == {"2;4", "4;5"}
+    assert {r["figures"] for r in rows} == {"2;4;frey-split", "4;5"}  # figures and the studies sharing the run
     images = load_images(tmp_path / "runs" / RUN)
     assert images["manifold"].shape == (GRID_N**2, 784) and images["samples"].shape == (100, 784)
     assert 0 <= images["manifold"].min() and images["manifold"].max() <= 1 and images["manifold"].std() > 0
@@ -148,13 +148,14 @@ def test_two_run_grid_through_a_local_ray_instance(tmp_path):
 
 def test_committed_store_is_consistent():
     """results/index.csv is what the run directories say (rebuilt, never hand-edited), and every committed run
-    belongs to one of the figures' grids."""
+    belongs to one of the figures' or studies' grids."""
     if not (RESULTS_DIR / "index.csv").exists():
         pytest.fail("results/index.csv is missing: run `python -m aevb figure 2 3 4 5`")
     with open(RESULTS_DIR / "index.csv") as f:
         stored = list(csv.DictReader(f))
     assert stored == [{k: str(v) for k, v in r.items()} for r in index_rows(RESULTS_DIR)]
-    names = {run_name(c) for c in grid(list(FIGURES), 1)}
+    seeds = sorted({int(r["seed"]) for r in stored})
+    names = {run_name(c) for c in grid(list(FIGURES) + list(STUDIES), 1, seeds)}  # the figures' and studies' runs
     assert {r["path"].split("/")[-1] for r in stored} <= names
     assert all(r["figures"] for r in stored)
 

@@ -27,12 +27,21 @@ CHAPTER_RULES: dict[str, Callable] = {
     "mnist_budget": positive_int, "mnist_lr": positive_number, "family_samples": positive_int,
     "n_exact_points": positive_int, "fig3_budget": positive_int, "iwae_k": positive_int, "ais_chains": positive_int,
     "ais_steps": positive_int, "n_z_values": sizes, "study_budget": positive_int, "study_points": positive_int,
+    "density_models": positive_int, "density_points": positive_int,
     "algorithms": algorithms, "trace_samples": positive_int,
     "trace_lr": positive_number, "trace_every": positive_int, "n_draws": positive_int, "n_codes": positive_int,
     # the figure chapters 8-11 (aevb.book.figures)
     "retrain_budget": _retrain_budget, "panels": text,
     "results_dir": lambda v: None if v is None else text(v) and "None or a directory",
     "workers": positive_int, "check_run": text, "check_samples": positive_int, "check_atol": positive_number,
+    # chapter 8's Frey Face split study (aevb.book.studies)
+    "split_samples": positive_int,
+    # chapter 10's class coverage of the MNIST manifold (aevb.classifier)
+    "coverage_seeds": lambda v: None if isinstance(v, (list, tuple)) and v and len(set(v)) == len(v) and all(
+        type(s) is int and s >= 0 for s in v) else "a non-empty list of distinct whole numbers >= 0",
+    "classifier_seed": lambda v: None if type(v) is int and v >= 0 else "a whole number >= 0",
+    "classifier_epochs": positive_int, "min_cells": positive_int,
+    "min_confidence": lambda v: None if type(v) in (int, float) and 0 < v <= 1 else "a number in (0, 1]",
 }
 
 IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}

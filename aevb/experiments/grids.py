@@ -15,6 +15,15 @@ Studies (``STUDIES``) are grids of the same kind that settle a disagreement with
 named, not numbered, and trained the same way (``python -m aevb study NAME``):
 - ``frey-latent-use`` (chapter 8): Frey Face N_z = 2, AEVB and wake-sleep, each under the paper's optimiser start
   and the authors' code's (``TrainConfig.start``), recording the active units and KL per latent dimension.
+- ``frey-split`` (chapter 8): Frey Face AEVB, 200 hidden, N_z ∈ {2, 5, 10, 20} (Fig. 2's Frey Face panels) under
+  four data settings (``TrainConfig.frey_split``, ``frey_scale``): our block split at /255 (Fig. 2's own runs,
+  shared), a random single-frame test split, no split (the authors' loader), and our block split with pixels
+  divided by 256 (the authors' scale).
+- ``full-vb`` (chapter 7, App. F): full VB and AEVB on 1,000 MNIST points (N_z = 10, 100 hidden), as chapter 7
+  trains them, kept in the store for the scorecard.
+- ``appd-dimension`` (chapter 5, App. D): AEVB on MNIST, 100 hidden, N_z ∈ APPD_NZ, whose checkpoints
+  ``aevb.experiments.measurements`` evaluates by App. D beside AIS (the paper: App. D is unreliable beyond
+  about 5 latent dimensions).
 """
 from __future__ import annotations
 
@@ -31,7 +40,10 @@ FIG3_N_TRAIN = (1000, 50_000)  # Fig. 3's two columns
 FIG5_NZ = (2, 5, 10, 20)  # Fig. 5's panels
 GRID_N = 20  # Fig. 4: points per axis of the unit-square grid
 N_SAMPLES_FIG5 = 100  # Fig. 5: random samples per model
-STUDIES = ("frey-latent-use",)  # the named grids of the investigations
+STUDIES = ("frey-latent-use", "frey-split", "full-vb", "appd-dimension")  # the named grids of the investigations
+APPD_NZ = (2, 3, 5, 10, 20)  # appd-dimension's latent sizes
+# frey-split: our block split at /255 (Fig. 2's runs, shared), a random frame split, none, blocks at /256
+FREY_SPLIT_VARIANTS = ({}, {"frey_split": "frames"}, {"frey_split": "none"}, {"frey_scale": 256})
 
 
 def figure_configs(figure: int, budget: int, seed: int = 0, device: str = "cpu") -> list[TrainConfig]:
@@ -59,6 +71,14 @@ def study_configs(study: str, budget: int, seed: int = 0, device: str = "cpu") -
         return [TrainConfig(dataset="frey", algorithm=a, n_z=2, hidden=DATASETS["frey"].hidden, start=s,
                             diagnostics=True, **common)
                 for s in ("paper", "anglepy") for a in ("aevb", "wake-sleep")]
+    if study == "frey-split":
+        return [TrainConfig(dataset="frey", algorithm="aevb", n_z=z, hidden=DATASETS["frey"].hidden, **v, **common)
+                for v in FREY_SPLIT_VARIANTS for z in FIG2_NZ["frey"]]
+    if study == "full-vb":
+        return [TrainConfig(dataset="mnist", algorithm=a, n_z=10, hidden=(100,), n_train=1000, per_decade=2,
+                            **common) for a in ("full-vb", "aevb")]
+    if study == "appd-dimension":
+        return [TrainConfig(dataset="mnist", algorithm="aevb", n_z=z, hidden=(100,), **common) for z in APPD_NZ]
     raise ParameterError(f"study {study!r} is not one of {STUDIES}")
 
 
@@ -83,6 +103,8 @@ def run_name(config: TrainConfig) -> str:
     n = "all" if config.n_train is None else config.n_train
     mark = f"-{config.marginal}" if config.marginal else ""
     mark += (f"-{config.start}" if config.start != "paper" else "") + ("-diag" if config.diagnostics else "")
+    mark += (f"-{config.frey_split}" if config.frey_split != "blocks" else "")
+    mark += (f"-div{config.frey_scale}" if config.frey_scale != 255 else "")
     return (f"{config.dataset}-{config.algorithm}-z{config.n_z}-h{'x'.join(map(str, config.hidden))}"
             f"-n{n}{mark}-s{config.seed}")
 
