@@ -31,7 +31,7 @@ import numpy as np
 from aevb.config import TrainConfig
 from aevb.experiments.accounting import ACCOUNTINGS, compare, x_axis
 from aevb.experiments.runner import run_figure
-from aevb.experiments.store import RESULTS_DIR, check_prefix, figure_runs, run_images
+from aevb.experiments.store import RESULTS_DIR, ahead, ahead_since, check_prefix, figure_runs, run_images
 from aevb.files import read_text
 from aevb.plots import format_table
 
@@ -59,6 +59,12 @@ def load_runs(figure: int, retrain_budget: int = 0, panels: str = "*", results_d
     if retrain_budget:
         run_figure(figure, retrain_budget, only=panels, results_dir=store, workers=workers, device=device)
     return figure_runs(figure, store)
+
+
+def seed_runs(figure: int, seeds: Iterable[int], results_dir: str | Path | None = None) -> list[dict]:
+    """The stored runs of ``figure`` for each of ``seeds`` (seed by seed, each in the grid's order), as
+    ``load_runs`` reads them, training nothing: a run not in the store has an empty curve."""
+    return figure_runs(figure, store_dir(results_dir), seeds=tuple(seeds))
 
 
 def keyed(runs: Iterable[dict], key: Callable[[TrainConfig], Hashable]) -> dict:
@@ -187,3 +193,39 @@ def moved(before: str | Path, runs: Iterable[dict]) -> list[dict]:
                 out.append({"run": name, "column": column, "evaluations": len(d), "mean change": sum(d) / len(d),
                             "largest change": max(d, key=abs), "change at the last": d[-1]})
     return out
+
+
+def fig3_facts(runs: Iterable[dict]) -> dict:
+    """The numbers chapter 9's prose states, by name, for MyST-NB ``glue``: for each panel n (``n1000``,
+    ``n50000``), baseline b (``ws``, ``mcem``) and split s (``train``, ``test``): ``{n}_{b}_{s}_ahead`` (shared
+    evaluations where AEVB is above, "k of m"), ``{n}_{b}_{s}_since`` (the first from which it stays above, or
+    "never"), ``{n}_{b}_{s}_diff`` (AEVB − b at the last shared evaluation, nats); for each algorithm a
+    (``aevb``, ``ws``, ``mcem``): ``{n}_{a}_{s}_final`` and ``{n}_{a}_gap`` (train − test at its last evaluation)
+    and ``{n}_{a}_samples``; and ``{n}_mcem_seconds_ratio`` (MCEM's training seconds per sample over AEVB's)."""
+    short = {"aevb": "aevb", "wake-sleep": "ws", "mcem": "mcem"}
+    curves = {(r["config"].n_train, r["config"].algorithm): r["curve"] for r in runs if r["curve"]}
+    facts: dict = {}
+    for (n, alg), c in curves.items():
+        key = f"n{n}_{short[alg]}"
+        for s in ("train", "test"):
+            facts[f"{key}_{s}_final"] = c[-1][f"{s}_marginal"]
+        facts[f"{key}_gap"] = c[-1]["train_marginal"] - c[-1]["test_marginal"]
+        facts[f"{key}_samples"] = int(c[-1]["samples"])
+        if alg == "aevb":
+            continue
+        a = curves.get((n, "aevb"))
+        if a is None:
+            continue
+        for s in ("train", "test"):
+            col = f"{s}_marginal"
+            k, m = ahead(a, c, col)
+            since = ahead_since(a, c, col)
+            bs = {r["samples"]: r[col] for r in c}
+            last = [r for r in a if r["samples"] in bs][-1]
+            facts[f"{key}_{s}_ahead"] = f"{k} of {m}"
+            facts[f"{key}_{s}_since"] = "never" if since is None else f"{since:,}"
+            facts[f"{key}_{s}_diff"] = last[col] - bs[last["samples"]]
+        if alg == "mcem":
+            facts[f"{key}_seconds_ratio"] = ((c[-1]["seconds"] / c[-1]["samples"])
+                                             / (a[-1]["seconds"] / a[-1]["samples"]))
+    return facts
