@@ -22,6 +22,7 @@ from aevb.datasets import DATASETS
 from aevb.devices import resolve_device
 from aevb.evaluation import log_marginal
 from aevb.experiments.grids import FIGURES, STUDIES, grid, run_name, select
+from aevb.experiments.measurements import MEASUREMENTS, measure
 from aevb.experiments.runner import run_figure
 from aevb.experiments.runs import load_config, load_model, run_seeds
 from aevb.experiments.store import RESULTS_DIR, run_path, samples_reached
@@ -134,6 +135,13 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("study", help="train the runs of one of the investigations (aevb.experiments.grids.STUDIES)")
     s.add_argument("figure", metavar="study", choices=STUDIES, nargs="+", help=f"one or more of {', '.join(STUDIES)}")
     _grid_options(s)
+    m = sub.add_parser("measure", help="measure the stored runs' models into results/studies/NAME.csv "
+                                       "(aevb.experiments.measurements; needs their local checkpoints)")
+    m.add_argument("name", choices=MEASUREMENTS)
+    m.add_argument("--n-points", type=_count, default=None, help="test points (default: 1000 / 100)")
+    m.add_argument("--results", default=str(RESULTS_DIR), help="the results store (default: results/ of the repository)")
+    m.add_argument("--threads", type=_threads, default=None,
+                   help="torch threads (default: auto, this process's share of the free cores; aevb.threads)")
     return p
 
 
@@ -171,6 +179,13 @@ def figure(args) -> int:
     return 0
 
 
+def measure_command(args) -> int:
+    """``python -m aevb measure``: a measurement of ``aevb.experiments.measurements`` into the store's studies."""
+    path = measure(args.name, args.results, args.n_points, log=lambda m: print(m, flush=True))
+    print(f"-> {path}")
+    return 0
+
+
 def evaluate(args) -> int:
     """``python -m aevb evaluate``: per-point estimates to RUN_DIR/marginal-METHOD-SPLIT.csv."""
     config = load_config(args.run_dir, args.device)
@@ -196,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("figure", "study"):  # its workers claim their threads (aevb.experiments.runner)
             return figure(args)
         with claimed(args.threads):  # torch threads that do not oversubscribe the cores, for the command's life
-            return {"evaluate": evaluate, "train": train}[args.command](args)
+            return {"evaluate": evaluate, "train": train, "measure": measure_command}[args.command](args)
     except (ValueError, RuntimeError, FloatingPointError, OSError) as e:
         msg = str(e)
         if isinstance(e, ParameterError):  # name the flag the user typed: parameter 'n_z' -> --n-z

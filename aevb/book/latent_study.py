@@ -1,0 +1,75 @@
+"""Chapter 8's investigation of the Frey Face wake-sleep plateau: does the model use its latent variables, and
+is the plateau wake-sleep's or our optimiser start's?
+
+The ``frey-latent-use`` study (``aevb.experiments.grids.STUDIES``) trains Frey Face N_z = 2 with AEVB and with
+wake-sleep, four seeds each, under the paper's optimiser start and under the authors' code's
+(``TrainConfig.start``), recording the active units and KL(q(z_j|x) ‖ p(z_j)) per dimension at every evaluation
+(``aevb.latent_use``). These functions turn its runs into the chapter's tables and long-form curves; the z-free
+model (``aevb.latent_use.independent_gaussian``) is the reference a bound at the prior's fixed point reaches.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from aevb.config import TrainConfig
+from aevb.data import load_split
+from aevb.experiments.store import RESULTS_DIR, figure_runs, run_config
+from aevb.latent_use import independent_gaussian
+
+STUDY = "frey-latent-use"
+SEEDS = (0, 1, 2, 3)
+
+
+def study_runs(results_dir: str | Path = RESULTS_DIR, seeds=SEEDS) -> list[dict]:
+    """The stored runs of the study (``aevb.experiments.store.figure_runs``), each with ``lr_search`` (the §5
+    search's scores by step size) added; a run not trained yet has an empty curve."""
+    runs = figure_runs(STUDY, results_dir, seeds=seeds)
+    for r in runs:
+        r["lr_search"] = run_config(r["dir"])[1].get("lr_search", {}) if r["curve"] else {}
+    return runs
+
+
+def kl_total(row: dict, n_z: int) -> float:
+    """Σ_j KL(q(z_j|x) ‖ p(z_j)) of a curve row with diagnostics (nats per datapoint)."""
+    return sum(row[f"kl_z{j + 1}"] for j in range(n_z))
+
+
+def final_rows(runs: list[dict]) -> list[dict]:
+    """One row per stored run at its last evaluation: algorithm, start, seed, samples, the step size the §5 search
+    kept, train and test bound, active units, KL per dimension (kl_z1 … ) and in total."""
+    out = []
+    for r in runs:
+        if not r["curve"]:
+            continue
+        c, last = r["config"], r["curve"][-1]
+        out.append({"algorithm": c.algorithm, "start": c.start, "seed": c.seed, "samples": int(last["samples"]),
+                    "step size": r["lr"], "train bound": last["train_bound"], "test bound": last["test_bound"],
+                    "active units": int(last["active_units"]),
+                    **{f"KL z{j + 1}": last[f"kl_z{j + 1}"] for j in range(c.n_z)},
+                    "KL total": kl_total(last, c.n_z)})
+    return out
+
+
+def curves(runs: list[dict]) -> list[dict]:
+    """Long-form rows over training for seaborn: algorithm, start, seed, samples, train bound, active units,
+    KL total."""
+    return [{"algorithm": r["config"].algorithm, "start": r["config"].start, "seed": r["config"].seed,
+             "samples": row["samples"], "train bound": row["train_bound"], "active units": row["active_units"],
+             "KL total": kl_total(row, r["config"].n_z)} for r in runs for row in r["curve"]]
+
+
+def step_size_search(runs: list[dict]) -> list[dict]:
+    """The §5 search under each start: per algorithm, start and seed, the mean training bound of each candidate
+    step size (−inf where it diverged) and the one kept."""
+    return [{"algorithm": r["config"].algorithm, "start": r["config"].start, "seed": r["config"].seed,
+             **{f"lr={float(k):g}": v for k, v in sorted(r["lr_search"].items(), key=lambda kv: float(kv[0]))},
+             "kept": r["lr"]} for r in runs if r["curve"]]
+
+
+def z_free_baseline(config: TrainConfig) -> dict[str, float]:
+    """The z-free model's mean log-likelihood (nats per frame) on the training and test frames of ``config``'s
+    data (its split and scale)."""
+    cpu = torch.device("cpu")
+    return independent_gaussian(load_split(config, "train", cpu), load_split(config, "test", cpu))

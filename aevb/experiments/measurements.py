@@ -1,0 +1,101 @@
+"""Measurements on the trained models of the store, kept as small CSVs in ``results/studies/`` for the scorecard
+and the chapters (the store keeps no checkpoints, so each is measured where the runs were trained, from their
+local ``checkpoint.pt``, and committed with the command that made it: ``python -m aevb measure NAME``).
+
+- ``appd-repeats`` (§5, Fig. 3: "the estimator's standard deviation was below 1 nat"): App. D on the first
+  ``n_points`` test points of every Fig. 3 model, repeated with ``REPEAT_SEEDS``; per run, the standard deviation
+  over seeds of the mean estimate (what Fig. 3 plots) and of single points.
+- ``appd-dimension`` (App. D: "unreliable beyond about 5 latent dimensions"): on the ``appd-dimension`` study's
+  models (N_z = 2 … 20), App. D with the jittered sampler and with a fixed step size, beside AIS and the
+  importance-weighted bound (k = 1000), on the first ``n_points`` test points.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from aevb.data import load_split
+from aevb.evaluation import ais, iwae_bound, log_marginal_hmc
+from aevb.experiments.grids import figure_configs, run_name, study_configs
+from aevb.experiments.runs import load_model, read_run_config
+from aevb.experiments.store import RESULTS_DIR, run_path
+from aevb.files import atomic_write_csv
+
+MEASUREMENTS = ("appd-repeats", "appd-dimension")
+REPEAT_SEEDS = (0, 1, 2, 3, 4)  # appd-repeats: App. D's seeds
+COLUMNS = {"appd-repeats": ["run", "n_points", "seeds", "mean", "sd_of_mean", "mean_point_sd", "max_point_sd",
+                            "seconds"],
+           "appd-dimension": ["run", "n_z", "n_points", "method", "mean", "se", "seconds"]}
+DIMENSION_METHODS = ("App. D", "App. D, fixed step", "AIS", "IWAE k=1000")
+
+
+def study_path(name: str, results_dir: str | Path = RESULTS_DIR) -> Path:
+    """Where measurement ``name`` is kept: ``results_dir/studies/NAME.csv``."""
+    return Path(results_dir) / "studies" / f"{name}.csv"
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def appd_repeats(run_dir: Path, n_points: int, seeds=REPEAT_SEEDS) -> dict:
+    """App. D on the first ``n_points`` test points of the run in ``run_dir``, once per seed: the spread of the
+    mean over seeds and of single points (nats)."""
+    model = load_model(run_dir)
+    config = _config(run_dir)
+    x = load_split(config, "test", torch.device("cpu"))[:n_points]
+    est, seconds = _timed(lambda: torch.stack([log_marginal_hmc(model, x, seed=s) for s in seeds]))  # (S, N)
+    point_sd = est.std(0)  # (N,)
+    return {"run": run_dir.name, "n_points": len(x), "seeds": len(seeds), "mean": est.mean().item(),
+            "sd_of_mean": est.mean(1).std().item(), "mean_point_sd": point_sd.mean().item(),
+            "max_point_sd": point_sd.max().item(), "seconds": round(seconds, 1)}
+
+
+def appd_dimension(run_dir: Path, n_points: int) -> list[dict]:
+    """The four estimators of ``DIMENSION_METHODS`` on the first ``n_points`` test points of ``run_dir``'s model."""
+    model = load_model(run_dir)
+    config = _config(run_dir)
+    x = load_split(config, "test", torch.device("cpu"))[:n_points]
+    methods = {"App. D": lambda: log_marginal_hmc(model, x),
+               "App. D, fixed step": lambda: log_marginal_hmc(model, x, step_jitter=0.0),
+               "AIS": lambda: ais(model, x, n_chains=8, n_steps=500),
+               "IWAE k=1000": lambda: iwae_bound(model, model.encoder, x, 1000)}
+    rows = []
+    for method in DIMENSION_METHODS:
+        est, seconds = _timed(methods[method])
+        rows.append({"run": run_dir.name, "n_z": config.n_z, "n_points": len(x), "method": method,
+                     "mean": est.mean().item(), "se": (est.std() / math.sqrt(len(est))).item(),
+                     "seconds": round(seconds, 1)})
+    return rows
+
+
+def _config(run_dir: Path):
+    return read_run_config(run_dir)[0]
+
+
+def measure(name: str, results_dir: str | Path = RESULTS_DIR, n_points: int | None = None, log=print) -> Path:
+    """Run measurement ``name`` (``MEASUREMENTS``) on the stored runs it concerns that have a checkpoint here, and
+    write their rows to ``study_path(name)`` atomically; an error, and the file left as it was, where none has."""
+    if name not in MEASUREMENTS:
+        raise ValueError(f"measurement {name!r} is not one of {MEASUREMENTS}")
+    configs = figure_configs(3, 1) if name == "appd-repeats" else study_configs("appd-dimension", 1)
+    n_points = n_points or (1000 if name == "appd-repeats" else 100)
+    path, rows = study_path(name, results_dir), []
+    for c in configs:
+        run_dir = run_path(results_dir, run_name(c))
+        if not (run_dir / "checkpoint.pt").exists():
+            log(f"  {run_dir.name}: no checkpoint here, not measured")
+            continue
+        new = [appd_repeats(run_dir, n_points)] if name == "appd-repeats" else appd_dimension(run_dir, n_points)
+        log(f"  {run_dir.name}: " + "; ".join(f"{r.get('method', 'App. D')} {r['mean']:.2f}" for r in new))
+        rows += new
+    if not rows:
+        train = "python -m aevb figure 3" if name == "appd-repeats" else "python -m aevb study appd-dimension"
+        raise FileNotFoundError(f"no run of measurement {name!r} has a checkpoint in {results_dir}: train them "
+                                f"first ({train}); {path} left as it was")
+    return atomic_write_csv(path, rows, COLUMNS[name])
