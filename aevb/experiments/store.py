@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from aevb.config import TrainConfig
-from aevb.experiments.grids import FIGURES, figure_configs, grid_configs, memberships, run_name
+from aevb.experiments.grids import (FIGURES, STUDIES, figure_configs, grid_configs, memberships, run_name,
+                                   study_configs)
 from aevb.experiments.images import image_shapes, load_images, render_images, write_images
 from aevb.experiments.runs import load_model, read_checkpoint, read_curve, read_run_config, run
 from aevb.files import StoreError, atomic_write, atomic_write_csv, read_text
@@ -57,7 +58,11 @@ def regenerate_command(name: str, results_dir: str | Path = RESULTS_DIR, budget:
     seed = name.rsplit("-s", 1)[-1]
     seed = int(seed) if seed.isdigit() else 0
     figs = [f for f in FIGURES if any(run_name(c) == name for c in figure_configs(f, 1, seed))]
-    cmd = f"python -m aevb figure {figs[0] if figs else ' '.join(map(str, FIGURES))} --only {name}"
+    studies = [s for s in STUDIES if any(run_name(c) == name for c in study_configs(s, 1, seed))]
+    if figs or not studies:
+        cmd = f"python -m aevb figure {figs[0] if figs else ' '.join(map(str, FIGURES))} --only {name}"
+    else:
+        cmd = f"python -m aevb study {studies[0]} --only {name}"
     if seed:
         cmd += f" --seed {seed}"
     if budget is not None and budget != DEFAULT_BUDGET:
