@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from aevb.book.latent_study import curves, final_rows, kl_total, step_size_search
+from aevb.book.latent_study import curves, final_rows, findings, kl_total, step_size_search
 from aevb.config import TrainConfig
 from aevb.evaluation import average_bound
 from aevb.latent_use import ACTIVE_THRESHOLD, active_units, independent_gaussian, latent_use
@@ -74,3 +74,17 @@ def test_the_study_tables_and_curves():
     assert len(curves(runs)) == 4 and kl_total(runs[0]["curve"][0], 2) == pytest.approx(0.0015)
     search = step_size_search(runs)
     assert search[0]["lr=0.01"] == 550.0 and search[0]["lr=0.1"] == -math.inf and search[1]["kept"] == 0.1
+
+
+def test_findings_name_the_fixed_point_only_where_every_seed_collapsed():
+    ws = [_run("wake-sleep", s, i, 0.002, lr=0.1 if s == "anglepy" else 0.01) for s in ("paper", "anglepy")
+          for i in range(2)]
+    for r in ws:
+        r["curve"][-1]["active_units"] = 0
+    aevb = [_run("aevb", "paper", 0, 4.0)]
+    f = findings(final_rows(ws + aevb), {"train": 690.0, "test": 680.0})
+    assert f["ws_paper_active_max"] == 0 and f["ws_anglepy_seeds"] == 2 and f["aevb_paper_active_min"] == 2
+    assert f["ws_paper_above_zfree"] == pytest.approx(10.0) and f["ws_anglepy_lrs"] == "0.1"
+    assert "fixed point of wake-sleep" in f["verdict"] and f["ws_paper_train_sd"] == pytest.approx(0.0)
+    ws[3]["curve"][-1]["active_units"] = 1  # one seed under the authors' start escapes
+    assert "depends on how the optimiser starts" in findings(final_rows(ws + aevb), {"train": 0, "test": 0})["verdict"]
