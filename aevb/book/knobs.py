@@ -34,6 +34,7 @@ CHAPTER_RULES: dict[str, Callable] = {
     "retrain_budget": _retrain_budget, "panels": text,
     "results_dir": lambda v: None if v is None else text(v) and "None or a directory",
     "workers": positive_int, "check_run": text, "check_samples": positive_int, "check_atol": positive_number,
+    "study_check_run": text, "study_check_samples": positive_int,
     # chapter 8's Frey Face split study (aevb.book.studies)
     "split_samples": positive_int,
     # chapter 10's class coverage of the MNIST manifold (aevb.classifier)
