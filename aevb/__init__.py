@@ -2,16 +2,18 @@
 
 The package map, in layers that only import downwards (``pyproject.toml``'s import-linter contracts):
 
-- interfaces: ``cli`` (``python -m aevb``) and ``book`` (the chapters' knobs, the figure chapters' steps, the
-  Sphinx extension);
-- ``experiments``: the paper's figures as grids of runs (``grids``), one run on disk (``runs``), their images,
-  the results store (``store``), the executors and the runner (``runner``);
+- interfaces: ``cli`` (``python -m aevb``) and ``book`` (the scorecard, the chapters' knobs, the figure chapters'
+  steps, chapter 8's studies, the Sphinx extension);
+- ``experiments``: the paper's figures and the investigations' studies as grids of runs (``grids``), one run on
+  disk (``runs``), their images, the results store (``store``), Fig. 3's x-axis accountings (``accounting``),
+  measurements on stored models (``measurements``), the executors and the runner (``runner``);
 - ``learners``: Algorithm 1 (``aevb``: ``Trainer``, its autograd and fused steps), wake-sleep (§4), Monte Carlo
   EM (App. E), full VB (App. F), K trainers in lockstep (``lockstep``) and the §5 protocol (``protocol``: ``fit``);
 - the mathematics, flat: ``models`` (§3, App. C), ``distributions``, ``estimators`` (§2.2-2.3, App. B),
-  ``reparam`` (§2.4), ``hmc``, ``evaluation`` (the lower bound, App. D, IWAE, AIS), ``marginal_studies``,
-  ``linear_gaussian`` (a model with exact answers), ``fused`` (the stacked back end of the training step) and
-  ``plots``;
+  ``reparam`` (§2.4), ``hmc``, ``evaluation`` (the lower bound, App. D, IWAE, AIS), ``densities`` (App. D's
+  fitted densities), ``latent_use`` (active units, the z-free model), ``marginal_studies``, ``classifier``
+  (Fig. 4's class count), ``linear_gaussian`` (a model with exact answers), ``fused`` (the stacked back end of the
+  training step) and ``plots``;
 - data: ``data`` (the §5 data sets, checked and cached);
 - settings: ``config`` (``TrainConfig``), ``validation`` (every knob's rule), ``datasets`` (the data sets'
   facts), ``devices``, ``rng`` (random-number state), ``files`` (atomic writes).
