@@ -81,7 +81,7 @@ def test_the_rows_from_measurements_follow_their_files(tmp_path):
     """App. D's two claims from results/studies/: not tested without the file; by the rule with it."""
     assert estimator_sd_row(tmp_path).verdict == dimension_row(tmp_path).verdict == "not tested"
     row = {"run": "r", "n_points": 1000, "seeds": 5, "mean": -100.0, "mean_point_sd": 0.3, "max_point_sd": 2.0,
-           "seconds": 1.0}
+           "ais_points": 100, "appd_subset": -100.0, "ais_subset": -100.2, "seconds": 1.0}
     atomic_write_csv(study_path("appd-repeats", tmp_path), [dict(row, sd_of_mean=0.02)], COLUMNS["appd-repeats"])
     assert estimator_sd_row(tmp_path).verdict == "holds"
     atomic_write_csv(study_path("appd-repeats", tmp_path), [dict(row, sd_of_mean=1.5)], COLUMNS["appd-repeats"])

@@ -25,9 +25,7 @@ the store (``aevb.experiments.store.figure_runs``: the paper's figures and the n
 """
 from __future__ import annotations
 
-import csv
 import html
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +35,8 @@ from aevb.classifier import class_coverage, fit_classifier, predict
 from aevb.data import load_mnist
 from aevb.experiments.accounting import ACCOUNTINGS, compare
 from aevb.experiments.images import load_images
-from aevb.experiments.measurements import study_path
+from aevb.experiments.measurements import read_study
 from aevb.experiments.store import RESULTS_DIR, ahead, figure_runs
-from aevb.files import read_text
 
 VERDICTS = ("holds", "holds with a caveat", "does not hold", "not tested")
 AHEAD_SHARE = 0.9  # ordering: AEVB above at this share of the shared evaluations, besides the last of each panel
@@ -219,23 +216,17 @@ def fig5_row(results_dir: Path) -> Row:
                "judged by the test bound of the models sampled; look at the samples themselves")
 
 
-def _study_rows(name: str, results_dir: Path) -> list[dict] | None:
-    """The rows of ``results_dir/studies/NAME.csv`` (text values), or None where it is not there."""
-    path = study_path(name, results_dir)
-    return list(csv.DictReader(io.StringIO(read_text(path), newline=""))) if path.exists() else None
-
-
 def estimator_sd_row(results_dir: Path) -> Row:
     claim, paper = "§5: the estimator's standard deviation is below 1 nat", "below 1 nat (omitted from the plots)"
     ev = "09_fig3_marginal_likelihood.html#fig3-resampled"
-    rows = _study_rows("appd-repeats", results_dir)
+    rows = read_study("appd-repeats", results_dir)
     if not rows:
         return Row(claim, paper, "not tested", "–", ev, "no results/studies/appd-repeats.csv "
                    "(python -m aevb measure appd-repeats, where the Fig. 3 checkpoints are)")
     sd = max(float(r["sd_of_mean"]) for r in rows)
     point = max(float(r["mean_point_sd"]) for r in rows)
     verdict = "holds" if sd < 1 else "does not hold"
-    return Row(claim, paper, verdict, f"sd of the {rows[0]['n_points']}-point mean over {rows[0]['seeds']} seeds: "
+    return Row(claim, paper, verdict, f"sd of the {rows[0]['n_points']:.0f}-point mean over {rows[0]['seeds']:.0f} seeds: "
                f"at most {sd:.3f} nats over the {len(rows)} final Fig. 3 models; of single points: "
                f"{point:.2f} on average (worst model)", ev)
 
@@ -243,7 +234,7 @@ def estimator_sd_row(results_dir: Path) -> Row:
 def dimension_row(results_dir: Path) -> Row:
     claim, paper = "App. D is unreliable beyond about 5 latent dimensions", "reliable only below about 5 dimensions"
     ev = "05_marginal_likelihood.html"
-    rows = _study_rows("appd-dimension", results_dir)
+    rows = read_study("appd-dimension", results_dir)
     if not rows:
         return Row(claim, paper, "not tested", "–", ev, "no results/studies/appd-dimension.csv "
                    "(python -m aevb measure appd-dimension)")
@@ -254,7 +245,7 @@ def dimension_row(results_dir: Path) -> Row:
     verdict = "holds" if low and high else "holds with a caveat" if high or not low else "does not hold"
     ours = "App. D − AIS (nats): " + ", ".join(f"N_z={z}: {g:+.2f}" for z, g in gaps.items())
     return Row(claim, paper, verdict, ours, ev, f"\"reliable\": within {APPD_AGREEMENT:g} nat of AIS on the mean "
-               f"of {rows[0]['n_points']} test points")
+               f"of {rows[0]['n_points']:.0f} test points")
 
 
 def fig4_row(results_dir: Path, seeds=(0, 1, 2, 3), classifier_seed: int = 0) -> Row:
