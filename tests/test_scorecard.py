@@ -95,4 +95,5 @@ def test_the_rows_from_measurements_follow_their_files(tmp_path):
     small, big = APPD_AGREEMENT / 2, APPD_AGREEMENT * 3
     assert dimension({2: small, 5: -small, 10: big}) == "holds"
     assert dimension({2: small, 5: big, 10: big}) == "holds with a caveat"  # unreliable already at 5
+    assert dimension({2: small, 5: small, 10: small, 20: big}) == "holds with a caveat"  # only beyond 10
     assert dimension({2: small, 5: small, 10: small, 20: -small}) == "does not hold"  # reliable everywhere

@@ -15,8 +15,10 @@ the store (``aevb.experiments.store.figure_runs``: the paper's figures and the n
 - *improves with N_z* (Fig. 5): the test bound rises with every step up in N_z.
 - *the estimator's standard deviation is below 1 nat* (§5): the standard deviation over App. D's seeds of the
   mean estimate Fig. 3 plots, on every final Fig. 3 model (``appd-repeats``), is below 1 nat.
-- *App. D is unreliable beyond about 5 latent dimensions*: App. D within ``APPD_AGREEMENT`` nats of AIS at every
-  N_z ≤ 5 of the ``appd-dimension`` models, and not at some N_z > 5; with a caveat where it departs elsewhere.
+- *App. D is unreliable beyond about 5 latent dimensions*: holds where App. D is within ``APPD_AGREEMENT`` nats of
+  AIS at every N_z ≤ 5 of the ``appd-dimension`` models and not at the next N_z tested; with a caveat where it
+  departs only at a larger N_z (the limit is higher than the paper's) or already at N_z ≤ 5; does not hold where it
+  agrees at every N_z tested.
 - *all ten digits* (Fig. 4): every stored MNIST grid covers the ten classes by ``aevb.classifier``'s count; with a
   caveat where some but not all do.
 - *full VB is trainable* (App. F): the full-VB run's bound is finite at every evaluation and rose by more than
@@ -241,8 +243,13 @@ def dimension_row(results_dir: Path) -> Row:
     by = {(int(r["n_z"]), r["method"]): float(r["mean"]) for r in rows}
     gaps = {z: by[(z, "App. D")] - by[(z, "AIS")] for z in sorted({z for z, _ in by}) if (z, "AIS") in by}
     low = all(abs(g) <= APPD_AGREEMENT for z, g in gaps.items() if z <= 5)
-    high = any(abs(g) > APPD_AGREEMENT for z, g in gaps.items() if z > 5)
-    verdict = "holds" if low and high else "holds with a caveat" if high or not low else "does not hold"
+    above = [abs(g) > APPD_AGREEMENT for z, g in gaps.items() if z > 5]
+    if low and above and above[0]:
+        verdict = "holds"
+    elif not low or any(above):
+        verdict = "holds with a caveat"
+    else:
+        verdict = "does not hold"
     ours = "App. D − AIS (nats): " + ", ".join(f"N_z={z}: {g:+.2f}" for z, g in gaps.items())
     return Row(claim, paper, verdict, ours, ev, f"\"reliable\": within {APPD_AGREEMENT:g} nat of AIS on the mean "
                f"of {rows[0]['n_points']:.0f} test points")
