@@ -218,28 +218,33 @@ def fig5_row(results_dir: Path) -> Row:
                "judged by the test bound of the models sampled; look at the samples themselves")
 
 
+def _measured(name: str, results_dir: Path, claim: str, paper: str, evidence: str) -> list[dict] | Row:
+    """The rows of measurement ``name``, or the "not tested" row of ``claim`` where it has not been measured."""
+    rows = read_study(name, results_dir)
+    return rows or Row(claim, paper, "not tested", "–", evidence, f"no results/studies/{name}.csv (python -m aevb "
+                       f"measure {name}, where the runs' checkpoints are)")
+
+
 def estimator_sd_row(results_dir: Path) -> Row:
     claim, paper = "§5: the estimator's standard deviation is below 1 nat", "below 1 nat (omitted from the plots)"
     ev = "09_fig3_marginal_likelihood.html#fig3-resampled"
-    rows = read_study("appd-repeats", results_dir)
-    if not rows:
-        return Row(claim, paper, "not tested", "–", ev, "no results/studies/appd-repeats.csv "
-                   "(python -m aevb measure appd-repeats, where the Fig. 3 checkpoints are)")
-    sd = max(float(r["sd_of_mean"]) for r in rows)
-    point = max(float(r["mean_point_sd"]) for r in rows)
+    rows = _measured("appd-repeats", results_dir, claim, paper, ev)
+    if isinstance(rows, Row):
+        return rows
+    sd = max(r["sd_of_mean"] for r in rows)
+    point = max(r["mean_point_sd"] for r in rows)
     verdict = "holds" if sd < 1 else "does not hold"
-    return Row(claim, paper, verdict, f"sd of the {rows[0]['n_points']:.0f}-point mean over {rows[0]['seeds']:.0f} seeds: "
-               f"at most {sd:.3f} nats over the {len(rows)} final Fig. 3 models; of single points: "
-               f"{point:.2f} on average (worst model)", ev)
+    return Row(claim, paper, verdict, f"sd of the {rows[0]['n_points']:.0f}-point mean over "
+               f"{rows[0]['seeds']:.0f} seeds: at most {sd:.3f} nats over the {len(rows)} final Fig. 3 models; of "
+               f"single points: {point:.2f} on average (worst model)", ev)
 
 
 def dimension_row(results_dir: Path) -> Row:
     claim, paper = "App. D is unreliable beyond about 5 latent dimensions", "reliable only below about 5 dimensions"
     ev = "05_marginal_likelihood.html"
-    rows = read_study("appd-dimension", results_dir)
-    if not rows:
-        return Row(claim, paper, "not tested", "–", ev, "no results/studies/appd-dimension.csv "
-                   "(python -m aevb measure appd-dimension)")
+    rows = _measured("appd-dimension", results_dir, claim, paper, ev)
+    if isinstance(rows, Row):
+        return rows
     by = {(int(r["n_z"]), r["method"]): float(r["mean"]) for r in rows}
     gaps = {z: by[(z, "App. D")] - by[(z, "AIS")] for z in sorted({z for z, _ in by}) if (z, "AIS") in by}
     low = all(abs(g) <= APPD_AGREEMENT for z, g in gaps.items() if z <= 5)
