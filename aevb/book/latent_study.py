@@ -80,7 +80,8 @@ def findings(rows: list[dict], z_free: dict[str, float]) -> dict:
     """The numbers chapter 8's prose states about the study, by name (for MyST-NB ``glue``), from ``final_rows``
     and the z-free model's ``z_free_baseline``: per algorithm a (``aevb``, ``ws``) and start s (``paper``,
     ``anglepy``), over seeds: ``{a}_{s}_seeds``, ``{a}_{s}_active_min`` / ``_max``, ``{a}_{s}_kl_max``,
-    ``{a}_{s}_train_mean`` and ``_train_sd`` (final train bound over seeds), ``{a}_{s}_lrs`` (the step sizes the §5 search kept, as text);
+    ``{a}_{s}_train_mean`` and ``_train_sd`` (final train bound over seeds), ``{a}_{s}_lrs`` (the step sizes the
+    §5 search kept, as text);
     ``ws_{s}_above_zfree`` (mean train bound minus the z-free model's, nats); ``aevb_start_diff`` (AEVB's mean
     final train bound under the authors' start minus the paper's); ``zfree_train``, ``zfree_test``;
     and ``verdict``, one sentence: whether wake-sleep's plateau is the prior fixed point under each start."""
