@@ -23,7 +23,7 @@ from aevb.devices import resolve_device
 from aevb.evaluation import log_marginal
 from aevb.experiments.grids import FIGURES, STUDIES, grid, run_name, select
 from aevb.experiments.measurements import MEASUREMENTS, measure
-from aevb.experiments.runner import run_figure
+from aevb.experiments.runner import run_figure, run_grid
 from aevb.experiments.runs import load_config, load_model, run_seeds
 from aevb.experiments.store import RESULTS_DIR, run_path, samples_reached
 from aevb.files import atomic_write_csv
@@ -158,6 +158,9 @@ def _grid_options(f) -> None:
     f.add_argument("--workers", type=_count, default=2, help="runs trained at once")
     f.add_argument("--threads", type=_count, default=1, help="torch threads per run")
     f.add_argument("--seed", type=_seeds, default=[0], help="seed, or several (0,1,2 or 0-3)")
+    f.add_argument("--autograd", action="store_true",
+                   help="train through autograd (TrainConfig.fused=False), as the store's runs from before the fused "
+                        "step were: the same draws, other float rounding, so another trajectory")
     f.add_argument("--no-stack", action="store_true",
                    help="train every seed of a run as its own task (default: one stacked pass per run)")
     f.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -172,6 +175,12 @@ def figure(args) -> int:
                    for c in select(grid(args.figure, args.budget, args.seed, args.device), args.only)}
         for name, samples in reached.items():
             print(f"{name:45s} {samples:>12,} samples")
+        return 0
+    if args.autograd:
+        configs = [dataclasses.replace(c, fused=False)
+                   for c in select(grid(args.figure, args.budget, args.seed, args.device), args.only)]
+        run_grid(configs, results, args.executor, args.workers, args.threads, args.address, not args.no_stack,
+                 label=f"{args.command} {' '.join(map(str, args.figure))}, through autograd")
         return 0
     run_figure(args.figure, args.budget, only=args.only, executor=args.executor, workers=args.workers,
                threads=args.threads, address=args.address, seed=args.seed, device=args.device, results_dir=results,
