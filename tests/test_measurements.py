@@ -19,11 +19,11 @@ def run_dir(tmp_path_factory):
 
 
 def test_app_d_repeats_spread_and_dimension_rows(run_dir):
-    r = appd_repeats(run_dir, n_points=30, seeds=(0, 1, 2), ais_points=10)
+    r = appd_repeats(run_dir, n_points=30, seeds=(0, 1, 2), ais_points=10, ais_steps=200)
     assert r["n_points"] == 30 and r["seeds"] == 3 and r["ais_points"] == 10
     assert abs(r["appd_subset"] - r["ais_subset"]) < 0.5
     assert 0 < r["sd_of_mean"] < 0.2 and 0 < r["mean_point_sd"] < 1.0 <= 1.0 + r["max_point_sd"]
-    rows = {x["method"]: x for x in appd_dimension(run_dir, n_points=20)}
+    rows = {x["method"]: x for x in appd_dimension(run_dir, n_points=20, ais_steps=200)}
     assert set(rows) == set(DIMENSION_METHODS)
     # N_z = 2: App. D agrees with AIS within 0.5 nats on the mean of 20 points; IWAE is a lower bound below both
     assert abs(rows["App. D"]["mean"] - rows["AIS"]["mean"]) < 0.5

@@ -60,7 +60,8 @@ def _timed(fn):
     return out, time.perf_counter() - start
 
 
-def appd_repeats(run_dir: Path, n_points: int, seeds=REPEAT_SEEDS, ais_points: int = AIS_POINTS) -> dict:
+def appd_repeats(run_dir: Path, n_points: int, seeds=REPEAT_SEEDS, ais_points: int = AIS_POINTS,
+                 ais_steps: int = 500) -> dict:
     """App. D on the first ``n_points`` test points of the run in ``run_dir``, once per seed: the spread of the
     mean over seeds and of single points (nats); and the mean of App. D (its first seed) and of AIS on the first
     ``ais_points`` of them."""
@@ -69,7 +70,7 @@ def appd_repeats(run_dir: Path, n_points: int, seeds=REPEAT_SEEDS, ais_points: i
     x = load_split(config, "test", torch.device("cpu"))[:n_points]
     est, seconds = _timed(lambda: torch.stack([log_marginal_hmc(model, x, seed=s) for s in seeds]))  # (S, N)
     point_sd = est.std(0)  # (N,)
-    a = ais(model, x[:ais_points], n_chains=8, n_steps=500)  # (ais_points,)
+    a = ais(model, x[:ais_points], n_chains=8, n_steps=ais_steps)  # (ais_points,)
     return {"run": run_dir.name, "n_points": len(x), "seeds": len(seeds), "mean": est.mean().item(),
             "sd_of_mean": est.mean(1).std().item(), "mean_point_sd": point_sd.mean().item(),
             "max_point_sd": point_sd.max().item(), "ais_points": len(a),
@@ -77,15 +78,16 @@ def appd_repeats(run_dir: Path, n_points: int, seeds=REPEAT_SEEDS, ais_points: i
             "seconds": round(seconds, 1)}
 
 
-def appd_dimension(run_dir: Path, n_points: int) -> list[dict]:
-    """The four estimators of ``DIMENSION_METHODS`` on the first ``n_points`` test points of ``run_dir``'s model."""
+def appd_dimension(run_dir: Path, n_points: int, ais_steps: int = 500, iwae_k: int = 1000) -> list[dict]:
+    """The four estimators of ``DIMENSION_METHODS`` on the first ``n_points`` test points of ``run_dir``'s model
+    (AIS with 8 chains and ``ais_steps`` distributions, IWAE with ``iwae_k`` samples: the names keep the defaults')."""
     model = load_model(run_dir)
     config = _config(run_dir)
     x = load_split(config, "test", torch.device("cpu"))[:n_points]
     methods = {"App. D": lambda: log_marginal_hmc(model, x),
                "App. D, fixed step": lambda: log_marginal_hmc(model, x, step_jitter=0.0),
-               "AIS": lambda: ais(model, x, n_chains=8, n_steps=500),
-               "IWAE k=1000": lambda: iwae_bound(model, model.encoder, x, 1000)}
+               "AIS": lambda: ais(model, x, n_chains=8, n_steps=ais_steps),
+               "IWAE k=1000": lambda: iwae_bound(model, model.encoder, x, iwae_k)}
     rows = []
     for method in DIMENSION_METHODS:
         est, seconds = _timed(methods[method])
