@@ -139,6 +139,8 @@ def parser() -> argparse.ArgumentParser:
                                        "(aevb.experiments.measurements; needs their local checkpoints)")
     m.add_argument("name", choices=MEASUREMENTS)
     m.add_argument("--n-points", type=_count, default=None, help="test points (default: 1000 / 100)")
+    m.add_argument("--only", default=None, help="measure only the runs matching these comma-separated patterns "
+                                                "(the other rows of the file are kept)")
     m.add_argument("--results", default=str(RESULTS_DIR), help="the results store (default: results/ of the repository)")
     m.add_argument("--threads", type=_threads, default=None,
                    help="torch threads (default: auto, this process's share of the free cores; aevb.threads)")
@@ -190,7 +192,7 @@ def figure(args) -> int:
 
 def measure_command(args) -> int:
     """``python -m aevb measure``: a measurement of ``aevb.experiments.measurements`` into the store's studies."""
-    path = measure(args.name, args.results, args.n_points, log=lambda m: print(m, flush=True))
+    path = measure(args.name, args.results, args.n_points, args.only, log=lambda m: print(m, flush=True))
     print(f"-> {path}")
     return 0
 

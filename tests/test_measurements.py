@@ -1,10 +1,15 @@
 """Measurements on stored models (aevb/experiments/measurements.py): on a small trained run, App. D repeated over
 seeds spreads as little as the estimator promises and agrees with AIS on a 2-D latent; with no checkpoint the
 command stops and leaves the study file alone."""
+import shutil
+
 import pytest
 
 from aevb.config import TrainConfig
-from aevb.experiments.measurements import DIMENSION_METHODS, appd_dimension, appd_repeats, measure, study_path
+from aevb.experiments.grids import run_name, study_configs
+from aevb.experiments.measurements import (COLUMNS, DIMENSION_METHODS, appd_dimension, appd_repeats, measure,
+                                           read_study, study_path)
+from aevb.files import atomic_write_csv
 from aevb.experiments.runs import run
 
 SMALL = TrainConfig(dataset="mnist", n_z=2, hidden=(20,), budget=5000, n_train=1000, lr=0.1, eval_train_points=200,
@@ -36,3 +41,14 @@ def test_measure_without_checkpoints_is_an_error_and_writes_nothing(tmp_path):
     assert not study_path("appd-dimension", tmp_path).exists()
     with pytest.raises(ValueError, match="not one of"):
         measure("nope", tmp_path)
+
+
+def test_measure_only_some_runs_keeps_the_rows_of_the_others(tmp_path, run_dir):
+    """--only: the rows of runs not measured this time stay in the file; the measured run's row is replaced."""
+    names = [run_name(c) for c in study_configs("appd-dimension", 1)]
+    shutil.copytree(run_dir, tmp_path / "runs" / names[0])
+    old = {"run": names[1], "n_z": 3, "n_points": 5, "method": "AIS", "mean": -1.0, "se": 0.1, "seconds": 1.0}
+    atomic_write_csv(study_path("appd-dimension", tmp_path), [old], COLUMNS["appd-dimension"])
+    measure("appd-dimension", tmp_path, n_points=5, only=names[0], log=lambda m: None)
+    rows = read_study("appd-dimension", tmp_path)
+    assert [r["run"] for r in rows] == [names[0]] * 4 + [names[1]] and rows[-1]["mean"] == -1.0

@@ -22,7 +22,7 @@ import torch
 
 from aevb.data import load_split
 from aevb.evaluation import ais, iwae_bound, log_marginal_hmc
-from aevb.experiments.grids import figure_configs, run_name, study_configs
+from aevb.experiments.grids import figure_configs, run_name, select, study_configs
 from aevb.experiments.runs import load_model, read_run_config
 from aevb.experiments.store import RESULTS_DIR, run_path
 from aevb.files import StoreError, atomic_write_csv, read_text
@@ -101,12 +101,18 @@ def _config(run_dir: Path):
     return read_run_config(run_dir)[0]
 
 
-def measure(name: str, results_dir: str | Path = RESULTS_DIR, n_points: int | None = None, log=print) -> Path:
-    """Run measurement ``name`` (``MEASUREMENTS``) on the stored runs it concerns that have a checkpoint here, and
-    write their rows to ``study_path(name)`` atomically; an error, and the file left as it was, where none has."""
+def measure(name: str, results_dir: str | Path = RESULTS_DIR, n_points: int | None = None, only: str | None = None,
+            log=print) -> Path:
+    """Run measurement ``name`` (``MEASUREMENTS``) on the stored runs it concerns that have a checkpoint here (those
+    matching ``only``, comma-separated shell patterns, where given: the rows of the others already in the file are
+    kept), and write the rows to ``study_path(name)`` atomically; an error, and the file left as it was, where no
+    run was measured."""
     if name not in MEASUREMENTS:
         raise ValueError(f"measurement {name!r} is not one of {MEASUREMENTS}")
     configs = figure_configs(3, 1) if name == "appd-repeats" else study_configs("appd-dimension", 1)
+    configs = select(configs, only)
+    names = {run_name(c) for c in configs}
+    kept = [r for r in (read_study(name, results_dir) or []) if r["run"] not in names] if only else []
     n_points = n_points or (1000 if name == "appd-repeats" else 100)
     path, rows = study_path(name, results_dir), []
     for c in configs:
@@ -121,4 +127,6 @@ def measure(name: str, results_dir: str | Path = RESULTS_DIR, n_points: int | No
         train = "python -m aevb figure 3" if name == "appd-repeats" else "python -m aevb study appd-dimension"
         raise FileNotFoundError(f"no run of measurement {name!r} has a checkpoint in {results_dir}: train them "
                                 f"first ({train}); {path} left as it was")
-    return atomic_write_csv(path, rows, COLUMNS[name])
+    order = [run_name(c) for c in (figure_configs(3, 1) if name == "appd-repeats" else
+                                    study_configs("appd-dimension", 1))]
+    return atomic_write_csv(path, sorted(kept + rows, key=lambda r: order.index(r["run"])), COLUMNS[name])
