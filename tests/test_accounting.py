@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from aevb.experiments.accounting import ACCOUNTINGS, compare, interpolate, x_axis
+from aevb.experiments.accounting import ACCOUNTINGS, ahead_share, compare, interpolate, x_axis
 
 SAMPLES = [1000, 10_000, 100_000, 1_000_000]
 
@@ -48,3 +48,12 @@ def test_the_ordering_of_two_curves_depends_on_the_accounting():
     assert per_gradient["a_end"] - per_gradient["b_end"] == pytest.approx(math.log(16) - 1.0)
     per_second = compare(aevb, mcem, "test_marginal", "seconds")  # MCEM 10x slower per sample: log 10 − 1 behind
     assert per_second["a_end"] - per_second["b_end"] == pytest.approx(math.log(10) - 1.0)
+
+
+def test_ahead_share_sums_over_columns():
+    aevb, mcem = ("aevb", _curve(0.0, 1e-4)), ("mcem", _curve(1.0, 1e-3))
+    for row in aevb[1]:
+        row["train_marginal"] = row["test_marginal"] + 5.0  # AEVB's training points far above MCEM's test curve
+    for row in mcem[1]:
+        row["train_marginal"] = row["test_marginal"]
+    assert ahead_share(aevb, mcem, ("train_marginal", "test_marginal"), "samples") == (4, 8)

@@ -163,11 +163,12 @@ def test_accounting_rows_and_curves_put_fig3_on_each_axis():
     runs = [_fig3_run("aevb", 1000, [-150.0, -130.0, -120.0], 1e-4),
             _fig3_run("mcem", 1000, [-149.0, -129.0, -119.0], 1e-3),
             _fig3_run("aevb", 50_000, [-150.0, -130.0, -120.0], 1e-4)]
-    rows = {(r["accounting"], r["baseline"]): r for r in figures.accounting_rows(runs, 1000)}
-    assert set(rows) == {(a, "mcem") for a in ("samples", "updates", "gradients", "seconds")}
-    assert rows[("samples", "mcem")]["AEVB ahead"] == "0/3"
-    assert rows[("samples", "mcem")]["AEVB − baseline"] == pytest.approx(-1.0)
-    assert rows[("gradients", "mcem")]["AEVB − baseline"] > 0  # 20 nats per decade: log10(16) decades back
+    rows = {(r["accounting"], r["baseline"], r["split"]): r for r in figures.accounting_rows(runs, 1000)}
+    assert set(rows) == {(a, "mcem", s) for a in ("samples", "updates", "gradients", "seconds")
+                         for s in ("train", "test")}
+    assert rows[("samples", "mcem", "test")]["AEVB ahead"] == "0/3" and rows[("samples", "mcem", "test")]["share"] == 0
+    assert rows[("samples", "mcem", "train")]["AEVB − baseline"] == pytest.approx(-1.0)
+    assert rows[("gradients", "mcem", "test")]["AEVB − baseline"] > 0  # 20 nats per decade: log10(16) decades back
     long = figures.accounting_curves(runs, 1000)
     assert len(long) == 2 * 4 * 3 * 2  # algorithms x accountings x evaluations x splits
     assert {r["x"] for r in long if r["algorithm"] == "mcem" and r["accounting"] == "gradients"} == {16e3, 16e4, 16e5}

@@ -35,7 +35,7 @@ from pathlib import Path
 from aevb.book.studies import ZFREE_ROW, split_runs, split_table
 from aevb.classifier import class_coverage, fit_classifier, predict
 from aevb.data import load_mnist
-from aevb.experiments.accounting import ACCOUNTINGS, compare
+from aevb.experiments.accounting import ACCOUNTINGS, ahead_share, compare
 from aevb.experiments.images import load_images
 from aevb.experiments.measurements import read_study
 from aevb.experiments.store import RESULTS_DIR, ahead, figure_runs
@@ -168,16 +168,20 @@ def fig3_rows(results_dir: Path) -> list[Row]:
 
 
 def mcem_row(n_train: int, by_alg: dict, evidence: str) -> Row:
-    """AEVB against MCEM on the test marginal under each accounting of Fig. 3's x-axis."""
+    """AEVB against MCEM under each accounting of Fig. 3's x-axis: AEVB counts as ahead under an accounting where it
+    is above at no fewer than ``AHEAD_SHARE`` of the evaluations compared, training and test points together."""
     claim = f"Fig. 3 (N_train = {n_train:,}): AEVB ahead of Monte Carlo EM"
     if "aevb" not in by_alg or "mcem" not in by_alg:
         return Row(claim, "AEVB improves faster", "not tested", "–", evidence, "no stored AEVB and MCEM runs")
-    res = {a: compare(("aevb", by_alg["aevb"]), ("mcem", by_alg["mcem"]), "test_marginal", a) for a in ACCOUNTINGS}
-    wins = [a for a, r in res.items() if r["a_end"] > r["b_end"]]
-    verdict = "holds" if len(wins) == len(res) else "holds with a caveat" if wins else "does not hold"
-    ours = "; ".join(f"per {a}: {r['a_end'] - r['b_end']:+.1f} nats at the end" for a, r in res.items())
-    why = (f"AEVB ends ahead when the x-axis counts {', '.join(wins)}" if wins else
-           "MCEM ends ahead under every accounting") + " (the paper does not say how it counted MCEM's samples)"
+    a, b, cols = ("aevb", by_alg["aevb"]), ("mcem", by_alg["mcem"]), ("train_marginal", "test_marginal")
+    share = {acc: ahead_share(a, b, cols, acc) for acc in ACCOUNTINGS}
+    end = {acc: compare(a, b, "test_marginal", acc) for acc in ACCOUNTINGS}
+    wins = [acc for acc, (n, m) in share.items() if m and n / m >= AHEAD_SHARE]
+    verdict = "holds" if len(wins) == len(share) else "holds with a caveat" if wins else "does not hold"
+    ours = "; ".join(f"per {acc}: ahead at {n}/{m}, {end[acc]['a_end'] - end[acc]['b_end']:+.1f} nats (test) at "
+                     f"the end" for acc, (n, m) in share.items())
+    why = (f"AEVB is ahead when the x-axis counts {', '.join(wins)}" if wins else
+           "MCEM is ahead under every accounting") + " (the paper does not say how it counted MCEM's samples)"
     return Row(claim, "AEVB improves faster", verdict, ours, evidence, why)
 
 

@@ -12,7 +12,8 @@ other reasonable accountings (``ACCOUNTINGS``) rescale a curve's x by the learne
 - ``seconds``: training seconds (evaluation excluded), on the machine the run was trained on.
 
 ``compare`` puts two curves on one such axis: the second is interpolated (linear in log x) at the first's
-points where both are defined, and at the largest x both reached.
+points where both are defined, and at the largest x both reached; ``ahead_share`` sums its counts over columns
+(e.g. the training and the test points).
 """
 from __future__ import annotations
 
@@ -55,3 +56,10 @@ def compare(a: tuple[str, list[dict]], b: tuple[str, list[dict]], column: str, a
     end = min(ax[-1], bx[-1]) if ax and bx else math.nan
     return {"accounting": accounting, "ahead": sum(p > q for p, q in pairs), "compared": len(pairs),
             "x_end": end, "a_end": interpolate(ax, ay, end), "b_end": interpolate(bx, by, end)}
+
+
+def ahead_share(a: tuple[str, list[dict]], b: tuple[str, list[dict]], columns: tuple[str, ...],
+                accounting: str) -> tuple[int, int]:
+    """``compare`` over several ``columns``: (evaluations of a where it is above b, evaluations compared), summed."""
+    results = [compare(a, b, c, accounting) for c in columns]
+    return sum(r["ahead"] for r in results), sum(r["compared"] for r in results)
