@@ -4,7 +4,8 @@ import shutil
 
 import pytest
 
-from aevb.book.scorecard import (AHEAD_SHARE, APPD_AGREEMENT, GAP_TOLERANCE, VERDICTS, Row, dimension_row,
+from aevb.book.scorecard import (AHEAD_SHARE, APPD_AGREEMENT, GAP_TOLERANCE, VERDICTS, Row, appd_error_note,
+                                 dimension_row,
                                  estimator_sd_row, html_table, ordering_panels, ordering_verdict,
                                  overfitting_verdict, rising_verdict, scorecard)
 from aevb.experiments.measurements import COLUMNS, study_path
@@ -97,3 +98,17 @@ def test_the_rows_from_measurements_follow_their_files(tmp_path):
     assert dimension({2: small, 5: big, 10: big}) == "holds with a caveat"  # unreliable already at 5
     assert dimension({2: small, 5: small, 10: small, 20: big}) == "holds with a caveat"  # only beyond 10
     assert dimension({2: small, 5: small, 10: small, 20: -small}) == "does not hold"  # reliable everywhere
+
+
+def test_a_fig3_row_notes_app_d_departing_from_ais_only_for_its_algorithms(tmp_path):
+    def row(alg, n, gap):
+        return {"run": f"mnist-{alg}-z3-h100-n{n}-hmc-s0", "n_points": 1000, "seeds": 5, "mean": -140.0,
+                "sd_of_mean": 0.1, "mean_point_sd": 1.0, "max_point_sd": 5.0, "ais_points": 100,
+                "appd_subset": -140.0 + gap, "ais_subset": -140.0, "seconds": 1.0}
+    atomic_write_csv(study_path("appd-repeats", tmp_path),
+                     [row("aevb", 1000, -4.0), row("wake-sleep", 1000, 0.1), row("mcem", 50000, -1.5)],
+                     COLUMNS["appd-repeats"])
+    assert "aevb -4.0" in appd_error_note(tmp_path, 1000, ("aevb", "wake-sleep"))
+    assert appd_error_note(tmp_path, 50000, ("aevb", "wake-sleep")) == ""  # MCEM's departure is not this row's
+    assert "mcem -1.5" in appd_error_note(tmp_path, 50000, ("aevb", "mcem"))
+    assert appd_error_note(tmp_path / "elsewhere", 1000) == ""  # not measured: no note
