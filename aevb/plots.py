@@ -1,11 +1,19 @@
-"""Figures of the book: Fig. 1 (the graphical model), image grids (Fig. 4, 5), training curves (Fig. 2).
+"""Figures and tables of the book: Fig. 1 (the graphical model), image grids (Fig. 4, 5), training curves
+(Fig. 2, 3), the book's one figure style (``book_style``) and its HTML tables (``table``).
 
-Plain matplotlib; every function draws on an ``ax`` it is given (or a new one) and returns it.
+Plain matplotlib and seaborn; every plotting function draws on an ``ax`` it is given (or a new one) and returns it.
 """
 from __future__ import annotations
 
+import html
+
+import IPython
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib_inline.backend_inline import set_matplotlib_formats
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 
 from aevb.datasets import DATASETS
@@ -86,12 +94,53 @@ def plot_curve(rows: list[dict], ax=None, label: str = "", color=None, key: str 
     return ax
 
 
-def format_table(rows: list[dict], columns: dict[str, str]) -> str:
-    """Fixed-width text table: ``columns`` maps a row key to a format spec (e.g. {"L": "d", "variance": ".3g"})."""
-    cells = [[format(r[k], f) if f else str(r[k]) for k, f in columns.items()] for r in rows]
-    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(columns)]
-    line = lambda vals: "  ".join(v.rjust(w) for v, w in zip(vals, widths))  # noqa: E731
-    return "\n".join([line(list(columns)), line(["-" * w for w in widths])] + [line(c) for c in cells])
+PAGE_WIDTH = 7.2  # inches: a figure this wide is shown at its natural size in the book's text column
+FULL_WIDTH = 10.0  # inches: the same for a cell tagged ``full-width`` (the column and the right margin)
+
+
+def book_style() -> None:
+    """The one style of every figure in the book, set once at the top of each chapter: seaborn's theme, fonts
+    legible at the page's width (figures are drawn at most ``PAGE_WIDTH`` inches wide, so they are not shrunk),
+    and figures shown as SVG (vector: sharp at any zoom) with deterministic ids, so that a re-execution of a
+    chapter (nbval) gives the same output."""
+    sns.set_theme(context="paper", style="whitegrid", font_scale=1.15,
+                  rc={"figure.dpi": 96, "svg.hashsalt": "aevb-companion", "svg.fonttype": "path",
+                      "axes.titlesize": "medium", "legend.fontsize": "small", "legend.frameon": False})
+    mpl.rcParams["image.cmap"] = "gray"
+    if IPython.get_ipython() is not None:  # in a notebook's kernel: its inline figures as SVG without a date
+        set_matplotlib_formats("svg", metadata={"Date": None})
+
+
+class Table:
+    """A results table as the book shows it: an HTML table in the page (``_repr_html_``), aligned text where
+    there is no HTML (``__repr__``, a terminal). Build it with ``table``."""
+
+    def __init__(self, frame: pd.DataFrame, caption: str | None = None):
+        self.frame = frame  # the formatted cells, as strings, one column per key
+        self.caption = caption  # shown above the table, or None
+
+    def _repr_html_(self) -> str:
+        body = self.frame.to_html(index=False, border=0, classes=["aevb-table"], escape=True)
+        return f"<p><b>{html.escape(self.caption)}</b></p>{body}" if self.caption else body
+
+    def __repr__(self) -> str:
+        text = self.frame.to_string(index=False)
+        return f"{self.caption}\n{text}" if self.caption else text
+
+
+def table(rows: list[dict], columns: dict[str, str], caption: str | None = None) -> Table:
+    """``rows`` as a ``Table``: ``columns`` maps a row key to its format spec (e.g. {"L": "d", "variance": ".3g"};
+    "" for ``str``), in the order shown. A value that is None shows as an empty cell."""
+    missing = sorted({k for r in rows for k in columns if k not in r})
+    if missing:
+        raise KeyError(f"table: the rows have no {missing} (their keys: {sorted({k for r in rows for k in r})})")
+    cells = {k: ["" if r[k] is None else format(r[k], f) if f else str(r[k]) for r in rows] for k, f in columns.items()}
+    return Table(pd.DataFrame(cells, columns=list(columns)), caption)
+
+
+def format_table(rows: list[dict], columns: dict[str, str]) -> Table:
+    """Deprecated name of ``table`` (kept while the chapters move to it)."""
+    return table(rows, columns)
 
 
 COLORS = {"aevb": "tab:red", "wake-sleep": "tab:green", "mcem": "tab:blue", "full-vb": "tab:purple"}

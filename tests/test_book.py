@@ -2,6 +2,9 @@
 ``parameters`` cell with a smoke-test switch, and notebooks stay thin (logic lives in aevb/)."""
 import json
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,8 +54,17 @@ def test_every_chapter_was_executed_by_ci():
         doc = json.loads(out.read_text())
         meta = doc["metadata"]["papermill"]
         assert meta["exception"] is not True and meta["parameters"].get("smoke_test") is True
-        images = [o for c in doc["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+        images = [o for c in doc["cells"] for o in c.get("outputs", [])
+                  if {"image/svg+xml", "image/png"} & set(o.get("data", {}))]
         assert images, f"{nb.name}: no figure in the executed notebook (is a non-inline matplotlib backend set?)"
+        text_tables = [c["source"] for c in doc["cells"] for o in c.get("outputs", [])
+                       if o.get("output_type") == "stream" and TEXT_TABLE_RULE.search(o.get("text", "")
+                                                                                   if isinstance(o.get("text"), str)
+                                                                                   else "".join(o.get("text", [])))]
+        assert not text_tables, f"{nb.name}: a table printed as text (show aevb.plots.table): {text_tables[:1]}"
+
+
+TEXT_TABLE_RULE = re.compile(r"^ *-{3,}(?: +-{3,})+ *$", re.M)  # the rule under a text table's header: "---  ----"
 
 
 @pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
@@ -66,6 +78,73 @@ def test_one_parameters_cell_with_plain_values(nb):
         if line and not line.startswith("#"):
             assert " = " in line and "#" in line, f"one plain value per line, with a comment: {line!r}"
             assert "(" not in line.split("#")[0] or "[" in line, f"no calls in the parameters cell: {line!r}"
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter(nb):
+    """``papermill --help-notebook`` lists every parameter of the cell with its type and its comment. (Its parser
+    reads one ``name: type = value  # help`` per line, a type without ``|``: optional values are annotated
+    ``"Optional[float]"``; a second ``=`` on a line, even in the comment, drops the line.)"""
+    import papermill
+
+    (cell,) = [c for c in _cells(nb) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    names = [line.split(":")[0] for line in "".join(cell["source"]).splitlines() if line and line[0] != "#"]
+    found = papermill.inspect_notebook(str(nb))
+    assert list(found) == names, f"papermill reads {list(found)}, the cell defines {names}"
+    for name, p in found.items():
+        assert p["inferred_type_name"] not in ("None", ""), f"{name}: no type papermill can read"
+        assert p["help"], f"{name}: no comment"
+
+
+def test_chapter_code_fits_the_page_and_is_formatted():
+    """The chapters' code cells are formatted (``ruff format``) to the rendered code column, 88 characters, and
+    lint clean (``chapters/ruff.toml``): no line scrolls sideways in the book."""
+    ruff = [sys.executable, "-m", "ruff"]
+    fmt = subprocess.run(ruff + ["format", "--check", "--diff", "."], cwd=ROOT / "chapters", capture_output=True,
+                         text=True)
+    assert fmt.returncode == 0, f"run `ruff format chapters`:\n{fmt.stdout[-3000:]}{fmt.stderr[-1000:]}"
+    lint = subprocess.run(ruff + ["check", "--output-format", "concise", "."], cwd=ROOT / "chapters",
+                          capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout[-3000:] + lint.stderr[-1000:]
+
+
+# What a typed result number is, in a chapter's markdown: a decimal (3.1, 0.2, not a section "§2.3", "Fig. 2.1"
+# or a version "2.13.0"), or a number with the unit of a measurement (nats, %, seconds, minutes, hours, "8.7×").
+# Not one: a number in math ($0.01$: the paper's settings are written as math), in code or a role
+# ({glue:text}`gap:.2f`: a computed number), in a link target or an HTML tag, in a blockquote or a double-quoted
+# passage (the paper's words), or an integer without a unit (1965 frames, N = 1000, the year 2015).
+_NOT_PROSE = [r"\$\$.*?\$\$", r"\$[^$\n]+\$", r"```.*?```", r"\{[\w:-]+\}`[^`]*`", r"`[^`]*`", r"\]\([^)]*\)",
+              r"<[^>]+>", r"^ *>.*$", r"§[\d.–-]+", r'"[^"\n]*"', r"“[^”]*”", r"^\([\w-]+\)=$"]
+_RESULT_NUMBER = re.compile(
+    r"(?<![\w.§])(?<!Fig\. )(?<!Figure )(?<!Table )(?<!eq\. )(?<!Appendix )\d[\d,]*\.\d+(?![\w.])"
+    r"|(?<![\w.])\d[\d,]*(?:\.\d+)?(?:[-–]\d+(?:\.\d+)?)?(?: ?(?:nats?|%|seconds?|minutes?|hours?)| s)(?![\w])"
+    r"|(?<![\w.])\d+(?:\.\d+)?×(?!\d)")
+
+
+def typed_numbers(markdown: str) -> list[str]:
+    """The result numbers typed into ``markdown`` (see the rule above), each with a little context."""
+    for pattern in _NOT_PROSE:
+        markdown = re.sub(pattern, " ", markdown, flags=re.S | re.M)
+    return [markdown[max(0, m.start() - 30): m.end() + 10].replace("\n", " ") for m in _RESULT_NUMBER.finditer(markdown)]
+
+
+def test_the_typed_number_rule_catches_results_and_spares_the_rest():
+    caught = ["stays flat near 575 nats", "6 nats ahead", "a gap of 2.0 at N_z", "took 12 s", "8.7× slower",
+              "held to about 0.1-0.3 by the data", "90% acceptance", "20–40 minutes"]
+    spared = ["{glue:text}`fig2_gap:.2f` nats", "step size $0.01$", "§2.3 and Fig. 2", "torch 2.13.0",
+              '"below 1 nat"', "> 20-40 minutes per million", "1965 frames of 28×20 faces", "`0.01`",
+              "[link](chapters/04.html#a-1.5)", "equations (1)–(3)", "10^8 samples",
+              "**Paper:** §2.1–2.2", "the 9s and the 4s"]
+    assert [t for t in caught if not typed_numbers(t)] == []
+    assert [t for t in spared if typed_numbers(t)] == []
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
+def test_prose_has_no_typed_result_number(nb):
+    """Every result number in a chapter's text is computed when the book is built (MyST-NB ``glue``), so prose
+    and outputs cannot disagree after a rerun with other parameters or a larger store."""
+    text = "\n".join("".join(c["source"]) for c in _cells(nb) if c["cell_type"] == "markdown")
+    assert typed_numbers(text) == [], f"{nb.name}: glue these numbers, or write settings as math"
 
 
 @pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
