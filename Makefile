@@ -1,6 +1,8 @@
 # Two commands do all the set-up (see README):
-#   make book   create .venv, install the pinned requirements, execute every chapter with papermill,
-#               build the HTML book into _build/html
+#   make book   create .venv, install the pinned requirements, execute every chapter with papermill
+#               (reusing those whose notebook, imported package code, store and parameters are unchanged:
+#               aevb/book/cache.py), build the HTML book into _build/html (incrementally)
+#   make chapter CH=04 PARAMS="-p n_z 10"   one chapter with other parameters, in the book
 #   make test   the same environment; check the package's layers (lint-imports, contracts in pyproject.toml);
 #               execute every chapter at the CI (smoke-test) budget into
 #               _build/ci, build that book (HTML in _build/ci/_build/html) with warnings as errors, then
@@ -26,7 +28,7 @@ BUILD ?= _build
 HTML_OUT ?= .
 PARAMS ?=
 
-.PHONY: venv ray book execute html test clean browser-deps
+.PHONY: venv ray book chapter execute html test clean browser-deps pdf
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -54,17 +56,29 @@ browser-deps:
 	  echo "installing Debian packages chromium and chromium-driver"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-# Execute every chapter with papermill into $(BUILD)/executed (all of them, then fail if any failed)
+# Execute the chapters with papermill into $(BUILD)/executed: each chapter whose execution key
+# (aevb/book/cache.py: the notebook, the package code it imports, requirements.txt, the results store
+# where it reads it, and PARAMS) differs from the key saved at its last execution; the others are reused.
+# CH=04 gives PARAMS to that chapter only (make chapter). Each chapter runs in a fresh working directory
+# (executed/work/NAME: what it writes, e.g. chapter 4's run, starts anew). All of them, then fail if any failed.
 execute: venv $(MATHJAX)/tex-mml-chtml.js
-	rm -rf $(BUILD)/executed && mkdir -p $(BUILD)/executed/chapters $(BUILD)/executed/_extra
-	cp $(BOOK_FILES) $(BUILD)/executed/
-	cp -r $(MATHJAX) $(BUILD)/executed/_extra/mathjax  # copied as is to html/mathjax (html_extra_path)
-	@failed=(); for nb in $(CHAPTERS); do \
-	  echo "== executing $$nb $(PARAMS)"; start=$$(date +%s); \
-	  papermill "$$nb" "$(BUILD)/executed/$$nb" --cwd $(BUILD)/executed/chapters --no-progress-bar \
-	    --kernel python3 $(PARAMS) 2> >(grep -v "Kernel is running over TCP" >&2) \
-	    || failed+=("$$nb"); echo "   $$(( $$(date +%s) - start )) s"; \
+	mkdir -p $(BUILD)/executed/chapters $(BUILD)/executed/.keys $(BUILD)/executed/_extra
+	cp -p $(BOOK_FILES) $(BUILD)/executed/  # -p: an unchanged page keeps its time, so Sphinx does not reread it
+	test -d $(BUILD)/executed/_extra/mathjax || cp -r $(MATHJAX) $(BUILD)/executed/_extra/mathjax
+	@set -f; failed=(); reused=(); for nb in $(CHAPTERS); do \
+	  name=$$(basename "$$nb" .ipynb); params=""; \
+	  if [[ -z "$(CH)" || "$$name" == $(CH)_* ]]; then params='$(PARAMS)'; fi; \
+	  key=$$(python -m aevb.book.cache "$$nb" "$$params"); keyfile=$(BUILD)/executed/.keys/$$name; \
+	  if [[ -f "$(BUILD)/executed/$$nb" && -f "$$keyfile" && "$$(cat "$$keyfile")" == "$$key" ]]; then \
+	    reused+=("$$name"); continue; fi; \
+	  echo "== executing $$nb $$params"; start=$$(date +%s); rm -f "$$keyfile"; \
+	  work=$(BUILD)/executed/work/$$name; rm -rf "$$work"; mkdir -p "$$work"; \
+	  if papermill "$$nb" "$(BUILD)/executed/$$nb" --cwd "$$work" --no-progress-bar \
+	    --kernel python3 $$params 2> >(grep -v "Kernel is running over TCP" >&2); \
+	  then echo "$$key" > "$$keyfile"; else failed+=("$$nb"); fi; \
+	  echo "   $$(( $$(date +%s) - start )) s"; \
 	done; \
+	if (( $${#reused[@]} )); then echo "reused (nothing they run changed since their last execution): $${reused[*]}"; fi; \
 	if (( $${#failed[@]} )); then echo "chapters that failed: $${failed[*]}"; exit 1; fi
 
 # Build the HTML from the executed notebooks (no second execution), warnings as errors
@@ -73,6 +87,13 @@ html: venv
 
 book:
 	$(MAKE) execute html BUILD=_build
+
+# One chapter again with other parameters, in the book: make chapter CH=04 PARAMS="-p n_z 10"
+# (the other chapters are reused, or executed once if they never were; the HTML is rebuilt incrementally)
+chapter:
+	@test -n "$(CH)" || { echo 'make chapter: give the chapter number, e.g. make chapter CH=04 PARAMS="-p n_z 10"'; exit 2; }
+	@test -n "$(wildcard chapters/$(CH)_*.ipynb)" || { echo "make chapter: no chapters/$(CH)_*.ipynb"; exit 2; }
+	$(MAKE) execute html BUILD=_build CH=$(CH) PARAMS='$(PARAMS)'
 
 test: venv ray browser-deps
 	lint-imports

@@ -96,3 +96,20 @@ def no_thread_claim_left():
     leaked = entry.exists()
     entry.unlink(missing_ok=True)
     assert not leaked, "this test left a claim of torch threads (use aevb.threads.claimed)"
+
+
+def pytest_collection_modifyitems(config, items):
+    """nbval re-executes a chapter to compare the outputs of its cells tagged ``nbval-check-output`` with
+    papermill's. The cells after a chapter's last checked cell cannot change those outputs, and papermill has
+    already run them without error (``test_book.py::test_every_chapter_was_executed_by_ci``): they are deselected,
+    as is every cell of a chapter without a checked cell."""
+    cells = [i for i in items if type(i).__name__ == "IPyNbCell"]
+    last = {}
+    for i, item in enumerate(cells):
+        if "nbval-check-output" in item.cell.get("metadata", {}).get("tags", []):
+            last[item.path] = i
+    dropped = [item for i, item in enumerate(cells) if i > last.get(item.path, -1)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        keep = set(map(id, dropped))
+        items[:] = [i for i in items if id(i) not in keep]
