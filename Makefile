@@ -97,10 +97,11 @@ chapter:
 
 test: venv ray browser-deps
 	lint-imports
-	$(MAKE) execute html BUILD=_build/ci HTML_OUT=_build/ci PARAMS="-p smoke_test True"
-	AEVB_EXECUTED_DIR=$(CURDIR)/_build/ci/executed/chapters AEVB_BOOK_HTML=$(CURDIR)/_build/ci/_build/html \
+	time $(MAKE) execute BUILD=_build/ci PARAMS="-p smoke_test True"
+	time $(MAKE) html BUILD=_build/ci HTML_OUT=_build/ci
+	time AEVB_EXECUTED_DIR=$(CURDIR)/_build/ci/executed/chapters AEVB_BOOK_HTML=$(CURDIR)/_build/ci/_build/html \
 	  AEVB_SCREENSHOT_DIR=$(CURDIR)/_build/screenshots \
-	  pytest tests _build/ci/executed/chapters --nbval-lax --nbval-kernel-name python3
+	  pytest tests _build/ci/executed/chapters --nbval-lax --nbval-kernel-name python3 --durations=20
 
 clean:
 	rm -rf _build runs chapters/runs
