@@ -3,6 +3,7 @@
 #               (reusing those whose notebook, imported package code, store and parameters are unchanged:
 #               aevb/book/cache.py), build the HTML book into _build/html (incrementally)
 #   make chapter CH=04 PARAMS="-p n_z 10"   one chapter with other parameters, in the book
+#   make pdf    the book as one PDF, _build/aevb-companion.pdf (Chromium prints the single-page HTML)
 #   make test   the same environment; check the package's layers (lint-imports, contracts in pyproject.toml);
 #               execute every chapter at the CI (smoke-test) budget into
 #               _build/ci, build that book (HTML in _build/ci/_build/html) with warnings as errors, then
@@ -102,6 +103,14 @@ test: venv ray browser-deps
 	time AEVB_EXECUTED_DIR=$(CURDIR)/_build/ci/executed/chapters AEVB_BOOK_HTML=$(CURDIR)/_build/ci/_build/html \
 	  AEVB_SCREENSHOT_DIR=$(CURDIR)/_build/screenshots \
 	  pytest tests _build/ci/executed/chapters --nbval-lax --nbval-kernel-name python3 --durations=20
+
+# The whole book as one PDF (A4, for reading groups), offline: the executed book (executed first where
+# needed, as make book does) built as one page (singlehtml) and printed by headless Chromium
+# (aevb/book/pdf.py) into $(BUILD)/aevb-companion.pdf
+pdf: venv browser-deps
+	$(MAKE) execute BUILD=$(BUILD)
+	jupyter-book build $(BUILD)/executed --path-output $(BUILD)/executed --builder singlehtml -W -n --keep-going
+	python -m aevb.book.pdf $(BUILD)/executed/_build/singlehtml/intro.html $(BUILD)/aevb-companion.pdf
 
 clean:
 	rm -rf _build runs chapters/runs

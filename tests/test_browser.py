@@ -1,27 +1,25 @@
 """The built book in a real browser: headless Debian Chromium driven by selenium, pages served on loopback.
 
-For every chapter page: it renders (a title), its figures load (no broken images), its math is typeset by
-MathJax (no MathJax errors), it has no error output, and every internal link (and #anchor) resolves. A
-screenshot of each chapter is saved under ``_build/screenshots/``. Runs where ``make test`` points
-``AEVB_BOOK_HTML`` at the built HTML; under CI that variable is required.
+For every chapter page: it renders (a title), its figures load (no broken images) and are shown at their
+natural size (not shrunk to fit the column), its math is typeset by MathJax (no MathJax errors), it has no
+error output, and every internal link (and #anchor) resolves. A screenshot of each chapter is saved under
+``_build/screenshots/``. Runs where ``make test`` points ``AEVB_BOOK_HTML`` at the built HTML; under CI that
+variable is required.
 """
 import functools
-import http.server
 import os
 import re
-import tempfile
-import threading
 import urllib.request
 from pathlib import Path
 from urllib.parse import urldefrag, urljoin
 
 import pytest
 
+from aevb.book.pdf import WAIT_FOR_MATHJAX, chromium, serve  # the book's PDF printer drives the same browser
+
 HTML = os.environ.get("AEVB_BOOK_HTML")
 CHAPTERS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "chapters").glob("*.ipynb"))
 SHOTS = Path(os.environ.get("AEVB_SCREENSHOT_DIR", Path(__file__).resolve().parents[1] / "_build" / "screenshots"))
-CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,1600"]
 
 if not HTML:
     if os.environ.get("CI"):
@@ -30,35 +28,16 @@ if not HTML:
     pytest.skip("no built book: run `make test`", allow_module_level=True)
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=HTML))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(Path(HTML)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium import webdriver
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = "/usr/bin/chromium"
-    with tempfile.TemporaryDirectory() as profile:
-        for flag in CHROME_FLAGS + [f"--user-data-dir={profile}"]:
-            opts.add_argument(flag)
-        driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path="/usr/bin/chromedriver"),
-                                  options=opts)
-        driver.set_script_timeout(60)
+    with chromium(script_timeout=60) as driver:
         yield driver
-        driver.quit()
 
 
 @functools.lru_cache(maxsize=None)
@@ -68,16 +47,22 @@ def _fetch(url: str) -> str:
         return r.read().decode("utf-8", "replace")
 
 
-WAIT_FOR_MATHJAX = """
-const done = arguments[arguments.length - 1];
-const start = Date.now();
-(function poll() {
-  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
-    MathJax.startup.promise.then(() => done('ok'), e => done('error: ' + e));
-  } else if (Date.now() - start > 30000) { done('MathJax did not load'); }
-  else { setTimeout(poll, 100); }
-})();
+# Every figure in a cell's output, as laid out: its natural width in CSS px (a PNG's pixels; an SVG's width
+# attribute, pt * 4/3), its rendered width, and the width of the column it sits in (its cell). Images not laid
+# out at all (in a collapsed output) are left out: they are not shown, so not shrunk.
+OUTPUT_IMAGES = """
+return Array.from(document.querySelectorAll('.cell_output img')).filter(i => i.getClientRects().length > 0)
+  .map(i => ({src: i.getAttribute('src'), alt: i.alt, natural: i.naturalWidth,
+              rendered: i.getBoundingClientRect().width,
+              column: (i.closest('.cell') || i.parentElement).getBoundingClientRect().width}));
 """
+SHRUNK = 0.9  # a figure shown narrower than this fraction of its natural width counts as shrunk
+
+
+def _shrunk(image: dict) -> str:
+    alt = "" if image["alt"] in ("", image["src"]) else f" (alt {image['alt']!r})"  # myst-nb's alt is the src
+    return (f"{image['src']}{alt}: natural {image['natural']} px, rendered {image['rendered']:.0f} px, "
+            f"column {image['column']:.0f} px")
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -92,6 +77,9 @@ def test_chapter_page_in_chromium(chapter, server, browser):
         "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
     assert broken == [], f"broken images: {broken}"
     assert browser.execute_script("return document.images.length") > 0, "no figures on a chapter page"
+    shrunk = [_shrunk(i) for i in browser.execute_script(OUTPUT_IMAGES) if i["rendered"] < SHRUNK * i["natural"]]
+    assert shrunk == [], ("figures shrunk to fit the column (draw them at most aevb.plots.PAGE_WIDTH inches "
+                          "wide, or FULL_WIDTH in a cell tagged full-width):\n" + "\n".join(shrunk))
     assert browser.execute_script("return document.querySelectorAll('mjx-container').length") > 0, "no math typeset"
     assert browser.execute_script("return document.querySelectorAll('mjx-merror').length") == 0, "MathJax errors"
     errors = browser.execute_script(
