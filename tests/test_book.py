@@ -73,7 +73,7 @@ def test_one_parameters_cell_with_plain_values(nb):
     tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
     src = "".join(tagged[0]["source"])
-    assert "smoke_test = False" in src
+    assert "smoke_test: bool = False" in src
     for line in src.splitlines():
         if line and not line.startswith("#"):
             assert " = " in line and "#" in line, f"one plain value per line, with a comment: {line!r}"
@@ -186,7 +186,7 @@ def test_parameters_cell_holds_only_known_valid_knobs(nb):
     (cell,) = [c for c in _cells(nb) if "parameters" in c.get("metadata", {}).get("tags", [])]
     namespace = {}
     exec("".join(cell["source"]), namespace)
-    del namespace["__builtins__"]
+    del namespace["__builtins__"], namespace["__annotations__"]
     assert check_notebook(namespace) == namespace
 
 
