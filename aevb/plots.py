@@ -1,7 +1,10 @@
 """Figures and tables of the book: Fig. 1 (the graphical model), image grids (Fig. 4, 5), training curves
 (Fig. 2, 3), the book's one figure style (``book_style``) and its HTML tables (``table``).
 
-Plain matplotlib and seaborn; every plotting function draws on an ``ax`` it is given (or a new one) and returns it.
+Plain matplotlib and seaborn; every plotting function draws on an ``ax`` it is given (or a new one) and returns it,
+except ``plot_panels``, which lays out a figure of its own. Curves are drawn by seaborn from long-form tables
+(``curve_rows``, ``curves_frame``: one row per evaluation and split), one colour per algorithm (``COLORS``),
+training solid and test dashed, at most ``PAGE_WIDTH`` inches wide.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib_inline.backend_inline import set_matplotlib_formats
+from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 
 from aevb.datasets import DATASETS
@@ -62,7 +66,8 @@ def draw_figure1(ax=None):
 
 
 def image_grid(x, nrow: int, ax=None, shape: tuple[int, int] | None = None, title: str | None = None):
-    """Show rows of x: (N, D) as a grid of images with ``nrow`` rows (D = 784 or 560: the image shape from ``aevb.datasets``)."""
+    """Show rows of x: (N, D) as a grid of images with ``nrow`` rows (D = 784 or 560: the image shape from
+    ``aevb.datasets``); on a new figure of 0.6 in per 28 pixels, shrunk to ``DRAW_WIDTH`` where wider."""
     x = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
     h, w = shape or IMAGE_SHAPES[x.shape[1]]
     ncol = int(np.ceil(len(x) / nrow))
@@ -70,7 +75,8 @@ def image_grid(x, nrow: int, ax=None, shape: tuple[int, int] | None = None, titl
     for i, img in enumerate(x):
         r, c = divmod(i, ncol)
         canvas[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = img.reshape(h, w)
-    ax = _ax(ax, (ncol * w / 28 * 0.6, nrow * h / 28 * 0.6))
+    size = np.array([ncol * w, nrow * h]) / 28 * 0.6  # inches: 0.6 per 28 pixels, at most the page's width
+    ax = _ax(ax, tuple(size * min(1.0, DRAW_WIDTH / size[0])))
     ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
     if title:
@@ -78,24 +84,10 @@ def image_grid(x, nrow: int, ax=None, shape: tuple[int, int] | None = None, titl
     return ax
 
 
-def plot_curve(rows: list[dict], ax=None, label: str = "", color=None, key: str = "bound", legend: bool = True):
-    """Fig. 2 / Fig. 3 style: ``train_{key}`` (solid) and ``test_{key}`` (dashed) vs training samples evaluated
-    (log x). key "bound": the average lower bound (Fig. 2); "marginal": the estimated log p(x) (Fig. 3)."""
-    ax = _ax(ax, (5, 3.5))
-    s = [r["samples"] for r in rows]
-    line, = ax.plot(s, [r[f"train_{key}"] for r in rows], "-", color=color, label=f"{label} train".strip())
-    ax.plot(s, [r[f"test_{key}"] for r in rows], "--", color=line.get_color(), label=f"{label} test".strip())
-    ax.set_xscale("log")
-    ax.set_xlabel("# training samples evaluated")
-    ax.set_ylabel(r"average $\mathcal{L}$ (nats)" if key == "bound" else "estimated log p(x) (nats)")
-    ax.grid(alpha=0.3)
-    if legend:
-        ax.legend()
-    return ax
-
-
 PAGE_WIDTH = 7.2  # inches: a figure this wide is shown at its natural size in the book's text column
 FULL_WIDTH = 10.0  # inches: the same for a cell tagged ``full-width`` (the column and the right margin)
+DRAW_WIDTH = PAGE_WIDTH - 0.2  # inches: the width to draw a page-wide figure at: the inline backend shows
+# a figure's tight bounding box padded by 0.1 in on each side
 
 
 def book_style() -> None:
@@ -138,23 +130,97 @@ def table(rows: list[dict], columns: dict[str, str], caption: str | None = None)
     return Table(pd.DataFrame(cells, columns=list(columns)), caption)
 
 
-def format_table(rows: list[dict], columns: dict[str, str]) -> Table:
-    """Deprecated name of ``table`` (kept while the chapters move to it)."""
-    return table(rows, columns)
-
-
 COLORS = {"aevb": "tab:red", "wake-sleep": "tab:green", "mcem": "tab:blue", "full-vb": "tab:purple"}
+SPLITS = ("train", "test")  # the splits of a curve, drawn solid and dashed
+_DASHES = {"train": "", "test": (4, 2)}
+_YLABEL = {"bound": r"average $\mathcal{L}$ (nats)", "marginal": r"estimated $\log p(\mathbf{x})$ (nats)"}
+XLABEL = "# training samples evaluated"
 
 
-def plot_panels(runs: list[dict], axes: dict, panel_of, title_of, key: str = "bound"):
-    """Fig. 2 / Fig. 3 layout: every stored run (``aevb.experiments.store.figure_runs``) drawn with ``plot_curve`` on the
-    panel ``axes[panel_of(config)]``, one colour per algorithm; each panel titled ``title_of(panel)``."""
-    for r in runs:
-        if r["curve"]:
-            alg = r["config"].algorithm
-            plot_curve(r["curve"], axes[panel_of(r["config"])], label=alg, color=COLORS.get(alg), key=key,
-                       legend=False)
+def curve_rows(curve: list[dict], key: str = "bound", **labels) -> list[dict]:
+    """One curve (row dicts with ``samples``, ``train_{key}``, ``test_{key}``) in long form: one row per
+    evaluation and split, ``{**labels, "samples", "split", "value"}``; a split the curve lacks is left out."""
+    return [{**labels, "samples": row["samples"], "split": split, "value": row[f"{split}_{key}"]}
+            for row in curve for split in SPLITS if f"{split}_{key}" in row]
+
+
+def curves_frame(runs, key: str = "bound", panel_of=None) -> pd.DataFrame:
+    """Fig. 2 / Fig. 3 curves in long form, for seaborn: one row per stored run (``aevb.experiments.store.
+    figure_runs``; a run without a curve has none) x evaluation x split, with columns ``panel``
+    (``panel_of(config)``, or None), ``algorithm``, ``run``, ``samples``, ``split`` ("train"/"test") and
+    ``value`` (``train_{key}``/``test_{key}``: key "bound" for Fig. 2, "marginal" for Fig. 3)."""
+    rows = [row for r in runs if r["curve"]
+            for row in curve_rows(r["curve"], key, panel=panel_of(r["config"]) if panel_of else None,
+                                  algorithm=r["config"].algorithm, run=r["name"])]
+    return pd.DataFrame(rows, columns=["panel", "algorithm", "run", "samples", "split", "value"])
+
+
+def palette(levels) -> dict:
+    """A colour for each hue level: the algorithm's (``COLORS``) where it has one, else seaborn's next."""
+    taken = {mpl.colors.to_rgb(c) for c in COLORS.values()}
+    spare = iter(c for c in sns.color_palette("tab10") if mpl.colors.to_rgb(c) not in taken)
+    return {level: COLORS.get(level) or next(spare) for level in levels}
+
+
+def plot_curve(data, ax=None, label: str = "", color=None, key: str = "bound", legend: bool = True,
+               hue: str = "algorithm"):
+    """Fig. 2 / Fig. 3 style: the training (solid) and test (dashed) value vs training samples evaluated (log
+    x), one colour per ``hue`` level (an algorithm's from ``COLORS``), drawn by ``sns.lineplot``.
+
+    ``data``: a long-form frame (``curves_frame``, ``curve_rows``: columns ``samples``, ``split``, ``value``
+    and ``hue``), or one curve as row dicts, drawn as ``label`` (in ``color`` where given). key "bound": the
+    average lower bound (Fig. 2); "marginal": the estimated log p(x) (Fig. 3)."""
+    ax = _ax(ax, (DRAW_WIDTH * 0.75, 3.4))
+    if not isinstance(data, pd.DataFrame):
+        data = pd.DataFrame(curve_rows(data, key, **{hue: label or key}))
+        colors = {label or key: color or COLORS.get(label, "tab:blue")}
+    else:
+        colors = palette(data[hue].unique())
+    splits = [s for s in SPLITS if s in set(data["split"])]
+    sns.lineplot(data=data, x="samples", y="value", hue=hue, style="split", style_order=splits,
+                 dashes=_DASHES, palette=colors, ax=ax, legend=False, estimator=None,
+                 units="run" if "run" in data else None)
+    ax.set_xscale("log")
+    ax.set_xlabel(XLABEL)
+    ax.set_ylabel(_YLABEL.get(key, key))
+    if legend:
+        ax.legend(handles=legend_handles(list(colors), splits, colors))
+    return ax
+
+
+def legend_handles(algorithms, splits=SPLITS, colors=None) -> list:
+    """Legend entries for the curves of ``plot_curve``: a coloured line per algorithm, then a black solid and
+    a dashed one for the splits."""
+    colors = colors or palette(algorithms)
+    lines = [Line2D([], [], color=colors[a], label=a) for a in algorithms]
+    return lines + [Line2D([], [], color="black", ls="--" if s == "test" else "-", label=s) for s in splits]
+
+
+def plot_panels(frame: pd.DataFrame, panels=None, title_of=str, key: str = "bound", ncols: int = 3,
+                width: float = DRAW_WIDTH, panel_height: float = 2.3, sharey: bool = False):
+    """The Fig. 2 / Fig. 3 layout laid out for the page: one panel per ``panels`` entry (default: the
+    ``panel`` values of ``frame``, a ``curves_frame``), ``ncols`` to a row, ``width`` inches wide in all, each
+    drawn with ``plot_curve`` and titled ``title_of(panel)``, and one legend for the figure (in an empty slot
+    of the grid, or below it). Returns (figure, {panel: ax})."""
+    panels = list(frame["panel"].unique() if panels is None else panels)
+    ncols = min(ncols, len(panels))
+    nrows = int(np.ceil(len(panels) / ncols))
+    spare = nrows * ncols - len(panels)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(width, panel_height * nrows + (0 if spare else 0.5)),
+                             squeeze=False, sharey=sharey, layout="constrained")
+    axes = dict(zip(panels, grid.flat))
     for panel, ax in axes.items():
-        ax.set_title(title_of(panel), fontsize=10)
-        ax.legend(fontsize=6)
-    return axes
+        plot_curve(frame[frame["panel"] == panel], ax=ax, key=key, legend=False)
+        ax.set(title=title_of(panel), xlabel="", ylabel="")
+    fig.supxlabel(XLABEL)
+    fig.supylabel(_YLABEL.get(key, key))
+    algorithms = [a for a in COLORS if a in set(frame["algorithm"])] + sorted(
+        set(frame["algorithm"]) - set(COLORS))
+    handles = legend_handles(algorithms)
+    for ax in list(grid.flat)[len(panels):]:
+        ax.axis("off")
+    if spare:
+        list(grid.flat)[-1].legend(handles=handles, loc="center")
+    else:
+        fig.legend(handles=handles, loc="outside right center")
+    return fig, axes

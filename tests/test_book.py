@@ -206,7 +206,7 @@ def test_figure_chapters_share_their_steps(nb):
     """Chapters 8-11 load, retrain, tabulate and check the store through ``aevb.book.figures``."""
     code = _code(nb)
     assert "from aevb.book.figures import" in code
-    for step in ("run_figure(", "figure_runs(", "check_prefix(", "format_table(", "RESULTS_DIR", "load_images("):
+    for step in ("run_figure(", "figure_runs(", "check_prefix(", "RESULTS_DIR", "load_images("):
         assert step not in code, f"{nb.name} calls {step} itself instead of aevb.book.figures"
 
 

@@ -9,11 +9,12 @@ import pytest
 
 from aevb.book import figures
 from aevb.config import TrainConfig
-from aevb.book.figures import (check_report, check_store, final_rows, final_table, keyed, largest_difference,
-                               load_runs, not_stored, panel_text, progress_rows, progress_table, store_dir,
-                               stored_curves, stored_images)
+from aevb.book.figures import (check_report, check_store, fig2_facts, final_rows, final_table, keyed,
+                               largest_difference, largest_difference_between, load_runs, not_stored, panel_text,
+                               progress_rows, progress_table, store_dir, stored_curves, stored_images)
 from aevb.experiments.grids import FIG5_NZ, GRID_N, N_SAMPLES_FIG5, figure_configs, run_name
-from aevb.experiments.store import RESULTS_DIR, panel_table, run_path
+from aevb.experiments.store import RESULTS_DIR, ahead_since, panel_table, run_path
+from aevb.plots import Table
 
 CHEAP_RUN = "frey-aevb-z2-h200-nall-s0"  # Fig. 2 and 4; its first evaluation is at 1,000 samples
 
@@ -70,9 +71,11 @@ def test_progress_rows_match_the_index(figure, no_training, index):
         assert row["samples"] == stored["samples"]
         assert row["step size"] == pytest.approx(stored["lr"])
         assert row["train seconds"] == pytest.approx(stored["seconds"], abs=0.051)
-    text = progress_table(runs).splitlines()
-    assert text[0].split() == ["run", "samples", "step", "size", "train", "seconds"]
-    assert len(text) == 2 + len(runs) and all(r["run"] in line for r, line in zip(rows, text[2:]))
+    shown = progress_table(runs)
+    assert isinstance(shown, Table) and list(shown.frame.columns) == ["run", "samples", "step size", "train seconds"]
+    assert list(shown.frame["run"]) == [r["run"] for r in rows]
+    assert shown.frame["samples"].iloc[0] == f"{rows[0]['samples']:,.0f}"
+    assert "<table" in shown._repr_html_()
 
 
 def test_progress_rows_of_a_missing_run():
@@ -91,7 +94,9 @@ def test_final_rows_match_the_index(figure, no_training, index):
         assert stored["measure"] == "bound" and row["samples"] == stored["samples"]
         assert row["train bound"] == pytest.approx(stored["train"], abs=5e-4)
         assert row["test bound"] == pytest.approx(stored["test"], abs=5e-4)
-    assert len(final_table(runs).splitlines()) == 2 + len(rows)
+    shown = final_table(runs)
+    assert isinstance(shown, Table) and len(shown.frame) == len(rows)
+    assert list(shown.frame.columns) == ["run", "samples", "train bound", "test bound"]
     assert final_rows([{**runs[0], "curve": []}]) == []  # a run not in the store has no final row
 
 
@@ -104,9 +109,10 @@ def test_panel_text_shows_the_final_values_of_the_index(no_training, index):
         assert stored["measure"] == "marginal"
         assert row["train"] == pytest.approx(stored["train"], abs=5e-4)
         assert row["test"] == pytest.approx(stored["test"], abs=5e-4)
-    lines = panel_text(table).splitlines()
-    assert lines[0].split()[:5] == ["panel", "algorithm", "samples", "train", "test"]
-    assert len(lines) == 2 + len(table) == 2 + 6
+    shown = panel_text(table)
+    assert isinstance(shown, Table) and list(shown.frame.columns)[:5] == ["panel", "algorithm", "samples", "train",
+                                                                          "test"]
+    assert len(shown.frame) == len(table) == 6
 
 
 def test_keyed_and_stored_curves(no_training):
@@ -133,9 +139,10 @@ def test_check_store_reproduces_a_tiny_prefix_of_a_committed_run():
     assert {r["samples"] for r in rows} == {1000} and {r["column"] for r in rows} == {"train_bound", "test_bound"}
     assert largest_difference(rows) <= 0.05
     report = check_report(rows)
-    assert report.splitlines()[0].split() == ["samples", "column", "stored", "rerun", "difference"]
-    assert len(report.splitlines()) == 2 + len(rows) + 1
-    assert check_report(rows, table=False) == report.splitlines()[-1] == \
+    assert isinstance(report, Table)
+    assert list(report.frame.columns) == ["samples", "column", "stored", "rerun", "difference"]
+    assert len(report.frame) == len(rows)
+    assert check_report(rows, table=False) == report.caption == \
         f"largest difference: {largest_difference(rows):.2e} nats"
 
 
@@ -185,3 +192,25 @@ def test_moved_compares_a_curve_with_its_earlier_measurement(tmp_path):
     (row,) = figures.moved(before, [run])
     assert row["evaluations"] == 2 and row["mean change"] == pytest.approx((0.5 - 2.0) / 2)
     assert row["largest change"] == pytest.approx(-2.0) and row["change at the last"] == pytest.approx(-2.0)
+
+
+def test_fig2_facts_name_the_numbers_of_chapter_8(no_training, index):
+    runs = load_runs(2)
+    facts = fig2_facts(runs)
+    curves = stored_curves(runs, lambda c: (c.dataset, c.n_z, c.algorithm))
+    a, ws = curves[("mnist", 3, "aevb")], curves[("mnist", 3, "wake-sleep")]
+    assert facts["mnist_z3_aevb_gap"] == pytest.approx(a[-1]["train_bound"] - a[-1]["test_bound"])
+    assert facts["mnist_z3_test_diff"] == pytest.approx(a[-1]["test_bound"] - ws[-1]["test_bound"])  # both end at
+    assert facts["mnist_z3_test_since"] == ahead_since(a, ws, "test_bound")  # the same budget
+    gaps = [facts[f"mnist_z{z}_aevb_gap"] for z in (3, 5, 10, 20, 200)]
+    assert facts["mnist_aevb_gap_max"] == max(gaps)
+    costs = [v for k, v in facts.items() if k.endswith("_ws_cost")]
+    assert len(costs) == 9 and facts["ws_cost_min"] == min(costs) and facts["ws_cost_max"] == max(costs)
+    assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in facts.values())
+
+
+def test_largest_difference_between():
+    a = [{"samples": s, "v": v} for s, v in ((1, 0.0), (2, 1.0), (3, 5.0), (4, 0.0))]
+    b = [{"samples": s, "v": 0.0} for s in (1, 2, 4)]
+    assert largest_difference_between(a, b, "v", 2, 4) == 1.0  # 3 is not shared
+    assert np.isnan(largest_difference_between(a, b, "v", 5, 9))

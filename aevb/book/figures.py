@@ -5,10 +5,11 @@ Every figure chapter does the same five things with the results store (``aevb.ex
 
 1. optionally re-train the runs of its figure (its ``retrain_budget``, ``panels``, ``workers`` and ``device``
    knobs) and load the stored runs: ``load_runs``, with ``keyed`` and ``stored_curves`` to look them up;
-2. print how far each run got: ``progress_table`` (Fig. 2, 3) or ``final_table`` (Fig. 4, 5), with
-   ``not_stored`` naming the runs the store lacks;
-3. set the final values of each panel side by side: ``panel_text`` formats the rows of
-   ``aevb.experiments.store.panel_table``;
+2. show how far each run got: ``progress_table`` (Fig. 2, 3) or ``final_table`` (Fig. 4, 5), tables
+   (``aevb.plots.Table``) shown as HTML, with ``not_stored`` naming the runs the store lacks;
+3. set the final values of each panel side by side: ``panel_text`` makes a table of the rows of
+   ``aevb.experiments.store.panel_table``; ``fig2_facts`` and ``fig3_facts`` name the numbers the prose
+   states, for MyST-NB's ``glue``;
 4. show the stored images of a run (Fig. 4, 5): ``stored_images``;
 5. check that the store holds what the code produces, by re-training the first samples of one committed run
    (``check_run``, ``check_samples``, ``check_atol``): ``check_store``, ``largest_difference`` and
@@ -33,7 +34,7 @@ from aevb.experiments.accounting import ACCOUNTINGS, compare, x_axis
 from aevb.experiments.runner import run_figure
 from aevb.experiments.store import RESULTS_DIR, ahead, ahead_since, check_prefix, figure_runs, run_images
 from aevb.files import read_text
-from aevb.plots import format_table
+from aevb.plots import Table, table
 
 PROGRESS_COLUMNS = {"run": "", "samples": ",.0f", "step size": "g", "train seconds": ",.0f"}
 FINAL_COLUMNS = {"run": "", "samples": ",.0f", "train bound": ".2f", "test bound": ".2f"}
@@ -90,9 +91,9 @@ def progress_rows(runs: Iterable[dict]) -> list[dict]:
             for r in runs]
 
 
-def progress_table(runs: Iterable[dict]) -> str:
-    """``progress_rows`` as a text table (Fig. 2, 3)."""
-    return format_table(progress_rows(runs), PROGRESS_COLUMNS)
+def progress_table(runs: Iterable[dict]) -> Table:
+    """``progress_rows`` as a table (Fig. 2, 3)."""
+    return table(progress_rows(runs), PROGRESS_COLUMNS)
 
 
 def final_rows(runs: Iterable[dict]) -> list[dict]:
@@ -101,15 +102,15 @@ def final_rows(runs: Iterable[dict]) -> list[dict]:
              "test bound": r["curve"][-1]["test_bound"]} for r in runs if r["curve"]]
 
 
-def final_table(runs: Iterable[dict]) -> str:
-    """``final_rows`` as a text table (Fig. 4, 5)."""
-    return format_table(final_rows(runs), FINAL_COLUMNS)
+def final_table(runs: Iterable[dict]) -> Table:
+    """``final_rows`` as a table (Fig. 4, 5)."""
+    return table(final_rows(runs), FINAL_COLUMNS)
 
 
-def panel_text(table: list[dict]) -> str:
+def panel_text(rows: list[dict]) -> Table:
     """The rows of ``aevb.experiments.store.panel_table`` (final train and test values per panel and algorithm,
-    and at how many shared evaluations AEVB is ahead) as a text table."""
-    return format_table(table, PANEL_COLUMNS)
+    and at how many shared evaluations AEVB is ahead) as a table."""
+    return table(rows, PANEL_COLUMNS)
 
 
 def stored_images(run: dict, kind: str) -> np.ndarray | None:
@@ -134,11 +135,14 @@ def largest_difference(rows: list[dict]) -> float:
     return max(abs(r["difference"]) for r in rows)
 
 
-def check_report(rows: list[dict], table: bool = True) -> str:
-    """What ``check_store`` found: every compared value as a text table (with ``table``), then the largest
-    difference."""
+def check_report(rows: list[dict], table: bool = True) -> Table | str:
+    """What ``check_store`` found: with ``table``, every compared value as a table captioned with the largest
+    difference; without, only that line ("largest difference: ... nats")."""
     last = f"largest difference: {largest_difference(rows):.2e} nats"
-    return f"{format_table(rows, CHECK_COLUMNS)}\n{last}" if table else last
+    return _table(rows, CHECK_COLUMNS, caption=last) if table else last
+
+
+_table = table  # ``check_report``'s argument ``table`` hides the function
 
 
 # --- Fig. 3's investigations: the x-axis accountings, and how far the fixed sampler moved the curves ------------
@@ -233,3 +237,46 @@ def fig3_facts(runs: Iterable[dict]) -> dict:
             facts[f"{key}_seconds_ratio"] = ((c[-1]["seconds"] / c[-1]["samples"])
                                              / (a[-1]["seconds"] / a[-1]["samples"]))
     return facts
+
+
+def fig2_facts(runs: Iterable[dict]) -> dict:
+    """The numbers chapter 8's prose states, by name, for MyST-NB ``glue``: for each panel (dataset d, latent
+    size z: ``{d}_z{z}``) with both algorithms stored and each split s (``train``, ``test``):
+    ``{d}_z{z}_{s}_diff`` (AEVB − wake-sleep at the last shared evaluation, nats), ``{d}_z{z}_{s}_since`` (the
+    first shared evaluation from which AEVB stays above, or 0 where it is not above at the last) and
+    ``{d}_z{z}_ws_cost`` (wake-sleep's training seconds per sample over AEVB's); for every AEVB run
+    ``{d}_z{z}_aevb_gap`` (train − test at its last evaluation), and per dataset ``{d}_aevb_gap_max`` and
+    ``{d}_ws_cost_min``/``_max`` over its panels."""
+    curves = {(r["config"].dataset, r["config"].n_z, r["config"].algorithm): r["curve"] for r in runs if r["curve"]}
+    facts: dict = {}
+    for (d, z, alg), a in curves.items():
+        if alg != "aevb":
+            continue
+        key = f"{d}_z{z}"
+        facts[f"{key}_aevb_gap"] = a[-1]["train_bound"] - a[-1]["test_bound"]
+        facts[f"{d}_aevb_gap_max"] = max(facts.get(f"{d}_aevb_gap_max", -np.inf), facts[f"{key}_aevb_gap"])
+        ws = curves.get((d, z, "wake-sleep"))
+        if ws is None:
+            continue
+        for s in ("train", "test"):
+            col = f"{s}_bound"
+            bs = {r["samples"]: r[col] for r in ws}
+            last = [r for r in a if r["samples"] in bs][-1]
+            facts[f"{key}_{s}_diff"] = last[col] - bs[last["samples"]]
+            facts[f"{key}_{s}_since"] = ahead_since(a, ws, col) or 0
+        cost = (ws[-1]["seconds"] / ws[-1]["samples"]) / (a[-1]["seconds"] / a[-1]["samples"])
+        facts[f"{key}_ws_cost"] = cost
+        facts[f"{d}_ws_cost_min"] = min(facts.get(f"{d}_ws_cost_min", np.inf), cost)
+        facts[f"{d}_ws_cost_max"] = max(facts.get(f"{d}_ws_cost_max", -np.inf), cost)
+    costs = [v for k, v in facts.items() if k.endswith("_ws_cost")]
+    if costs:
+        facts["ws_cost_min"], facts["ws_cost_max"] = min(costs), max(costs)
+    return {k: float(v) if isinstance(v, (float, np.floating)) else int(v) for k, v in facts.items()}
+
+
+def largest_difference_between(a: list[dict], b: list[dict], column: str, start: int, stop: int) -> float:
+    """The largest |a − b| of ``column`` (nats) at the evaluations two curves share from ``start`` to ``stop``
+    training samples (nan where they share none there): how close two curves stay over a stretch."""
+    bs = {r["samples"]: r[column] for r in b}
+    d = [abs(r[column] - bs[r["samples"]]) for r in a if r["samples"] in bs and start <= r["samples"] <= stop]
+    return max(d) if d else float("nan")
