@@ -171,6 +171,12 @@ def test_tasks_return_their_files(tmp_path):
     assert (run_dir / "curve.csv").read_bytes() == (tmp_path / "a" / "runs" / "x" / "curve.csv").read_bytes()
 
 
+def _ctrl_c_enabled():
+    """In the child, before it runs: SIGINT back to its default. A process started in the background by a shell
+    without job control (``make test &``) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_a_run_in_progress_records_its_step_size(tmp_path):
     """config.json says which step size a run uses from its first checkpoint on (the prefix check and the
     index read it from runs still training), and again after a resume: a run of ``python -m aevb train`` that
@@ -179,11 +185,14 @@ def test_a_run_in_progress_records_its_step_size(tmp_path):
     out = tmp_path / "run"
     p = subprocess.Popen([sys.executable, "-m", "aevb", "train", "--n-z", "2", "--hidden", "20", "--budget", "1e7",
                           "--n-train", "500", "--lr", "auto", "--checkpoint-every", "1000", "--no-progress",
-                          "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                          "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=_ctrl_c_enabled)
     try:
         meta, deadline = {}, time.time() + 120
-        # config.json names the step size before the first checkpoint is written: wait for both
-        while not ("lr_used" in meta and (out / "checkpoint.pt").exists()) and p.poll() is None \
+        # config.json names the step size before the first checkpoint is written: wait for it, the checkpoint
+        # and the curve (written one after the other at the first evaluation)
+        while not ("lr_used" in meta and (out / "checkpoint.pt").exists() and (out / "curve.csv").exists()) \
+                and p.poll() is None \
                 and time.time() < deadline:
             time.sleep(0.02)
             if (out / "config.json").exists():  # written atomically: always whole
