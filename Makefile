@@ -57,30 +57,17 @@ browser-deps:
 	  echo "installing Debian packages chromium and chromium-driver"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-# Execute the chapters with papermill into $(BUILD)/executed: each chapter whose execution key
-# (aevb/book/cache.py: the notebook, the package code it imports, requirements.txt, the results store
-# where it reads it, and PARAMS) differs from the key saved at its last execution; the others are reused.
-# CH=04 gives PARAMS to that chapter only (make chapter). Each chapter runs in a fresh working directory
-# (executed/work/NAME: what it writes, e.g. chapter 4's run, starts anew). All of them, then fail if any failed.
+# Execute the chapters with papermill into $(BUILD)/executed (aevb/book/execute.py): each chapter whose
+# execution key (aevb/book/cache.py: the notebook, the package code it imports, requirements.txt, the
+# results store where it reads it, and PARAMS) differs from the key saved at its last execution, JOBS at
+# once, each in a fresh working directory; the others are reused. CH=04 gives PARAMS to that chapter only.
+JOBS ?= 2
 execute: venv $(MATHJAX)/tex-mml-chtml.js
-	mkdir -p $(BUILD)/executed/chapters $(BUILD)/executed/.keys $(BUILD)/executed/_extra
+	mkdir -p $(BUILD)/executed/_extra
 	cp -p $(BOOK_FILES) $(BUILD)/executed/  # -p: an unchanged page keeps its time, so Sphinx does not reread it
 	test -d $(BUILD)/executed/_extra/mathjax || cp -r $(MATHJAX) $(BUILD)/executed/_extra/mathjax
-	@set -f; failed=(); reused=(); for nb in $(CHAPTERS); do \
-	  name=$$(basename "$$nb" .ipynb); params=""; \
-	  if [[ -z "$(CH)" || "$$name" == $(CH)_* ]]; then params='$(PARAMS)'; fi; \
-	  key=$$(python -m aevb.book.cache "$$nb" "$$params"); keyfile=$(BUILD)/executed/.keys/$$name; \
-	  if [[ -f "$(BUILD)/executed/$$nb" && -f "$$keyfile" && "$$(cat "$$keyfile")" == "$$key" ]]; then \
-	    reused+=("$$name"); continue; fi; \
-	  echo "== executing $$nb $$params"; start=$$(date +%s); rm -f "$$keyfile"; \
-	  work=$(BUILD)/executed/work/$$name; rm -rf "$$work"; mkdir -p "$$work"; \
-	  if papermill "$$nb" "$(BUILD)/executed/$$nb" --cwd "$$work" --no-progress-bar \
-	    --kernel python3 $$params 2> >(grep -v "Kernel is running over TCP" >&2); \
-	  then echo "$$key" > "$$keyfile"; else failed+=("$$nb"); fi; \
-	  echo "   $$(( $$(date +%s) - start )) s"; \
-	done; \
-	if (( $${#reused[@]} )); then echo "reused (nothing they run changed since their last execution): $${reused[*]}"; fi; \
-	if (( $${#failed[@]} )); then echo "chapters that failed: $${failed[*]}"; exit 1; fi
+	python -m aevb.book.execute --out $(BUILD)/executed --params '$(PARAMS)' --chapter '$(CH)' --jobs $(JOBS) \
+	  $(CHAPTERS)
 
 # Build the HTML from the executed notebooks (no second execution), warnings as errors
 html: venv

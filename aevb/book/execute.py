@@ -1,0 +1,100 @@
+"""``make book``'s execution step: papermill on every chapter whose execution key changed, some at once.
+
+For each chapter: its key (``aevb.book.cache.execution_key``) is compared with the one saved beside its executed
+notebook (``OUT/.keys/NAME``) at its last successful execution. Equal: the executed notebook is reused. Otherwise
+papermill executes the chapter into ``OUT/chapters/`` in a fresh working directory (``OUT/work/NAME``: what a chapter
+writes, e.g. chapter 4's run, starts anew), up to ``jobs`` chapters at once, and the key is saved when it
+succeeds. Each chapter's papermill output is printed whole when it ends, with its time; then which chapters were
+reused and which failed.
+
+``python -m aevb.book.execute --out DIR [--params "-p n_z 10"] [--chapter 04] [--jobs 2] NOTEBOOK ...``; with
+``--chapter`` the parameters go to that chapter only (``make chapter``). Exit status 1 when a chapter failed.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from aevb.book.cache import execution_key
+
+NOISE = ("Kernel is running over TCP",)  # lines of papermill's output not worth showing
+
+
+def chapter_params(notebook: Path, params: str, chapter: str | None) -> str:
+    """The parameters ``notebook`` gets: ``params`` for every chapter, or only for chapter ``chapter`` (its number,
+    the name's first field: ``04`` for ``04_aevb_vae_mnist.ipynb``)."""
+    return params if chapter is None or notebook.name.split("_")[0] == chapter else ""
+
+
+def stale(notebook: Path, out: Path, params: str) -> tuple[bool, str]:
+    """(whether ``notebook`` must be executed again, its execution key)."""
+    key = execution_key(notebook, params)
+    saved = out / ".keys" / notebook.stem
+    fresh = (out / "chapters" / notebook.name).exists() and saved.exists() and saved.read_text().strip() == key
+    return not fresh, key
+
+
+def run_one(notebook: Path, out: Path, params: str, key: str) -> tuple[bool, str]:
+    """papermill on ``notebook`` into ``out/chapters``; on success its key is saved. Returns (ok, report)."""
+    keyfile, work = out / ".keys" / notebook.stem, out / "work" / notebook.stem
+    keyfile.unlink(missing_ok=True)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    start = time.time()
+    cmd = [sys.executable, "-m", "papermill", str(notebook), str(out / "chapters" / notebook.name), "--cwd", str(work),
+           "--no-progress-bar", "--kernel", "python3", *shlex.split(params)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    text = "\n".join(line for line in (done.stdout + done.stderr).splitlines() if not line.startswith(NOISE))
+    if done.returncode == 0:
+        keyfile.write_text(key + "\n")
+    head = f"== executed {notebook} {params}".rstrip()
+    return done.returncode == 0, f"{head}: {time.time() - start:.0f} s" + (f"\n{text}" if done.returncode else "")
+
+
+def execute(notebooks: list[Path], out: Path, params: str = "", chapter: str | None = None, jobs: int = 1,
+            log=print) -> list[Path]:
+    """Execute the stale ones of ``notebooks`` into ``out`` (see the module docstring); returns those that failed."""
+    (out / "chapters").mkdir(parents=True, exist_ok=True)
+    (out / ".keys").mkdir(exist_ok=True)
+    todo, reused = [], []
+    for nb in notebooks:
+        p = chapter_params(nb, params, chapter)
+        must, key = stale(nb, out, p)
+        (todo if must else reused).append((nb, p, key))
+    failed = []
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        for (nb, _, _), (ok, report) in zip(todo, pool.map(lambda t: run_one(t[0], out, t[1], t[2]), todo)):
+            log(report)
+            if not ok:
+                failed.append(nb)
+    if reused:
+        log("reused (nothing they run changed since their last execution): " + " ".join(nb.stem for nb, _, _ in reused))
+    if failed:
+        log("chapters that failed: " + " ".join(map(str, failed)))
+    return failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m aevb.book.execute", description=__doc__.split("\n")[0])
+    ap.add_argument("notebooks", nargs="+", type=Path)
+    ap.add_argument("--out", type=Path, required=True, help="the executed book's directory (BUILD/executed)")
+    ap.add_argument("--params", default="", help='papermill parameters, e.g. "-p n_z 10"')
+    ap.add_argument("--chapter", default=None, help="give --params to this chapter only (its number, e.g. 04)")
+    ap.add_argument("--jobs", type=int, default=1, help="chapters executed at once")
+    args = ap.parse_args(argv)
+    missing = [str(nb) for nb in args.notebooks if not nb.is_file()]
+    if missing:
+        ap.error(f"no such notebook: {', '.join(missing)}")
+    if args.jobs < 1:
+        ap.error(f"--jobs {args.jobs}: give at least 1")
+    return 1 if execute(args.notebooks, args.out, args.params, args.chapter or None, args.jobs) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""aevb.book.execute: make book's execution step executes the stale chapters, reuses the others, and names a
+failed one (tiny notebooks through papermill and a real kernel)."""
+import json
+from pathlib import Path
+
+from aevb.book.execute import chapter_params, execute, main
+
+
+def _notebook(path: Path, code: str) -> Path:
+    cells = [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "outputs": [], "execution_count": None,
+              "source": ["x = 1  # a parameter"]},
+             {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": [code]}]
+    path.write_text(json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5,
+                                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                            "language": "python"}}}))
+    return path
+
+
+def _outputs(path: Path) -> str:
+    return "".join(o.get("text", "") if isinstance(o.get("text"), str) else "".join(o.get("text", []))
+                   for c in json.loads(path.read_text())["cells"] for o in c.get("outputs", []))
+
+
+def test_stale_chapters_run_the_others_are_reused_and_a_failure_is_named(tmp_path):
+    src, out = tmp_path / "chapters", tmp_path / "executed"
+    src.mkdir()
+    a, b = _notebook(src / "01_a.ipynb", "print('a', x)"), _notebook(src / "02_b.ipynb", "print('b', x)")
+    log = []
+    assert execute([a, b], out, jobs=2, log=log.append) == []
+    assert [line.split(":")[0] for line in log] == [f"== executed {a}", f"== executed {b}"]
+    assert _outputs(out / "chapters" / a.name) == "a 1\n"
+    log.clear()
+    assert execute([a, b], out, params="-p x 2", chapter="02", log=log.append) == []  # make chapter CH=02
+    assert log[0].startswith(f"== executed {b} -p x 2") and log[1].endswith(": 01_a")
+    assert _outputs(out / "chapters" / b.name) == "b 2\n" and _outputs(out / "chapters" / a.name) == "a 1\n"
+    _notebook(a, "raise RuntimeError('broken chapter')")
+    log.clear()
+    assert execute([a, b], out, params="-p x 2", chapter="02", log=log.append) == [a]
+    assert "broken chapter" in log[0] and log[-1] == f"chapters that failed: {a}"
+    assert not (out / ".keys" / a.stem).exists()  # executed again next time
+    assert main([str(a), "--out", str(out), "--jobs", "1"]) == 1
+
+
+def test_parameters_go_to_the_chosen_chapter_only():
+    assert chapter_params(Path("chapters/04_aevb.ipynb"), "-p n_z 10", "04") == "-p n_z 10"
+    assert chapter_params(Path("chapters/05_ml.ipynb"), "-p n_z 10", "04") == ""
+    assert chapter_params(Path("chapters/05_ml.ipynb"), "-p n_z 10", None) == "-p n_z 10"
