@@ -84,6 +84,11 @@ def _lr(s: str) -> float | None:
         raise argparse.ArgumentTypeError(f"{s!r}: give a positive number or 'auto'") from None
 
 
+def _binarize(s: str) -> str | None:
+    """'none' -> None; other values pass on to aevb.validation.validate (which names what is allowed)."""
+    return None if s.lower() == "none" else s
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m aevb", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -105,6 +110,9 @@ def parser() -> argparse.ArgumentParser:
                    help="also record log p(x) of the first --marginal-points train and test points at each "
                         "evaluation (Fig. 3 uses hmc, the App. D estimator; the default for mcem)")
     t.add_argument("--marginal-points", type=_count, default=1000)
+    t.add_argument("--binarize", type=_binarize, default=None,
+                   help="MNIST pixels: none (default: grey levels as Bernoulli means, §5), dynamic (a fresh 0/1 "
+                        "draw per use in a minibatch, evaluated on one fixed draw) or static (one fixed seeded draw)")
     t.add_argument("--checkpoint-every", type=_count, default=100_000,
                    help="samples between checkpoints (the same command resumes an interrupted run)")
     t.add_argument("--seed", type=_seeds, default=[0],
@@ -243,10 +251,11 @@ def train(args) -> int:
         budget=args.budget, n_train=args.n_train,
         batch_size=args.batch_size, n_samples=args.n_samples, estimator=args.estimator, lr=args.lr,
         marginal=args.marginal, marginal_points=args.marginal_points, checkpoint_every=args.checkpoint_every,
-        seed=seed, device=args.device,
+        binarize=args.binarize, seed=seed, device=args.device,
         progress=not args.no_progress) for seed in args.seed]
     c = configs[0]
-    default = f"runs/{c.dataset}-{c.algorithm}-z{c.n_z}-h{'x'.join(map(str, c.hidden))}-s"
+    binary = f"-bin{c.binarize}" if c.binarize is not None else ""
+    default = f"runs/{c.dataset}-{c.algorithm}-z{c.n_z}-h{'x'.join(map(str, c.hidden))}{binary}-s"
     outs = [(default + str(c.seed)) if args.out is None else args.out if len(configs) == 1 else
             f"{args.out}/s{c.seed}" for c in configs]
     results = run_seeds(configs, outs, log=lambda message: print(message, flush=True))

@@ -54,6 +54,9 @@ class TrainConfig:
     frey_split: str = "blocks"  # Frey Face test split: "blocks" (ours), "frames" (a seeded random 180-frame
     #   split), "none" (train on all 1,965 frames; "test" = our block test frames, then also trained on): aevb.data
     frey_scale: int = 255  # Frey Face pixels divided by this: 255 (ours) or 256 (anglepy data/freyface.py)
+    binarize: str | None = None  # MNIST pixels: None (grey levels as Bernoulli means, §5), "dynamic" (a fresh 0/1
+    #   draw per pixel each time an image is in a minibatch; evaluated on one fixed draw) or "static" (one fixed
+    #   seeded draw of train and test sets, the binarized MNIST of the later literature): aevb.data
     device: str = "cpu"  # "cpu" or "cuda"
     progress: bool = True  # show a tqdm progress bar
 

@@ -11,6 +11,16 @@ Scaling: pixels are divided by 255, so x lies in [0, 1] with both ends reached (
 as Bernoulli means, not binarized, as in the paper). Frey Face may instead be divided by 256, as the authors'
 loader does (dpkingma/anglepy ``data/freyface.py``): ``TrainConfig.frey_scale``.
 
+Binarized MNIST (``TrainConfig.binarize``, the benchmark of the later literature): each pixel x ∈ {0, 1} drawn
+from Bernoulli(grey level). ``"static"``: one fixed draw (``fixed_binarization``: uniforms from
+``numpy.random.default_rng((BINARIZE_SEED, stream))``, stream 0 for the official training file's rows, 1 for the
+test file's, independent of a run's seed) of training and test images, cached as packed bits under
+``AEVB_CACHE_DIR`` beside a ``.sha256`` file recording the cache file's checksum (a cache that does not match it
+is drawn again, never used). ``"dynamic"``: training minibatches are drawn afresh at every use
+(``aevb.learners.aevb.Trainer.next_batch``), so ``load_split(config, "train")`` gives grey levels; every other
+split, and the train subset evaluated (``evaluation_images``), is the same fixed draw as ``"static"``'s: as in
+the later literature, evaluation is on one fixed binarization.
+
 Splits:
 - MNIST ``train`` = first 50,000 of the official training set, ``valid`` = its last 10,000,
   ``test`` = the official 10,000 test images (the split of deeplearning.net's ``mnist.pkl.gz``).
@@ -38,7 +48,7 @@ import numpy as np
 
 import torch
 
-from aevb.files import atomic_save_npy
+from aevb.files import atomic_save_npy, atomic_write_text
 from aevb.validation import FREY_SCALES, FREY_SPLIT_NAMES, ParameterError
 
 
@@ -77,6 +87,9 @@ MNIST_SPLITS = ("train", "valid", "test")
 FREY_SPLITS = ("all", "train", "test")
 FREY_BLOCK, FREY_TEST_EVERY = 20, 10  # blocks of 20 frames; every 10th block is test
 FREY_FRAMES_SEED = 0  # seeds the random single-frame test split (frey_split="frames")
+BINARIZE_SEED = 0  # seeds the fixed binarization of MNIST (binarize="static", and evaluation under "dynamic")
+BINARIZE_STREAMS = {"mnist_train_images": 0, "mnist_test_images": 1}  # its stream per file: rows drawn in order
+_BINARIZE_ROWS = 10_000  # rows drawn at a time (the draw does not depend on it: one stream, row-major)
 
 
 class DataError(RuntimeError):
@@ -176,6 +189,43 @@ def _cached(key: str, decode) -> np.ndarray:
     return arr
 
 
+def fixed_binarization(x: np.ndarray, key: str) -> np.ndarray:
+    """The fixed binarization of the first ``len(x)`` images of the file ``SOURCES[key]`` (a key of
+    ``BINARIZE_STREAMS``): x: (N, D) grey levels in [0, 1] (float32, as ``load_mnist`` scales them) -> (N, D) uint8,
+    ``u < x`` with u ~ U[0, 1) from ``default_rng((BINARIZE_SEED, BINARIZE_STREAMS[key]))``, row-major. The draw of
+    a row depends only on its position, so the first rows of a longer x get the same draw; 0/1 input comes back
+    unchanged (u < 1 always, u < 0 never)."""
+    rng = np.random.default_rng((BINARIZE_SEED, BINARIZE_STREAMS[key]))
+    out = np.empty(x.shape, np.uint8)  # (N, D)
+    for i in range(0, len(x), _BINARIZE_ROWS):
+        rows = x[i: i + _BINARIZE_ROWS]  # (n, D)
+        out[i: i + len(rows)] = rng.random(rows.shape, dtype=np.float32) < rows
+    return out
+
+
+def _binarized_cached(key: str) -> np.ndarray:
+    """(rows, 784) uint8 0/1: ``fixed_binarization`` of all the images of ``SOURCES[key]``, cached as packed bits
+    with the cache file's SHA256 beside it; a cache file that is missing, unreadable or not of that checksum is
+    drawn again from the verified images."""
+    cached = cache_dir() / f"{key}-binarized-seed{BINARIZE_SEED}-{SOURCES[key].sha256[:16]}.npy"
+    recorded = cached.with_name(cached.name + ".sha256")
+    try:
+        if cached.exists() and recorded.exists() and recorded.read_text().strip() == sha256_of(cached):
+            packed = np.load(cached, allow_pickle=False)  # (rows, 98)
+            return np.unpackbits(packed, axis=1, count=784)
+    except (OSError, ValueError):
+        pass  # a broken cache is drawn again
+    grey = _cached(key, _read_idx).reshape(-1, 784).astype(np.float32) / 255.0  # (rows, 784)
+    bits = fixed_binarization(grey, key)  # (rows, 784)
+    try:
+        recorded.unlink(missing_ok=True)  # no checksum on record while the array is replaced
+        atomic_save_npy(cached, np.packbits(bits, axis=1))
+        atomic_write_text(recorded, sha256_of(cached) + "\n")
+    except OSError:
+        pass  # an unwritable cache only costs speed
+    return bits
+
+
 def _read_idx(path: Path) -> np.ndarray:
     """IDX file (gzip) -> uint8 array with the shape its header gives."""
     raw = gzip.open(path, "rb").read()
@@ -193,17 +243,21 @@ def _read_frey(path: Path) -> np.ndarray:
     return np.ascontiguousarray(loadmat(path)["ff"].T)  # (1965, 560)
 
 
-def load_mnist(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
-    """MNIST split -> (x: (N, 784) float32 in [0, 1], y: (N,) int64)."""
+def load_mnist(split: str = "train", binarized: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST split -> (x: (N, 784) float32 in [0, 1], y: (N,) int64); ``binarized``: x is the fixed 0/1 draw
+    (``fixed_binarization``, cached) instead of the grey levels."""
     if split not in MNIST_SPLITS:
         raise ValueError(f"split={split!r}: allowed values are {MNIST_SPLITS}")
     part = "test" if split == "test" else "train"
-    x = _cached(f"mnist_{part}_images", _read_idx).reshape(-1, 784)
+    if binarized:
+        x = _binarized_cached(f"mnist_{part}_images")  # (rows, 784) 0/1
+    else:
+        x = _cached(f"mnist_{part}_images", _read_idx).reshape(-1, 784)
     y = _cached(f"mnist_{part}_labels", _read_idx)
     if split != "test":
         rows = slice(0, 50_000) if split == "train" else slice(50_000, 60_000)
         x, y = x[rows], y[rows]
-    return x.astype(np.float32) / 255.0, y.astype(np.int64)
+    return (x.astype(np.float32) if binarized else x.astype(np.float32) / 255.0), y.astype(np.int64)
 
 
 def frey_test_mask(n: int = 1965, frey_split: str = "blocks") -> np.ndarray:
@@ -247,10 +301,19 @@ def load(dataset: str, split: str) -> np.ndarray:
 
 
 def load_split(config, split: str, device) -> torch.Tensor:
-    """Training or test images for a run's settings (``dataset``, ``n_train``, and for the Frey Face
-    ``frey_split`` and ``frey_scale`` of a ``TrainConfig``) as one contiguous float32 tensor on ``device``."""
+    """Training or test images for a run's settings (``dataset``, ``n_train``, for the Frey Face ``frey_split``
+    and ``frey_scale``, for MNIST ``binarize`` of a ``TrainConfig``) as one contiguous float32 tensor on
+    ``device``. MNIST with ``binarize="static"``: the fixed 0/1 draw; ``"dynamic"``: grey levels for ``"train"``
+    (the trainer draws each minibatch afresh), the fixed draw for the other splits (evaluated on it)."""
+    binarize = getattr(config, "binarize", None)
     if config.dataset == "frey":
+        if binarize is not None:
+            raise ParameterError(f"parameter 'binarize' = {binarize!r} is not allowed with dataset 'frey': it "
+                                 f"applies to MNIST only (leave it at None)")
         x = load_frey_face(split, config.frey_split, config.frey_scale)
+    elif config.dataset == "mnist":
+        fixed = binarize == "static" or (binarize == "dynamic" and split != "train")
+        x = load_mnist(split, binarized=fixed)[0]
     else:
         x = load(config.dataset, split)
     if split == "train" and config.n_train is not None:
@@ -259,3 +322,13 @@ def load_split(config, split: str, device) -> torch.Tensor:
                                  f"training set has {len(x)} points, so it must be 1 to {len(x)} (or None for all)")
         x = x[: config.n_train]
     return torch.from_numpy(x).to(device).contiguous()
+
+
+def evaluation_images(config, x: torch.Tensor) -> torch.Tensor:
+    """The images a run of ``config`` is evaluated on, for x: (N, D), the first N images of its training split
+    (``load_split(config, "train", ...)[:N]``, as the train subset evaluated is): under ``binarize="dynamic"``
+    their fixed binarization (the rows ``binarize="static"`` trains on), on x's device; otherwise x itself."""
+    if getattr(config, "binarize", None) != "dynamic":
+        return x
+    bits = fixed_binarization(x.detach().cpu().numpy(), "mnist_train_images")  # (N, D)
+    return torch.from_numpy(bits).to(device=x.device, dtype=x.dtype).contiguous()

@@ -20,6 +20,7 @@ MARGINAL_METHODS = ("hmc", "iwae", "ais")  # the log p(x) estimators of aevb.eva
 FREY_SPLIT_NAMES = ("blocks", "frames", "none")  # Frey Face test splits (aevb.data.frey_test_mask)
 FREY_SCALES = (255, 256)  # Frey Face pixel divisors: ours, and anglepy's data/freyface.py
 FREY_DEFAULTS = {"frey_split": "blocks", "frey_scale": 255}  # the values a dataset other than frey allows
+BINARIZE_MODES = (None, "dynamic", "static")  # MNIST pixels: grey levels as Bernoulli means (§5), or 0/1 draws
 
 
 class ParameterError(ValueError):
@@ -97,13 +98,14 @@ RULES: dict[str, Callable] = {  # the settings of TrainConfig and the command li
     "fused": boolean, "start": one_of("paper", "anglepy"), "diagnostics": boolean,
     "frey_split": one_of(*FREY_SPLIT_NAMES),
     "frey_scale": lambda v: None if type(v) is int and v in FREY_SCALES else f"one of {FREY_SCALES}",
+    "binarize": one_of(*BINARIZE_MODES),
 }
 
 
 def validate(params: dict, rules: dict[str, Callable] = RULES) -> dict:
     """Check every entry of ``params`` against ``rules`` (default ``RULES``) and the rules that join settings:
-    the estimator of log p(x) to N_z, the Frey Face data settings to the data set (checked where ``params``
-    names a ``dataset``); returns params."""
+    the estimator of log p(x) to N_z, the Frey Face data settings and ``binarize`` (MNIST only) to the data set
+    (checked where ``params`` names a ``dataset``); returns params."""
     for name, value in params.items():
         if name not in rules:
             close = [k for k in rules if k.replace("_", "") == name.replace("_", "").replace("-", "")]
@@ -122,4 +124,8 @@ def validate(params: dict, rules: dict[str, Callable] = RULES) -> dict:
             raise ParameterError(
                 f"parameter {name!r} = {params[name]!r} is not allowed with dataset {params['dataset']!r}: it "
                 f"applies to the Frey Face only (dataset='frey'); leave it at {default!r}")
+    if params.get("binarize") is not None and params.get("dataset") == "frey":
+        raise ParameterError(
+            f"parameter 'binarize' = {params['binarize']!r} is not allowed with dataset 'frey': the Frey Face has a "
+            f"Gaussian decoder on continuous pixels; binarize applies to MNIST only (leave it at None)")
     return params

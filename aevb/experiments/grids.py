@@ -105,6 +105,7 @@ def run_name(config: TrainConfig) -> str:
     mark += (f"-{config.start}" if config.start != "paper" else "") + ("-diag" if config.diagnostics else "")
     mark += (f"-{config.frey_split}" if config.frey_split != "blocks" else "")
     mark += (f"-div{config.frey_scale}" if config.frey_scale != 255 else "")
+    mark += (f"-bin{config.binarize}" if config.binarize is not None else "")
     return (f"{config.dataset}-{config.algorithm}-z{config.n_z}-h{'x'.join(map(str, config.hidden))}"
             f"-n{n}{mark}-s{config.seed}")
 

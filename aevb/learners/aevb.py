@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import torch
 
 from aevb.config import START_WARMUP, TrainConfig
+from aevb.data import evaluation_images
 from aevb.estimators import ESTIMATORS, neg_kl_std_normal
 from aevb.evaluation import average_bound
 from aevb.fused import StackedVAE
@@ -92,10 +93,16 @@ class Trainer:
         with seeded(config.seed + 1, self.device):
             self.rng = get_rng_state(self.device)
         self.perm, self.pos, self.batch_index = None, 0, None
+        self._evaluated = None  # (train subset given, the images evaluated for it): see evaluate
 
     @classmethod
     def check_config(cls, config: TrainConfig) -> None:
         """Raise ``ParameterError`` where settings that are each valid do not go together for this algorithm."""
+        if config.binarize == "dynamic" and config.marginal is not None:
+            raise ParameterError(  # until aevb.learners.protocol takes the train points' log p(x) on them too
+                f"parameter 'binarize' = 'dynamic' is not allowed with marginal={config.marginal!r} in training: "
+                f"the train points' log p(x) would be taken on grey levels, not on the fixed binarization the "
+                f"bounds are evaluated on (aevb.data.evaluation_images); use binarize='static' or marginal=None")
 
     @classmethod
     def fusable(cls, config: TrainConfig) -> bool:
@@ -130,7 +137,12 @@ class Trainer:
 
     def evaluate(self, x_eval: torch.Tensor, x_test: torch.Tensor) -> dict:
         """The average lower bound (estimator B, L = 1) on the train subset and the test set (Fig. 2); with
-        ``diagnostics``, the active units and KL(q(z_j|x) ‖ p(z_j)) per dimension on the train subset."""
+        ``diagnostics``, the active units and KL(q(z_j|x) ‖ p(z_j)) per dimension on the train subset. Under
+        ``binarize="dynamic"`` the train subset x_eval (the first training images) is evaluated on its fixed
+        binarization (``aevb.data.evaluation_images``; the test set comes binarized by ``load_split``)."""
+        if self._evaluated is None or self._evaluated[0] is not x_eval:
+            self._evaluated = (x_eval, evaluation_images(self.config, x_eval))
+        x_eval = self._evaluated[1]  # (N, D)
         out = {"train_bound": average_bound(self.model, x_eval), "test_bound": average_bound(self.model, x_test)}
         if self.config.diagnostics:
             use = latent_use(self.model.encoder, x_eval)
@@ -159,13 +171,20 @@ class Trainer:
         self.samples, self.seconds, self.step = state["samples"], state["seconds"], state["step"]
 
     def next_batch(self, generator: torch.Generator | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
-        """The next minibatch (M, D), drawn with ``generator`` (default: torch's global one), into ``out``."""
+        """The next minibatch (M, D), drawn with ``generator`` (default: torch's global one), into ``out``. Under
+        ``binarize="dynamic"`` every pixel is then drawn afresh, x ~ Bernoulli(grey level), from the same
+        generator (after the epoch's permutation, before the step's noise), so a run stays one seeded stream and
+        resumes exactly; the later literature's dynamically binarized MNIST."""
         M, N = self.config.batch_size, len(self.x)
         if self.perm is None or self.pos + M > N:  # new epoch: fresh permutation, drop the remainder
             self.perm, self.pos = torch.randperm(N, device=self.device, generator=generator), 0
         self.batch_index = self.perm[self.pos: self.pos + M]  # (M,)
         self.pos += M
-        return torch.index_select(self.x, 0, self.batch_index, out=out)  # (M, D)
+        x = torch.index_select(self.x, 0, self.batch_index, out=out)  # (M, D) grey levels
+        if self.config.binarize == "dynamic":
+            u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)  # (M, D) ~ U[0, 1)
+            x.copy_(u < x)  # (M, D) 0/1, P(1) = grey level
+        return x
 
     def advance(self, to_samples: int, bar=None) -> float:
         """Train through autograd (``train_step``) until ``samples >= to_samples``; returns the mean minibatch

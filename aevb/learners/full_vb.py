@@ -99,6 +99,7 @@ class FullVBTrainer(Trainer):
 
     @classmethod
     def check_config(cls, config: TrainConfig) -> None:
+        super().check_config(config)
         if config.marginal is not None:
             raise ParameterError(
                 f"parameter 'marginal' = {config.marginal!r} is not allowed with algorithm='full-vb': its decoder "

@@ -60,6 +60,7 @@ class MCEMTrainer(Trainer):
 
     @classmethod
     def check_config(cls, config: TrainConfig) -> None:
+        super().check_config(config)
         if config.diagnostics or config.start != "paper":
             raise ParameterError(
                 f"parameters 'diagnostics' = {config.diagnostics!r} and 'start' = {config.start!r}: with "
