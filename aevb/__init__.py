@@ -11,7 +11,9 @@ The package map, in layers that only import downwards (``pyproject.toml``'s impo
   EM (App. E), full VB (App. F), K trainers in lockstep (``lockstep``) and the §5 protocol (``protocol``: ``fit``);
 - the mathematics, flat: ``models`` (§3, App. C), ``distributions``, ``estimators`` (§2.2-2.3, App. B),
   ``reparam`` (§2.4), ``hmc``, ``evaluation`` (the lower bound, App. D, IWAE, AIS), ``densities`` (App. D's
-  fitted densities), ``latent_use`` (active units, the z-free model), ``marginal_studies``, ``classifier``
+  fitted densities), ``latent_use`` (active units, the z-free model), ``posteriors`` (full-covariance and inverse-autoregressive-flow
+  q(z|x)), ``objectives`` (the ELBO and the importance-weighted bound for any of them), ``inference_gap``
+  (Cremer et al.'s approximation and amortization gaps), ``marginal_studies``, ``classifier``
   (Fig. 4's class count), ``linear_gaussian`` (a model with exact answers), ``fused`` (the stacked back end of the
   training step) and ``plots``;
 - data: ``data`` (the §5 data sets, checked and cached);
