@@ -26,11 +26,11 @@ def test_stale_chapters_run_the_others_are_reused_and_a_failure_is_named(tmp_pat
     src.mkdir()
     a, b = _notebook(src / "01_a.ipynb", "print('a', x)"), _notebook(src / "02_b.ipynb", "print('b', x)")
     log = []
-    assert execute([a, b], out, jobs=2, log=log.append) == []
+    assert execute([a, b], out, jobs=2, log=log.append) == [], log
     assert [line.split(":")[0] for line in log] == [f"== executed {a}", f"== executed {b}"]
     assert _outputs(out / "chapters" / a.name) == "a 1\n"
     log.clear()
-    assert execute([a, b], out, params="-p x 2", chapter="02", log=log.append) == []  # make chapter CH=02
+    assert execute([a, b], out, params="-p x 2", chapter="02", log=log.append) == [], log  # make chapter CH=02
     assert log[0].startswith(f"== executed {b} -p x 2") and log[1].endswith(": 01_a")
     assert _outputs(out / "chapters" / b.name) == "b 2\n" and _outputs(out / "chapters" / a.name) == "a 1\n"
     _notebook(a, "raise RuntimeError('broken chapter')")

@@ -24,6 +24,11 @@ from pathlib import Path
 from aevb.book.cache import execution_key
 
 NOISE = ("Kernel is running over TCP",)  # lines of papermill's output not worth showing
+# A kernel that could not start (two kernels starting at once can draw the same free port): the chapter is
+# executed once more; any other failure is the chapter's own and is reported as it is.
+KERNEL_START_FAILURES = ("Address already in use", "Kernel died before replying to kernel_info",
+                         "Kernel didn't respond in", "DeadKernelError")
+START_GAP = 2.0  # seconds between the starts of the first chapters executed at once
 
 
 def chapter_params(notebook: Path, params: str, chapter: str | None) -> str:
@@ -50,10 +55,13 @@ def run_one(notebook: Path, out: Path, params: str, key: str) -> tuple[bool, str
     cmd = [sys.executable, "-m", "papermill", str(notebook), str(out / "chapters" / notebook.name), "--cwd", str(work),
            "--no-progress-bar", "--kernel", "python3", *shlex.split(params)]
     done = subprocess.run(cmd, capture_output=True, text=True)
+    retried = done.returncode != 0 and any(s in done.stdout + done.stderr for s in KERNEL_START_FAILURES)
+    if retried:
+        done = subprocess.run(cmd, capture_output=True, text=True)
     text = "\n".join(line for line in (done.stdout + done.stderr).splitlines() if not line.startswith(NOISE))
     if done.returncode == 0:
         keyfile.write_text(key + "\n")
-    head = f"== executed {notebook} {params}".rstrip()
+    head = f"== executed {notebook} {params}".rstrip() + (" (again: its kernel did not start)" if retried else "")
     return done.returncode == 0, f"{head}: {time.time() - start:.0f} s" + (f"\n{text}" if done.returncode else "")
 
 
@@ -68,8 +76,14 @@ def execute(notebooks: list[Path], out: Path, params: str = "", chapter: str | N
         must, key = stale(nb, out, p)
         (todo if must else reused).append((nb, p, key))
     failed = []
+
+    def task(i: int):
+        nb, p, key = todo[i]
+        time.sleep(START_GAP * i if i < jobs else 0)  # the first wave's kernels do not start at the same moment
+        return run_one(nb, out, p, key)
+
     with ThreadPoolExecutor(max(1, jobs)) as pool:
-        for (nb, _, _), (ok, report) in zip(todo, pool.map(lambda t: run_one(t[0], out, t[1], t[2]), todo)):
+        for (nb, _, _), (ok, report) in zip(todo, pool.map(task, range(len(todo)))):
             log(report)
             if not ok:
                 failed.append(nb)
