@@ -7,7 +7,8 @@ The package map, in layers that only import downwards (``pyproject.toml``'s impo
 - ``experiments``: the paper's figures and the investigations' studies as grids of runs (``grids``), one run on
   disk (``runs``), their images, the results store (``store``), Fig. 3's x-axis accountings (``accounting``),
   measurements on stored models (``measurements``), the executors and the runner (``runner``);
-- ``learners``: Algorithm 1 (``aevb``: ``Trainer``, its autograd and fused steps), wake-sleep (§4), Monte Carlo
+- ``learners``: Algorithm 1 (``aevb``: ``Trainer``, its autograd and fused steps; ``richer``: its richer
+  posteriors and the IWAE objective, ``TrainConfig.posterior`` and ``k``), wake-sleep (§4), Monte Carlo
   EM (App. E), full VB (App. F), K trainers in lockstep (``lockstep``) and the §5 protocol (``protocol``: ``fit``);
 - the mathematics, flat: ``models`` (§3, App. C), ``distributions``, ``estimators`` (§2.2-2.3, App. B),
   ``reparam`` (§2.4), ``hmc``, ``evaluation`` (the lower bound, App. D, IWAE, AIS), ``densities`` (App. D's

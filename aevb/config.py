@@ -57,6 +57,12 @@ class TrainConfig:
     binarize: str | None = None  # MNIST pixels: None (grey levels as Bernoulli means, §5), "dynamic" (a fresh 0/1
     #   draw per pixel each time an image is in a minibatch; evaluated on one fixed draw) or "static" (one fixed
     #   seeded draw of train and test sets, the binarized MNIST of the later literature): aevb.data
+    posterior: str = "diagonal"  # q(z|x): "diagonal" (eq. 9), "full" (full covariance) or "iaf" (inverse
+    #   autoregressive flow): aevb.posteriors; a family other than diagonal trains and is evaluated by estimator A
+    #   with its exact log q (aevb.objectives), algorithm "aevb" only
+    n_flows: int = 2  # IAF steps (posterior="iaf" only)
+    k: int = 1  # importance samples per datapoint of the training objective: 1 the bound of eq. 3, k > 1 the IWAE
+    #   bound of Burda et al. 2015 (aevb.objectives.iwae_objective), algorithm "aevb" only
     device: str = "cpu"  # "cpu" or "cuda"
     progress: bool = True  # show a tqdm progress bar
 

@@ -25,10 +25,13 @@ APPD_STEP_JITTER = 0.9  # App. D's HMC step size is drawn uniform on [0.1 ε, 1.
 
 
 @torch.no_grad()
-def per_point_bound(model, x: torch.Tensor, estimator: str = "B", n_samples: int = 1,
+def per_point_bound(model, x: torch.Tensor, estimator="B", n_samples: int = 1,
                     batch_size: int = 2000) -> torch.Tensor:
-    """Lower-bound estimate for every row of x: (N, D) -> (N,)."""
-    est = ESTIMATORS[estimator]
+    """Lower-bound estimate for every row of x: (N, D) -> (N,). ``estimator``: a name of ``aevb.estimators``'
+    ``ESTIMATORS`` ("A", "B"; for eq. 9's diagonal q) or a function of their signature
+    ``(model, encoder, x: (B, D), n_samples) -> (B,)`` (a richer posterior's ELBO, estimator A with its exact
+    log q: ``aevb.learners.aevb.family_elbo``)."""
+    est = estimator if callable(estimator) else ESTIMATORS[estimator]
     return torch.cat([est(model, model.encoder, xb, n_samples) for xb in x.split(batch_size)])
 
 

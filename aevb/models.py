@@ -253,16 +253,25 @@ def init_paper_(module: nn.Module, std: float = INIT_STD, generator: torch.Gener
 
 
 def build_vae(dataset: str, n_z: int, hidden: tuple[int, ...], seed: int = 0, encoder: bool = True,
-              zero_log_var: bool = False):
+              zero_log_var: bool = False, make_encoder=None):
     """The paper's model for ``dataset`` (``aevb.datasets``: MNIST 784-d Bernoulli, Frey Face 560-d Gaussian),
     initialised.
 
     ``encoder=False`` gives the ``LatentVariableModel`` alone, with the very decoder weights the VAE of the
     same seed starts from (so baselines without an encoder start where AEVB starts). ``zero_log_var`` then sets
     the encoder's log-variance head to zero (weights and bias: q(z|x) starts with unit variances), as the authors'
-    code does (``aevb.config.START_WARMUP``); every other weight is drawn as without it."""
+    code does (``aevb.config.START_WARMUP``); every other weight is drawn as without it.
+
+    ``make_encoder(d_x, n_z, hidden) -> nn.Module``, where given, builds a richer q(z|x) (``aevb.posteriors``'
+    families) in place of eq. 9's ``GaussianEncoder``: it takes the encoder's place, first in the order of §5's
+    initialisation, and every parameter is drawn by ``init_paper_`` from the same seeded generator."""
     d_x, lik = DATASETS[dataset].d_x, DATASETS[dataset].likelihood
-    vae = init_paper_(VAE(d_x, n_z, hidden, lik), generator=torch.Generator().manual_seed(seed))
+    vae = VAE(d_x, n_z, hidden, lik)
+    if make_encoder is not None:
+        if zero_log_var:
+            raise ValueError("build_vae: zero_log_var applies to the diagonal GaussianEncoder only")
+        vae.encoder = make_encoder(d_x, n_z, tuple(hidden))  # replaces the registered encoder, in its place
+    vae = init_paper_(vae, generator=torch.Generator().manual_seed(seed))
     if zero_log_var:
         with torch.no_grad():
             for p in vae.encoder.log_var.parameters():

@@ -10,7 +10,8 @@ log w_s = log p(x|z_s) + log p(z_s) − log q(z_s|x), and
   the same number from the same draws.
 
 Both are differentiable in the model's and the encoder's parameters, so one training step serves every family
-(``aevb.learners.aevb.Trainer`` does not call them yet).
+(``aevb.learners.aevb.Trainer`` trains with ``iwae_objective`` when ``TrainConfig.k`` > 1 or the posterior is
+not the diagonal Gaussian, and reports ``elbo`` for those families).
 """
 from __future__ import annotations
 

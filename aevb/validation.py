@@ -21,6 +21,7 @@ FREY_SPLIT_NAMES = ("blocks", "frames", "none")  # Frey Face test splits (aevb.d
 FREY_SCALES = (255, 256)  # Frey Face pixel divisors: ours, and anglepy's data/freyface.py
 FREY_DEFAULTS = {"frey_split": "blocks", "frey_scale": 255}  # the values a dataset other than frey allows
 BINARIZE_MODES = (None, "dynamic", "static")  # MNIST pixels: grey levels as Bernoulli means (§5), or 0/1 draws
+POSTERIOR_FAMILIES = ("diagonal", "full", "iaf")  # q(z|x): eq. 9's diagonal Gaussian, aevb.posteriors' two others
 
 
 class ParameterError(ValueError):
@@ -98,14 +99,15 @@ RULES: dict[str, Callable] = {  # the settings of TrainConfig and the command li
     "fused": boolean, "start": one_of("paper", "anglepy"), "diagnostics": boolean,
     "frey_split": one_of(*FREY_SPLIT_NAMES),
     "frey_scale": lambda v: None if type(v) is int and v in FREY_SCALES else f"one of {FREY_SCALES}",
-    "binarize": one_of(*BINARIZE_MODES),
+    "binarize": one_of(*BINARIZE_MODES), "posterior": one_of(*POSTERIOR_FAMILIES), "n_flows": positive_int,
+    "k": positive_int,
 }
 
 
 def validate(params: dict, rules: dict[str, Callable] = RULES) -> dict:
     """Check every entry of ``params`` against ``rules`` (default ``RULES``) and the rules that join settings:
     the estimator of log p(x) to N_z, the Frey Face data settings and ``binarize`` (MNIST only) to the data set
-    (checked where ``params`` names a ``dataset``); returns params."""
+    (checked where ``params`` names a ``dataset``), ``n_flows`` to ``posterior="iaf"``; returns params."""
     for name, value in params.items():
         if name not in rules:
             close = [k for k in rules if k.replace("_", "") == name.replace("_", "").replace("-", "")]
@@ -128,4 +130,9 @@ def validate(params: dict, rules: dict[str, Callable] = RULES) -> dict:
         raise ParameterError(
             f"parameter 'binarize' = {params['binarize']!r} is not allowed with dataset 'frey': the Frey Face has a "
             f"Gaussian decoder on continuous pixels; binarize applies to MNIST only (leave it at None)")
+    if "posterior" in params and params["posterior"] != "iaf" and params.get("n_flows", 2) != 2:
+        raise ParameterError(
+            f"parameter 'n_flows' = {params['n_flows']!r} is not allowed with posterior="
+            f"{params['posterior']!r}: it counts the steps of an inverse autoregressive flow and "
+            f"applies to posterior='iaf' only (leave it at 2)")
     return params

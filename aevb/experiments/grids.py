@@ -106,6 +106,8 @@ def run_name(config: TrainConfig) -> str:
     mark += (f"-{config.frey_split}" if config.frey_split != "blocks" else "")
     mark += (f"-div{config.frey_scale}" if config.frey_scale != 255 else "")
     mark += (f"-bin{config.binarize}" if config.binarize is not None else "")
+    mark += {"diagonal": "", "full": "-qfull", "iaf": f"-qiaf{config.n_flows}"}[config.posterior]
+    mark += (f"-k{config.k}" if config.k != 1 else "")
     return (f"{config.dataset}-{config.algorithm}-z{config.n_z}-h{'x'.join(map(str, config.hidden))}"
             f"-n{n}{mark}-s{config.seed}")
 

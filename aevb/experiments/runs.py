@@ -268,7 +268,8 @@ TRAIN_FLAGS = {"dataset": "--dataset", "algorithm": "--algorithm", "n_z": "--n-z
                "budget": "--budget", "n_train": "--n-train", "lr": "--lr", "batch_size": "--batch-size",
                "n_samples": "--n-samples", "estimator": "--estimator", "marginal": "--marginal",
                "marginal_points": "--marginal-points", "checkpoint_every": "--checkpoint-every", "seed": "--seed",
-               "device": "--device", "binarize": "--binarize"}
+               "device": "--device", "binarize": "--binarize", "posterior": "--posterior", "n_flows": "--n-flows",
+               "k": "--k"}
 
 
 def train_command(config: TrainConfig, out_dir: str | Path) -> str:

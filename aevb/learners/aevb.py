@@ -17,6 +17,12 @@ The budget is counted in *training samples evaluated* (the x-axis of the paper's
 costs M. ``Trainer.advance`` trains through autograd (``train_step``); the protocol (``aevb.learners.protocol``)
 trains every run through an ``aevb.learners.lockstep.Lockstep``, which takes the fused step (``fused_step``) where
 ``TrainConfig.fused`` asks and the algorithm has one, for K models of one shape at once.
+
+Beyond the paper (``TrainConfig.posterior``, ``k``): the encoder may be a full-covariance Gaussian or an inverse
+autoregressive flow (``aevb.posteriors``), and the objective the importance-weighted bound of Burda et al. 2015
+with k samples per datapoint (``aevb.objectives.iwae_objective``; k = 1: estimator A with the family's exact
+log q); those steps are autograd's (``fusable`` is False), and a richer family's curve records its ELBO by
+estimator A (``family_elbo``), since an IAF has no analytic KL for estimator B.
 """
 from __future__ import annotations
 
@@ -33,6 +39,8 @@ from aevb.evaluation import average_bound
 from aevb.fused import StackedVAE
 from aevb.latent_use import active_units, latent_use
 from aevb.models import build_vae
+from aevb.learners.richer import check_richer, family_elbo, make_encoder
+from aevb.objectives import iwae_objective
 from aevb.rng import forked_rng, get_rng_state, seeded, set_rng_state
 from aevb.validation import ParameterError
 
@@ -103,17 +111,21 @@ class Trainer:
                 f"parameter 'binarize' = 'dynamic' is not allowed with marginal={config.marginal!r} in training: "
                 f"the train points' log p(x) would be taken on grey levels, not on the fixed binarization the "
                 f"bounds are evaluated on (aevb.data.evaluation_images); use binarize='static' or marginal=None")
+        if config.posterior != "diagonal" or config.k > 1:
+            check_richer(config)
 
     @classmethod
     def fusable(cls, config: TrainConfig) -> bool:
-        """Whether ``fused_step`` computes this algorithm's step for ``config`` (else autograd: ``train_step``)."""
-        return config.estimator == "B"
+        """Whether ``fused_step`` computes this algorithm's step for ``config`` (else autograd: ``train_step``):
+        estimator B with eq. 9's diagonal q and k = 1 (a richer posterior or the IWAE objective: autograd)."""
+        return config.estimator == "B" and config.posterior == "diagonal" and config.k == 1
 
     @classmethod
     def build_model(cls, config: TrainConfig) -> torch.nn.Module:
-        """The model this algorithm trains, initialised as in §5 (seeded by ``config.seed``)."""
+        """The model this algorithm trains, initialised as in §5 (seeded by ``config.seed``); its encoder the
+        family ``config.posterior`` asks (``make_encoder``)."""
         return build_vae(config.dataset, config.n_z, config.hidden, config.seed,
-                         zero_log_var=config.start == "anglepy")
+                         zero_log_var=config.start == "anglepy", make_encoder=make_encoder(config))
 
     def sync_lr(self) -> bool:
         """Set the optimizer's step size for the coming step: 0 during the ``start``'s warm-up (Adagrad only
@@ -136,14 +148,18 @@ class Trainer:
         return ["train_bound", "test_bound"] + diag
 
     def evaluate(self, x_eval: torch.Tensor, x_test: torch.Tensor) -> dict:
-        """The average lower bound (estimator B, L = 1) on the train subset and the test set (Fig. 2); with
+        """The average lower bound (estimator B, L = 1) on the train subset and the test set (Fig. 2), for a
+        posterior family other than the diagonal its ELBO by estimator A with its exact log q (``family_elbo``:
+        no analytic KL exists for an IAF), whatever ``k`` the training objective has; with
         ``diagnostics``, the active units and KL(q(z_j|x) ‖ p(z_j)) per dimension on the train subset. Under
         ``binarize="dynamic"`` the train subset x_eval (the first training images) is evaluated on its fixed
         binarization (``aevb.data.evaluation_images``; the test set comes binarized by ``load_split``)."""
         if self._evaluated is None or self._evaluated[0] is not x_eval:
             self._evaluated = (x_eval, evaluation_images(self.config, x_eval))
         x_eval = self._evaluated[1]  # (N, D)
-        out = {"train_bound": average_bound(self.model, x_eval), "test_bound": average_bound(self.model, x_test)}
+        kw = {} if self.config.posterior == "diagonal" else {"estimator": family_elbo}
+        out = {"train_bound": average_bound(self.model, x_eval, **kw),
+               "test_bound": average_bound(self.model, x_test, **kw)}
         if self.config.diagnostics:
             use = latent_use(self.model.encoder, x_eval)
             out["active_units"] = active_units(use["activity"])
@@ -210,8 +226,14 @@ class Trainer:
         return total / max(n, 1)
 
     def train_step(self, x: torch.Tensor) -> float:
-        """One step of Algorithm 1 on a minibatch x: (M, D); returns −(mean minibatch bound)."""
-        bound = self.estimator(self.model, self.model.encoder, x, self.config.n_samples)  # (M,)
+        """One step of Algorithm 1 on a minibatch x: (M, D); returns −(mean minibatch bound). The bound is
+        ``config.estimator``'s with L = ``n_samples`` for eq. 9's diagonal q and k = 1; otherwise the IWAE bound
+        with k = ``config.k`` samples (k = 1: estimator A with the family's exact log q), ``aevb.objectives``."""
+        cfg = self.config
+        if cfg.posterior == "diagonal" and cfg.k == 1:
+            bound = self.estimator(self.model, self.model.encoder, x, cfg.n_samples)  # (M,)
+        else:
+            bound = iwae_objective(self.model, self.model.encoder, x, cfg.k)  # (M,)
         return self._descend(-bound.mean())
 
     @classmethod
@@ -270,3 +292,4 @@ class Trainer:
         names = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
         said = ([what] if what else []) + ([f"parameters {', '.join(names)} are not finite"] if names else [])
         return NonFiniteError(f"{'; '.join(said)} at step {self.step} (after {self.samples} training samples)")
+
