@@ -1,7 +1,8 @@
 """Sphinx extension for the book (listed in ``_config.yml``):
 
 - the ``aevb-status`` directive: a table of every chapter's execution in the last build (time, start, status,
-  parameters), read from the metadata papermill writes into each executed notebook;
+  parameters), read from the metadata papermill writes into each executed notebook (a chapter that ``make book``
+  reused shows its last execution); its page is read again at every build (``status_pages``);
 - docstrings shown verbatim on the API page, so that shape notes like ``z: (*S, B, Z) -> (*S, B)`` read as
   written instead of being parsed as reStructuredText.
 """
@@ -56,7 +57,14 @@ def _verbatim_docstring(app, what, name, obj, options, lines):
         lines[:] = ["::", ""] + ["   " + line for line in lines] + [""]
 
 
+def status_pages(app, env, added, changed, removed) -> list[str]:
+    """The pages that hold the ``aevb-status`` table, read again at every build: an incremental build rereads
+    only the pages whose source changed, and this table reads the executed notebooks instead."""
+    return [d for d in env.found_docs if d.endswith("status") and d not in changed]
+
+
 def setup(app):
     app.add_directive("aevb-status", StatusDirective)
     app.connect("autodoc-process-docstring", _verbatim_docstring)
+    app.connect("env-get-outdated", status_pages)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
