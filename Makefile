@@ -65,6 +65,7 @@ JOBS ?= 2
 execute: venv $(MATHJAX)/tex-mml-chtml.js
 	mkdir -p $(BUILD)/executed/_extra
 	cp -p $(BOOK_FILES) $(BUILD)/executed/  # -p: an unchanged page keeps its time, so Sphinx does not reread it
+	cp -rp _static $(BUILD)/executed/  # the book's CSS
 	test -d $(BUILD)/executed/_extra/mathjax || cp -r $(MATHJAX) $(BUILD)/executed/_extra/mathjax
 	python -m aevb.book.execute --out $(BUILD)/executed --params '$(PARAMS)' --chapter '$(CH)' --jobs $(JOBS) \
 	  $(CHAPTERS)

@@ -2,8 +2,8 @@
 
 For every chapter page: it renders (a title), its figures load (no broken images) and are shown at their
 natural size (not shrunk to fit the column), its math is typeset by MathJax (no MathJax errors), it has no
-error output, and every internal link (and #anchor) resolves. A screenshot of each chapter is saved under
-``_build/screenshots/``. Runs where ``make test`` points ``AEVB_BOOK_HTML`` at the built HTML; under CI that
+error output, and every internal link (and #anchor) resolves. Two screenshots of each chapter are saved under
+``_build/screenshots/``: the top of the page, and the whole page (``NAME-full.png``, up to ``FULL_PAGE_CAP`` px). Runs where ``make test`` points ``AEVB_BOOK_HTML`` at the built HTML; under CI that
 variable is required.
 """
 import functools
@@ -17,6 +17,7 @@ import pytest
 
 from aevb.book.pdf import WAIT_FOR_MATHJAX, chromium, serve  # the book's PDF printer drives the same browser
 
+FULL_PAGE_CAP = 30_000  # px: the tallest full-page screenshot (Chromium's limit is far above)
 HTML = os.environ.get("AEVB_BOOK_HTML")
 CHAPTERS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "chapters").glob("*.ipynb"))
 SHOTS = Path(os.environ.get("AEVB_SCREENSHOT_DIR", Path(__file__).resolve().parents[1] / "_build" / "screenshots"))
@@ -86,6 +87,10 @@ def test_chapter_page_in_chromium(chapter, server, browser):
         "return Array.from(document.querySelectorAll('.output.traceback, .output.error, .output.stderr'))"
         ".map(e => e.innerText.slice(0, 200))")
     assert errors == [], f"error output on the page: {errors}"
+    wide = browser.execute_script(  # the longest line of each code cell that scrolls sideways in the column
+        "return Array.from(document.querySelectorAll('.cell_input pre')).filter(p => p.scrollWidth > p.clientWidth + 1)"
+        ".map(p => p.innerText.split('\\n').reduce((a, b) => a.length >= b.length ? a : b).slice(0, 120))")
+    assert wide == [], f"code that scrolls sideways at this window's width (longest line of each cell): {wide}"
     links = browser.execute_script("return Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
     for link in {h for h in links if h.startswith(server)}:
         target, frag = urldefrag(link)
@@ -93,4 +98,11 @@ def test_chapter_page_in_chromium(chapter, server, browser):
         if frag:
             assert re.search(rf'id="{re.escape(frag)}"', page), f"{link}: no element with id {frag!r}"
     SHOTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SHOTS / f"{chapter}.png"))
+    browser.save_screenshot(str(SHOTS / f"{chapter}.png"))  # the top of the page, as a reader first sees it
+    height = min(browser.execute_script("return document.documentElement.scrollHeight"), FULL_PAGE_CAP)
+    size = browser.get_window_size()
+    try:  # the whole page, every figure and table in it, at the same width
+        browser.set_window_size(size["width"], height)
+        browser.save_screenshot(str(SHOTS / f"{chapter}-full.png"))
+    finally:
+        browser.set_window_size(size["width"], size["height"])
