@@ -27,6 +27,7 @@ from aevb.experiments.runner import run_figure, run_grid
 from aevb.experiments.runs import load_config, load_model, run_seeds
 from aevb.experiments.store import RESULTS_DIR, run_path, samples_reached
 from aevb.files import atomic_write_csv
+from aevb.protocols import BURDA_BUDGET, BURDA_SETTINGS, PROTOCOLS
 from aevb.learners import ALGORITHMS
 from aevb.threads import claimed
 from aevb.validation import ALGORITHM_NAMES, MARGINAL_METHODS, ParameterError
@@ -89,6 +90,13 @@ def _binarize(s: str) -> str | None:
     return None if s.lower() == "none" else s
 
 
+# `train`'s values of the flags a protocol presets, where they are not given: §5's, or Burda et al.'s
+TRAIN_DEFAULTS = {"paper": {"n_z": 20, "hidden": None, "budget": 1_000_000, "lr": None, "batch_size": 100,
+                            "binarize": None, "weight_decay": True},
+                  "burda": {**{k: BURDA_SETTINGS[k] for k in ("n_z", "hidden", "lr", "batch_size", "binarize",
+                                                              "weight_decay")}, "budget": BURDA_BUDGET}}
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m aevb", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -96,21 +104,27 @@ def parser() -> argparse.ArgumentParser:
     # values are checked by aevb.validation.validate, the one check shared with the chapters
     t.add_argument("--dataset", default="mnist", help="mnist or frey")
     t.add_argument("--algorithm", default="aevb", help=f"one of {', '.join(ALGORITHM_NAMES)}")
-    t.add_argument("--n-z", type=_count, default=20, help="latent dimensions N_z")
-    t.add_argument("--hidden", type=_hidden, default=None,
+    t.add_argument("--protocol", choices=PROTOCOLS, default="paper",
+                   help="paper (§5: Adagrad, default) or burda: Burda et al. 2015's preset (aevb.protocols: Adam, the "
+                        "staged step size, 784-200-200-50, dynamic binarization, M = 20, 3,280 passes), whose "
+                        "settings the flags given here change")
+    # the flags a protocol presets: absent unless given (TRAIN_DEFAULTS fills them)
+    t.add_argument("--n-z", type=_count, default=argparse.SUPPRESS, help="latent dimensions N_z (default 20)")
+    t.add_argument("--hidden", type=_hidden, default=argparse.SUPPRESS,
                    help="hidden widths, e.g. 500 or 500,500 (default: 500 for MNIST, 200 for Frey Face)")
-    t.add_argument("--budget", type=_count, default=1_000_000, help="training samples evaluated, e.g. 1e6")
+    t.add_argument("--budget", type=_count, default=argparse.SUPPRESS,
+                   help="training samples evaluated, e.g. 1e6 (default 1e6)")
     t.add_argument("--n-train", type=_count, default=None, help="use the first N training points only")
-    t.add_argument("--lr", type=_lr, default=None,
+    t.add_argument("--lr", type=_lr, default=argparse.SUPPRESS,
                    help="Adagrad step size, or 'auto' (default): pick from {0.01, 0.02, 0.1} as in §5")
-    t.add_argument("--batch-size", type=_count, default=100, help="minibatch size M")
+    t.add_argument("--batch-size", type=_count, default=argparse.SUPPRESS, help="minibatch size M (default 100)")
     t.add_argument("--n-samples", type=_count, default=1, help="samples L per datapoint")
     t.add_argument("--estimator", choices=("A", "B"), default="B", help="SGVB estimator (eq. 6 or 7)")
     t.add_argument("--marginal", choices=MARGINAL_METHODS, default=None,
                    help="also record log p(x) of the first --marginal-points train and test points at each "
                         "evaluation (Fig. 3 uses hmc, the App. D estimator; the default for mcem)")
     t.add_argument("--marginal-points", type=_count, default=1000)
-    t.add_argument("--binarize", type=_binarize, default=None,
+    t.add_argument("--binarize", type=_binarize, default=argparse.SUPPRESS,
                    help="MNIST pixels: none (default: grey levels as Bernoulli means, §5), dynamic (a fresh 0/1 "
                         "draw per use in a minibatch, evaluated on one fixed draw) or static (one fixed seeded draw)")
     t.add_argument("--posterior", default="diagonal",
@@ -153,7 +167,10 @@ def parser() -> argparse.ArgumentParser:
     m = sub.add_parser("measure", help="measure the stored runs' models into results/studies/NAME.csv "
                                        "(aevb.experiments.measurements; needs their local checkpoints)")
     m.add_argument("name", choices=MEASUREMENTS)
-    m.add_argument("--n-points", type=_count, default=None, help="test points (default: 1000 / 100)")
+    m.add_argument("--n-points", type=_count, default=None,
+                   help="test points (default: 1000 for appd-repeats, 100 for appd-dimension, all for burda)")
+    m.add_argument("--ais-points", type=_count, default=None,
+                   help="burda: the first test points also estimated by AIS, with the inference gap (default 100)")
     m.add_argument("--only", default=None, help="measure only the runs matching these comma-separated patterns "
                                                 "(the other rows of the file are kept)")
     m.add_argument("--results", default=str(RESULTS_DIR), help="the results store (default: results/ of the repository)")
@@ -207,7 +224,8 @@ def figure(args) -> int:
 
 def measure_command(args) -> int:
     """``python -m aevb measure``: a measurement of ``aevb.experiments.measurements`` into the store's studies."""
-    path = measure(args.name, args.results, args.n_points, args.only, log=lambda m: print(m, flush=True))
+    path = measure(args.name, args.results, args.n_points, args.only, log=lambda m: print(m, flush=True),
+                   ais_points=args.ais_points)
     print(f"-> {path}")
     return 0
 
@@ -251,7 +269,11 @@ def train(args) -> int:
     if args.algorithm == "mcem" and args.marginal is None:
         args.marginal = "hmc"  # MCEM has no bound: Fig. 3 evaluates it by App. D
         print("--algorithm mcem has no lower bound: recording log p(x) by App. D (--marginal hmc)", flush=True)
+    for name, value in TRAIN_DEFAULTS[args.protocol].items():
+        if not hasattr(args, name):
+            setattr(args, name, value)
     configs = [TrainConfig(
+        protocol=args.protocol, weight_decay=args.weight_decay,
         dataset=args.dataset, algorithm=args.algorithm, n_z=args.n_z,
         hidden=(DATASETS[args.dataset].hidden if args.dataset in DATASETS else (500,)) if args.hidden is None
         else args.hidden,
@@ -262,7 +284,8 @@ def train(args) -> int:
         device=args.device,
         progress=not args.no_progress) for seed in args.seed]
     c = configs[0]
-    binary = f"-bin{c.binarize}" if c.binarize is not None else ""
+    binary = f"-{c.protocol}" if c.protocol != "paper" else ""
+    binary += f"-bin{c.binarize}" if c.binarize is not None else ""
     binary += {"diagonal": "", "full": "-qfull", "iaf": f"-qiaf{c.n_flows}"}[c.posterior]
     binary += f"-k{c.k}" if c.k > 1 else ""
     default = f"runs/{c.dataset}-{c.algorithm}-z{c.n_z}-h{'x'.join(map(str, c.hidden))}{binary}-s"

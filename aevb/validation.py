@@ -21,6 +21,7 @@ FREY_SPLIT_NAMES = ("blocks", "frames", "none")  # Frey Face test splits (aevb.d
 FREY_SCALES = (255, 256)  # Frey Face pixel divisors: ours, and anglepy's data/freyface.py
 FREY_DEFAULTS = {"frey_split": "blocks", "frey_scale": 255}  # the values a dataset other than frey allows
 BINARIZE_MODES = (None, "dynamic", "static")  # MNIST pixels: grey levels as Bernoulli means (§5), or 0/1 draws
+PROTOCOL_NAMES = ("paper", "burda")  # parameter updates: §5's Adagrad, Burda et al.'s staged Adam (aevb.protocols)
 POSTERIOR_FAMILIES = ("diagonal", "full", "iaf")  # q(z|x): eq. 9's diagonal Gaussian, aevb.posteriors' two others
 
 
@@ -100,7 +101,7 @@ RULES: dict[str, Callable] = {  # the settings of TrainConfig and the command li
     "frey_split": one_of(*FREY_SPLIT_NAMES),
     "frey_scale": lambda v: None if type(v) is int and v in FREY_SCALES else f"one of {FREY_SCALES}",
     "binarize": one_of(*BINARIZE_MODES), "posterior": one_of(*POSTERIOR_FAMILIES), "n_flows": positive_int,
-    "k": positive_int,
+    "k": positive_int, "protocol": one_of(*PROTOCOL_NAMES),
 }
 
 

@@ -21,6 +21,11 @@ named, not numbered, and trained the same way (``python -m aevb study NAME``):
   divided by 256 (the authors' scale).
 - ``full-vb`` (chapter 7, App. F): full VB and AEVB on 1,000 MNIST points (N_z = 10, 100 hidden), as chapter 7
   trains them, kept in the store for the scorecard.
+- ``burda`` (chapter 12, after the paper): Burda et al.'s (2015) benchmark protocol (``aevb.protocols``), one
+  stochastic layer on dynamically binarized MNIST: the VAE (k = 1), IWAE k = 5 and 50, the VAE with a
+  full-covariance Gaussian and with an inverse autoregressive flow for q(z|x), and the VAE trained on the grey
+  levels (the paper's data) beside the binarized one (``BURDA_ROWS``); ``aevb.experiments.benchmark`` evaluates
+  them by the k = 5000 bound, AIS, the active units and the inference gap.
 - ``appd-dimension`` (chapter 5, App. D): AEVB on MNIST, 100 hidden, N_z ∈ APPD_NZ, whose checkpoints
   ``aevb.experiments.measurements`` evaluates by App. D beside AIS (the paper: App. D is unreliable beyond
   about 5 latent dimensions).
@@ -32,6 +37,7 @@ import fnmatch
 
 from aevb.config import TrainConfig
 from aevb.datasets import DATASETS
+from aevb.protocols import burda_config
 from aevb.validation import ParameterError
 
 FIGURES = (2, 3, 4, 5)
@@ -40,8 +46,11 @@ FIG3_N_TRAIN = (1000, 50_000)  # Fig. 3's two columns
 FIG5_NZ = (2, 5, 10, 20)  # Fig. 5's panels
 GRID_N = 20  # Fig. 4: points per axis of the unit-square grid
 N_SAMPLES_FIG5 = 100  # Fig. 5: random samples per model
-STUDIES = ("frey-latent-use", "frey-split", "full-vb", "appd-dimension")  # the named grids of the investigations
+STUDIES = ("frey-latent-use", "frey-split", "full-vb", "appd-dimension", "burda")  # the named grids of the investigations
 APPD_NZ = (2, 3, 5, 10, 20)  # appd-dimension's latent sizes
+# burda: the rows of chapter 12's table, each a change to Burda et al.'s VAE (aevb.protocols.burda_config)
+BURDA_ROWS = ({}, {"k": 5}, {"k": 50}, {"posterior": "full"}, {"posterior": "iaf"}, {"binarize": None})
+BURDA_SHORT_STAGES = 3  # the committed runs' schedule: its first 3 stages, 1 + 3 + 9 = 13 passes (7.8e5 samples)
 # frey-split: our block split at /255 (Fig. 2's runs, shared), a random frame split, none, blocks at /256
 FREY_SPLIT_VARIANTS = ({}, {"frey_split": "frames"}, {"frey_split": "none"}, {"frey_scale": 256})
 
@@ -77,6 +86,8 @@ def study_configs(study: str, budget: int, seed: int = 0, device: str = "cpu") -
     if study == "full-vb":
         return [TrainConfig(dataset="mnist", algorithm=a, n_z=10, hidden=(100,), n_train=1000, per_decade=2,
                             **common) for a in ("full-vb", "aevb")]
+    if study == "burda":
+        return [burda_config(**row, **common) for row in BURDA_ROWS]
     if study == "appd-dimension":
         return [TrainConfig(dataset="mnist", algorithm="aevb", n_z=z, hidden=(100,), **common) for z in APPD_NZ]
     raise ParameterError(f"study {study!r} is not one of {STUDIES}")
@@ -103,6 +114,7 @@ def run_name(config: TrainConfig) -> str:
     n = "all" if config.n_train is None else config.n_train
     mark = f"-{config.marginal}" if config.marginal else ""
     mark += (f"-{config.start}" if config.start != "paper" else "") + ("-diag" if config.diagnostics else "")
+    mark += (f"-{config.protocol}" if config.protocol != "paper" else "")
     mark += (f"-{config.frey_split}" if config.frey_split != "blocks" else "")
     mark += (f"-div{config.frey_scale}" if config.frey_scale != 255 else "")
     mark += (f"-bin{config.binarize}" if config.binarize is not None else "")
@@ -140,9 +152,10 @@ def select(configs: list[TrainConfig], only: str | None) -> list[TrainConfig]:
 
 
 def cost(config: TrainConfig) -> float:
-    """Rough relative cost of a run: multiply-adds per training sample (encoder, decoder, forward and
-    backward) times the budget; MCEM's 10 leapfrog steps and 5 updates per minibatch cost about 6 AEVB steps."""
+    """Rough relative cost of a run: multiply-adds per training sample (encoder, decoder with its k samples,
+    forward and backward) times the budget; MCEM's 10 leapfrog steps and 5 updates per minibatch cost about 6
+    AEVB steps."""
     d_x = DATASETS[config.dataset].d_x
     h = config.hidden[0]
-    macs = 3 * (d_x * h + h * 2 * config.n_z + config.n_z * h + h * d_x)
+    macs = 3 * (d_x * h + h * 2 * config.n_z + config.k * (config.n_z * h + h * d_x))
     return macs * config.budget * (6 if config.algorithm == "mcem" else 1)

@@ -25,6 +25,7 @@ from aevb.files import (StoreError, atomic_torch_save, atomic_write_csv, atomic_
 from aevb.learners import ALGORITHMS
 from aevb.learners.aevb import TrainResult
 from aevb.learners.protocol import fit_seeds
+from aevb.protocols import burda_config
 from aevb.validation import ParameterError
 
 
@@ -272,15 +273,25 @@ TRAIN_FLAGS = {"dataset": "--dataset", "algorithm": "--algorithm", "n_z": "--n-z
                "k": "--k"}
 
 
+def _command_defaults(config: TrainConfig) -> TrainConfig:
+    """What ``python -m aevb train`` trains without flags under ``config``'s protocol (``aevb.cli``'s
+    ``TRAIN_DEFAULTS``): ``TrainConfig()``, or Burda et al.'s preset."""
+    return burda_config() if config.protocol == "burda" else TrainConfig()
+
+
 def train_command(config: TrainConfig, out_dir: str | Path) -> str:
     """The ``python -m aevb train ... --out OUT_DIR`` command that trains (or resumes) ``config`` into ``out_dir``:
-    a flag for every setting that differs from the default (settings without a flag are the defaults' in a run
-    started from the command line)."""
-    default, flags = TrainConfig(), []
+    ``--protocol`` where it is not the paper's, and a flag for every setting that differs from that protocol's
+    default (settings without a flag are the defaults' in a run started from the command line)."""
+    default = _command_defaults(config)
+    flags = [f"--protocol {config.protocol}"] if config.protocol != "paper" else []
     for field, flag in TRAIN_FLAGS.items():
         v = getattr(config, field)
-        if v != getattr(default, field) and v is not None:
-            flags.append(f"{flag} {','.join(map(str, v)) if isinstance(v, tuple) else v}")
+        if v == getattr(default, field) or (v is None and field not in ("binarize", "lr")):
+            continue
+        text = ({"binarize": "none", "lr": "auto"}[field] if v is None else
+                ",".join(map(str, v)) if isinstance(v, tuple) else v)
+        flags.append(f"{flag} {text}")
     return " ".join(["python -m aevb train", *flags, "--out", str(out_dir)])
 
 
@@ -291,9 +302,9 @@ def _resume_remedy(out_dir: str | Path, config: TrainConfig | None) -> str:
             config = read_checkpoint(out_dir)[1]
         except StoreError:
             return f"move it away and re-run the 'python -m aevb train ... --out {out_dir}' that wrote it"
-    default = TrainConfig()
+    default = _command_defaults(config)
     unflagged = [f"{f.name}={getattr(config, f.name)!r}" for f in dataclasses.fields(config)
-                 if f.name not in TRAIN_FLAGS and f.name not in ("progress", "fused")
+                 if f.name not in TRAIN_FLAGS and f.name not in ("progress", "fused", "protocol")
                  and getattr(config, f.name) != getattr(default, f.name)]
     also = (f"; it was trained with {', '.join(unflagged)}, which no flag sets: resume it with "
             f"aevb.experiments.runs.run(config, {str(out_dir)!r})" if unflagged else "")

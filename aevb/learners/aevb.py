@@ -41,6 +41,7 @@ from aevb.latent_use import active_units, latent_use
 from aevb.models import build_vae
 from aevb.learners.richer import check_richer, family_elbo, make_encoder
 from aevb.objectives import iwae_objective
+from aevb.protocols import BURDA_ADAM, step_size
 from aevb.rng import forked_rng, get_rng_state, seeded, set_rng_state
 from aevb.validation import ParameterError
 
@@ -95,7 +96,7 @@ class Trainer:
         self.model = self.build_model(config).to(self.device)
         wd = 1.0 / len(x_train) if config.weight_decay else 0.0
         self.lr, self.warmup = lr, START_WARMUP[config.start]
-        self.opt = torch.optim.Adagrad(self.param_groups(wd), lr=lr, **self._adagrad_kind())
+        self.opt = self._optimizer(self.param_groups(wd), lr)
         self.estimator = ESTIMATORS[config.estimator]
         self.samples, self.seconds, self.step = 0, 0.0, 0
         with seeded(config.seed + 1, self.device):
@@ -113,12 +114,22 @@ class Trainer:
                 f"bounds are evaluated on (aevb.data.evaluation_images); use binarize='static' or marginal=None")
         if config.posterior != "diagonal" or config.k > 1:
             check_richer(config)
+        if config.protocol == "burda":
+            for param, given, allowed, why in (
+                    ("algorithm", config.algorithm, "aevb", "the preset is Algorithm 1's (Burda et al.'s VAE and IWAE)"),
+                    ("lr", config.lr, 1e-3, "the schedule decays the step size it is given (Burda et al.: 0.001); "
+                                            "§5's search is Adagrad's"),
+                    ("start", config.start, "paper", "its warm-up accumulates Adagrad's squared gradients")):
+                if given is None or (param != "lr" and given != allowed):
+                    raise ParameterError(f"parameter {param!r} = {given!r} is not allowed with protocol='burda': "
+                                         f"{why}; give {param}={allowed!r}")
 
     @classmethod
     def fusable(cls, config: TrainConfig) -> bool:
         """Whether ``fused_step`` computes this algorithm's step for ``config`` (else autograd: ``train_step``):
         estimator B with eq. 9's diagonal q and k = 1 (a richer posterior or the IWAE objective: autograd)."""
-        return config.estimator == "B" and config.posterior == "diagonal" and config.k == 1
+        return (config.estimator == "B" and config.posterior == "diagonal" and config.k == 1
+                and config.protocol == "paper")
 
     @classmethod
     def build_model(cls, config: TrainConfig) -> torch.nn.Module:
@@ -129,9 +140,13 @@ class Trainer:
 
     def sync_lr(self) -> bool:
         """Set the optimizer's step size for the coming step: 0 during the ``start``'s warm-up (Adagrad only
-        accumulates squared gradients: ``aevb.config.START_WARMUP``), the run's step size after; whether it
-        changed."""
-        lr = 0.0 if self.step < self.warmup else self.lr
+        accumulates squared gradients: ``aevb.config.START_WARMUP``), the run's step size after; under
+        ``protocol="burda"`` the step size of the schedule's stage (``aevb.protocols.step_size``) at the passes
+        done (a pass: the whole minibatches of one epoch); whether it changed."""
+        if self.config.protocol == "burda":
+            lr = step_size(self.lr, self.step // (len(self.x) // self.config.batch_size))
+        else:
+            lr = 0.0 if self.step < self.warmup else self.lr
         changed = any(g["lr"] != lr for g in self.opt.param_groups)
         for g in self.opt.param_groups:
             g["lr"] = lr
@@ -174,15 +189,22 @@ class Trainer:
 
     def _adagrad_kind(self) -> dict:
         """fused: one kernel for the whole update instead of several per tensor (benchmarks/train_speed.py); torch
-        has it on the CPU only, so on a GPU the update is torch's multi-tensor (foreach) one."""
+        has Adagrad's on the CPU only, so on a GPU the update is torch's multi-tensor (foreach) one."""
         cpu = self.device.type == "cpu"
         return {"fused": cpu, "foreach": not cpu}
+
+    def _optimizer(self, groups: list[dict], lr: float) -> torch.optim.Optimizer:
+        """The protocol's optimizer (``aevb.protocols``): §5's Adagrad, or Burda et al.'s Adam."""
+        if self.config.protocol == "burda":
+            return torch.optim.Adam(groups, lr=lr, **BURDA_ADAM, foreach=True)
+        return torch.optim.Adagrad(groups, lr=lr, **self._adagrad_kind())
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
-        for group in self.opt.param_groups:  # a run may resume on another device: update as this device does
-            group.update(self._adagrad_kind())
+        if self.config.protocol == "paper":
+            for group in self.opt.param_groups:  # a run may resume on another device: update as this device does
+                group.update(self._adagrad_kind())
         self.rng, self.perm, self.pos = state["rng"], state["perm"], state["pos"]
         self.samples, self.seconds, self.step = state["samples"], state["seconds"], state["step"]
 

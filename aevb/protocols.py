@@ -1,0 +1,73 @@
+"""Training protocols: the paper's (§5, Adagrad) and the later literature's standard one as a named preset.
+
+``TrainConfig.protocol`` names how the parameters are updated; the other settings of a run stay its own:
+
+- ``"paper"`` (§5): Adagrad with one global step size (searched from {0.01, 0.02, 0.1} when ``lr`` is None).
+- ``"burda"``: Burda, Grosse & Salakhutdinov (2015), "Importance Weighted Autoencoders", §5 and App. C: Adam with
+  β1 = 0.9, β2 = 0.999, ε = 1e-4, and the step size decayed in stages: 3^i passes over the training set at
+  0.001 · 10^(−i/7) for i = 0 … 7, 3,280 passes in all (``stage``, ``step_size``). ``burda_config`` is their
+  whole one-stochastic-layer setting: 784–200–200–50 with tanh, dynamically binarized MNIST on all 60,000
+  training images, minibatches of 20, no prior on the parameters, the step size 0.001.
+
+Where our reading differs from their released code (dpkingma's anglepy holds the VAE paper's; Burda's is
+yburda/iwae: ``optimizers.py`` at ae2ed90, ``experiments.py`` at 8e601aa), we follow the paper's text:
+
+- their ``Adam`` defaults to β1 = 0.99 and ``experiments.py`` does not pass another, where the paper says 0.9;
+- it starts the second moments at ones, not zeros, and counts its bias correction from a timestep of 1;
+- the stage's step size is rounded, ``1e-4 * round(10 ** (1 - i/7), 1)`` (e.g. 7.2e-4 for 7.197e-4);
+- their active units use the variance of the encoder's means over one minibatch of 500 training images
+  (``iwae.get_units_variances``); ours, ``aevb.latent_use``, the whole evaluated set (same 0.01 threshold).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from aevb.config import TrainConfig
+from aevb.validation import PROTOCOL_NAMES as PROTOCOLS  # TrainConfig.protocol's values: ("paper", "burda")
+BURDA_STAGES = 8  # stages i = 0 … 7
+BURDA_STAGE_PASSES = tuple(3**i for i in range(BURDA_STAGES))  # passes over the training set in stage i
+BURDA_PASSES = sum(BURDA_STAGE_PASSES)  # 3,280
+BURDA_ADAM = {"betas": (0.9, 0.999), "eps": 1e-4}  # their Adam's settings (the paper's, see above)
+BURDA_N_TRAIN = 60_000  # MNIST's training images, all of them
+BURDA_BUDGET = BURDA_PASSES * BURDA_N_TRAIN  # 196,800,000 training samples: the full schedule
+# the preset: their one-stochastic-layer model and data (784-200-200-50, tanh; dynamic binarization; M = 20)
+BURDA_SETTINGS = {"dataset": "mnist", "algorithm": "aevb", "n_z": 50, "hidden": (200, 200), "batch_size": 20,
+                  "binarize": "dynamic", "lr": 1e-3, "weight_decay": False, "protocol": "burda"}
+
+
+def stage(passes: int) -> int:
+    """The stage i of the schedule that a run is in after ``passes`` whole passes (from 0): stage i covers
+    passes (3^i − 1)/2 … (3^(i+1) − 1)/2 − 1; past the 3,280th it stays in the last stage."""
+    done, i = 0, 0
+    while i < BURDA_STAGES - 1 and passes >= done + BURDA_STAGE_PASSES[i]:
+        done, i = done + BURDA_STAGE_PASSES[i], i + 1
+    return i
+
+
+def step_size(lr: float, passes: int) -> float:
+    """The step size after ``passes`` whole passes: ``lr`` · 10^(−i/7), i = ``stage(passes)``."""
+    return lr * 10 ** (-stage(passes) / 7)
+
+
+def passes_done(samples: int, n_train: int, batch_size: int) -> int:
+    """Whole passes over ``n_train`` points after ``samples`` training samples in minibatches of ``batch_size``
+    (a pass: the epoch's whole minibatches, the remainder dropped, as the trainer draws them)."""
+    return samples // ((n_train // batch_size) * batch_size)
+
+
+def stages_done(passes: int) -> int:
+    """How many stages of the schedule ``passes`` whole passes complete (0 … 8)."""
+    return sum(passes >= sum(BURDA_STAGE_PASSES[: i + 1]) for i in range(BURDA_STAGES))
+
+
+def stage_budget(stages: int, n_train: int = BURDA_N_TRAIN) -> int:
+    """Training samples of the first ``stages`` stages of the schedule (all 8: ``BURDA_BUDGET``)."""
+    if not 1 <= stages <= BURDA_STAGES:
+        raise ValueError(f"stages={stages}: the schedule has stages 1 to {BURDA_STAGES}")
+    return sum(BURDA_STAGE_PASSES[:stages]) * n_train
+
+
+def burda_config(**overrides) -> TrainConfig:
+    """Burda et al.'s one-stochastic-layer setting (``BURDA_SETTINGS``) trained on the full schedule
+    (``BURDA_BUDGET``), with ``overrides`` (e.g. ``k=5``, ``posterior="iaf"``, a shorter ``budget``)."""
+    return dataclasses.replace(TrainConfig(**{**BURDA_SETTINGS, "budget": BURDA_BUDGET}), **overrides)

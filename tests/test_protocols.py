@@ -1,0 +1,135 @@
+"""Burda et al.'s (2015) protocol as a preset (``aevb.protocols``, ``TrainConfig.protocol``): the staged step-size
+schedule against its definition, Adam with their settings in the trainer, a run under it that repeats and resumes
+exactly, the preset's study rows and commands, and settings that do not go together refused naming the parameter."""
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from aevb.config import TrainConfig
+from aevb.data import load_split
+from aevb.experiments.grids import BURDA_ROWS, run_name, study_configs
+from aevb.experiments.runs import run as run_config
+from aevb.experiments.runs import train_command
+from aevb.learners import ALGORITHMS
+from aevb.learners.aevb import Trainer
+from aevb.learners.lockstep import stack_key
+from aevb.protocols import (BURDA_BUDGET, BURDA_PASSES, BURDA_SETTINGS, burda_config, passes_done, stage,
+                            stage_budget, stages_done, step_size)
+from aevb.validation import ParameterError
+
+CPU = torch.device("cpu")
+# Burda et al.'s optimiser on a tiny model: 40 training points in minibatches of 20, so 2 steps a pass
+TINY = burda_config(n_z=2, hidden=(20,), budget=400, n_train=40, eval_train_points=40, eval_start=200,
+                    progress=False)
+
+
+def test_the_schedule_against_its_definition():
+    """Stage i lasts 3^i passes at 0.001 · 10^(−i/7): the first pass at 1e-3, the next three at 10^(−1/7) of it,
+    …, 3,280 passes in all; past them the last stage goes on."""
+    expected = [i for i in range(8) for _ in range(3**i)]  # the stage of every pass, written out
+    assert len(expected) == BURDA_PASSES == 3280
+    assert [stage(p) for p in range(3280)] == expected
+    assert stage(3280) == stage(10**6) == 7
+    for p in (0, 1, 3, 4, 12, 13, 39, 40, 1092, 1093, 3279):
+        assert step_size(1e-3, p) == pytest.approx(1e-3 * 10 ** (-expected[p] / 7), rel=1e-12)
+    assert step_size(1e-3, 3279) == pytest.approx(1e-4, rel=1e-12)  # the last stage: a tenth of the first
+    assert [stages_done(p) for p in (0, 1, 3, 4, 12, 13, 3279, 3280)] == [0, 1, 1, 2, 2, 3, 7, 8]
+    assert stage_budget(3) == 13 * 60_000 and stage_budget(8) == BURDA_BUDGET == 196_800_000
+    assert passes_done(780_000, 60_000, 20) == 13 and passes_done(799, 40, 20) == 19
+    assert passes_done(100, 50, 20) == 2  # an epoch of 50 points in minibatches of 20 is two steps (40 samples)
+    with pytest.raises(ValueError, match="stages 1 to 8"):
+        stage_budget(9)
+
+
+def test_the_preset_is_their_setting():
+    c = burda_config()
+    assert (c.dataset, c.n_z, c.hidden, c.batch_size, c.binarize, c.lr, c.weight_decay, c.protocol) == (
+        "mnist", 50, (200, 200), 20, "dynamic", 1e-3, False, "burda")
+    assert c.budget == BURDA_BUDGET and c.n_train is None and c.k == 1 and c.posterior == "diagonal"
+    assert burda_config(k=50).k == 50 and TrainConfig().protocol == "paper"
+
+
+def test_the_trainer_takes_adam_and_the_stage_step_size():
+    x = load_split(TINY, "train", CPU)
+    t = Trainer(TINY, x, TINY.lr)
+    assert type(t.opt) is torch.optim.Adam
+    g = t.opt.param_groups[0]
+    assert g["betas"] == (0.9, 0.999) and g["eps"] == 1e-4 and g["weight_decay"] == 0.0
+    seen = []
+    for to in range(20, 20 * 2 * 14 + 1, 20):  # one step at a time, through pass 13 (stage 3)
+        t.advance(to)
+        seen.append(t.opt.param_groups[0]["lr"])  # the step size of the step just taken
+    passes = [s // 2 for s in range(len(seen))]  # two steps a pass
+    assert seen == [pytest.approx(1e-3 * 10 ** (-stage(p) / 7), rel=1e-12) for p in passes]
+    assert len(set(seen)) == 4  # stages 0, 1, 2 and 3 were reached
+    assert not Trainer.fusable(TINY) and stack_key(Trainer, TINY) is None  # Adagrad's fused step does not apply
+
+
+def _key(curve):
+    return [(r["samples"], r["train_bound"], r["test_bound"]) for r in curve]
+
+
+def test_a_run_under_the_protocol_learns_repeats_and_resumes(tmp_path):
+    """100 steps (50 passes, into stage 3) gain far more than the bounds' noise; the same seed gives the same
+    curve; a run stopped mid-pass and mid-stage and extended gives the uninterrupted run's curve exactly (Adam's
+    moments and the schedule's position are in the checkpoint)."""
+    config = dataclasses.replace(TINY, budget=2000)
+    full = run_config(config, tmp_path / "a")
+    assert full.curve[-1]["samples"] == 2000
+    assert full.curve[-1]["train_bound"] > full.curve[0]["train_bound"] + 30  # it gained 57 nats
+    assert _key(run_config(config).curve) == _key(full.curve)
+    run_config(dataclasses.replace(config, budget=1020), tmp_path / "b")  # pass 25 (of stage 3), its second step
+    extended = run_config(config, tmp_path / "b").curve
+    assert [r for r in _key(extended) if r[0] != 1020] == _key(full.curve)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"lr": None}, "'lr' = None is not allowed with protocol='burda'"),
+    ({"start": "anglepy"}, "'start' = 'anglepy' is not allowed with protocol='burda'"),
+    ({"protocol": "adam"}, "'protocol' = 'adam' is not allowed"),
+])
+def test_bad_combinations_are_refused_naming_the_parameter(change, message):
+    with pytest.raises(ParameterError, match=message):
+        Trainer.check_config(dataclasses.replace(TINY, **change))
+
+
+def test_other_algorithms_refuse_the_protocol():
+    for algorithm in ("wake-sleep", "mcem", "full-vb"):
+        config = dataclasses.replace(TINY, algorithm=algorithm, binarize="static",
+                                     marginal="hmc" if algorithm == "mcem" else None)
+        with pytest.raises(ParameterError, match=f"'algorithm' = '{algorithm}' is not allowed with protocol"):
+            ALGORITHMS[algorithm].check_config(config)
+
+
+def test_the_study_rows_share_one_schedule():
+    configs = study_configs("burda", stage_budget(3))
+    assert len(configs) == len(BURDA_ROWS) == 6
+    names = [run_name(c) for c in configs]
+    assert len(set(names)) == 6 and all("-burda" in n for n in names)
+    assert names[0] == "mnist-aevb-z50-h200x200-nall-burda-bindynamic-s0"
+    for c in configs:  # every row is the preset with one change, and one budget
+        diff = {f: getattr(c, f) for f in BURDA_SETTINGS if getattr(c, f) != BURDA_SETTINGS[f]}
+        assert diff in ({}, {"binarize": None}) and c.budget == 780_000
+    assert {(c.k, c.posterior, c.binarize) for c in configs} == {
+        (1, "diagonal", "dynamic"), (5, "diagonal", "dynamic"), (50, "diagonal", "dynamic"),
+        (1, "full", "dynamic"), (1, "iaf", "dynamic"), (1, "diagonal", None)}
+
+
+def test_commands_round_trip(tmp_path):
+    """``train_command`` of a preset run names ``--protocol burda`` and only what differs from the preset (the
+    grey-level row: ``--binarize none``); run from the command line, it trains that config."""
+    config = dataclasses.replace(TINY, binarize=None, k=3)
+    cmd = train_command(config, tmp_path / "q")
+    assert cmd.startswith("python -m aevb train --protocol burda ") and "--binarize none" in cmd and "--k 3" in cmd
+    assert "--n-z 2" in cmd and "--batch-size" not in cmd and "--lr" not in cmd
+    assert "--protocol" not in train_command(TrainConfig(), "out")
+    out = subprocess.run([sys.executable, "-m", *cmd.split()[2:], "--no-progress"], capture_output=True,
+                         text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr
+    saved = TrainConfig.from_dict(json.loads((tmp_path / "q" / "config.json").read_text())["config"])
+    assert saved == dataclasses.replace(config, eval_train_points=saved.eval_train_points,
+                                        eval_start=saved.eval_start)
