@@ -252,6 +252,20 @@ def init_paper_(module: nn.Module, std: float = INIT_STD, generator: torch.Gener
     return module
 
 
+@torch.no_grad()
+def init_glorot_(module: nn.Module, generator: torch.Generator | None = None) -> nn.Module:
+    """Burda et al.'s (2015) initialisation, in place (yburda/iwae ``nnet.py`` ``Linear.random`` at ae2ed90): every
+    linear layer's weight ~ U(−a, a), a = √(6 / (fan_in + fan_out)) (Glorot & Bengio 2010, for tanh), its bias
+    zero, in the order of ``module.modules()``."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            a = math.sqrt(6 / (m.in_features + m.out_features))
+            u = torch.rand(m.weight.shape, generator=generator, dtype=m.weight.dtype).to(m.weight.device)
+            m.weight.copy_((2 * u - 1) * a)
+            m.bias.zero_()
+    return module
+
+
 def build_vae(dataset: str, n_z: int, hidden: tuple[int, ...], seed: int = 0, encoder: bool = True,
               zero_log_var: bool = False, make_encoder=None):
     """The paper's model for ``dataset`` (``aevb.datasets``: MNIST 784-d Bernoulli, Frey Face 560-d Gaussian),

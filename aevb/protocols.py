@@ -5,18 +5,24 @@
 - ``"paper"`` (§5): Adagrad with one global step size (searched from {0.01, 0.02, 0.1} when ``lr`` is None).
 - ``"burda"``: Burda, Grosse & Salakhutdinov (2015), "Importance Weighted Autoencoders", §5 and App. C: Adam with
   β1 = 0.9, β2 = 0.999, ε = 1e-4, and the step size decayed in stages: 3^i passes over the training set at
-  0.001 · 10^(−i/7) for i = 0 … 7, 3,280 passes in all (``stage``, ``step_size``). ``burda_config`` is their
-  whole one-stochastic-layer setting: 784–200–200–50 with tanh, dynamically binarized MNIST on all 60,000
-  training images, minibatches of 20, no prior on the parameters, the step size 0.001.
+  0.001 · 10^(−i/7) for i = 0 … 7, 3,280 passes in all (``stage``, ``step_size``). Where the paper is silent we
+  follow their released code (yburda/iwae: ``nnet.py``, ``iwae.py``, ``optimizers.py`` at ae2ed90, ``experiments.py``
+  at 8e601aa): the network starts from Glorot & Bengio's uniform weights with zero biases and the decoder's output
+  bias at the log-odds of the mean training pixel (not §5's N(0, 0.01²)), and the gradient is that of the
+  minibatch's *sum* of bounds (Adam is invariant to the gradient's scale except through ε).
+  ``aevb.learners.aevb.Trainer`` does both. ``burda_config`` is their whole one-stochastic-layer setting:
+  784–200–200–50 with tanh, dynamically binarized MNIST on all 60,000 training images, minibatches of 20, no
+  prior on the parameters, the step size 0.001.
 
-Where our reading differs from their released code (dpkingma's anglepy holds the VAE paper's; Burda's is
-yburda/iwae: ``optimizers.py`` at ae2ed90, ``experiments.py`` at 8e601aa), we follow the paper's text:
+Where their code differs from their paper's text, we follow the text:
 
 - their ``Adam`` defaults to β1 = 0.99 and ``experiments.py`` does not pass another, where the paper says 0.9;
 - it starts the second moments at ones, not zeros, and counts its bias correction from a timestep of 1;
 - the stage's step size is rounded, ``1e-4 * round(10 ** (1 - i/7), 1)`` (e.g. 7.2e-4 for 7.197e-4);
 - their active units use the variance of the encoder's means over one minibatch of 500 training images
-  (``iwae.get_units_variances``); ours, ``aevb.latent_use``, the whole evaluated set (same 0.01 threshold).
+  (``iwae.get_units_variances``); ours, ``aevb.latent_use``, the evaluated test images (same 0.01 threshold).
+
+What the two choices from their code are worth early in training: ``benchmarks/burda_start.py``.
 """
 from __future__ import annotations
 

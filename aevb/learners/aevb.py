@@ -38,7 +38,7 @@ from aevb.estimators import ESTIMATORS, neg_kl_std_normal
 from aevb.evaluation import average_bound
 from aevb.fused import StackedVAE
 from aevb.latent_use import active_units, latent_use
-from aevb.models import build_vae
+from aevb.models import build_vae, init_glorot_
 from aevb.learners.richer import check_richer, family_elbo, make_encoder
 from aevb.objectives import iwae_objective
 from aevb.protocols import BURDA_ADAM, step_size
@@ -94,6 +94,8 @@ class Trainer:
         self.config, self.x = config, x_train
         self.device = x_train.device
         self.model = self.build_model(config).to(self.device)
+        if config.protocol == "burda":
+            self._init_burda(x_train)
         wd = 1.0 / len(x_train) if config.weight_decay else 0.0
         self.lr, self.warmup = lr, START_WARMUP[config.start]
         self.opt = self._optimizer(self.param_groups(wd), lr)
@@ -192,6 +194,15 @@ class Trainer:
         has Adagrad's on the CPU only, so on a GPU the update is torch's multi-tensor (foreach) one."""
         cpu = self.device.type == "cpu"
         return {"fused": cpu, "foreach": not cpu}
+
+    @torch.no_grad()
+    def _init_burda(self, x_train: torch.Tensor) -> None:
+        """Burda et al.'s start in place of §5's (their code: ``iwae.random_iwae``, ``nnet.Linear.random``): Glorot
+        uniform weights and zero biases (``aevb.models.init_glorot_``, seeded by ``config.seed``), and the
+        decoder's output bias at the log-odds of the training images' mean pixel, clipped to [0.001, 0.999]."""
+        init_glorot_(self.model, torch.Generator().manual_seed(self.config.seed))
+        p = x_train.mean(0).clamp(1e-3, 1 - 1e-3)  # (D,)
+        self.model.decoder.out.bias.copy_(torch.log(p) - torch.log1p(-p))
 
     def _optimizer(self, groups: list[dict], lr: float) -> torch.optim.Optimizer:
         """The protocol's optimizer (``aevb.protocols``): §5's Adagrad, or Burda et al.'s Adam."""
@@ -300,7 +311,9 @@ class Trainer:
         lv = loss.item()
         if not math.isfinite(lv):
             raise self.non_finite(f"training bound is {-lv}")
-        loss.backward()
+        # protocol="burda": the gradient of the minibatch's sum, as Burda et al.'s code takes it (yburda/iwae
+        # iwae.py gradIminibatch_srng: T.sum(log_ws) / k), so that Adam's ε = 1e-4 acts on the same scale
+        (loss * self.config.batch_size if self.config.protocol == "burda" else loss).backward()
         self.opt.step()
         return lv
 
