@@ -66,7 +66,8 @@ def log_joint_grid(model, x: torch.Tensor, lim=4.0, n: int = 201, center: torch.
 
 @torch.no_grad()
 def _default_init(model, x: torch.Tensor, n_search: int = 1000, chunk_elems: int = 2**21) -> torch.Tensor:
-    """Where posterior chains start: the encoder's mean when the model has one; without one (MCEM), the best of
+    """Where posterior chains start: the encoder's mean when the model has one (a flow's ``center``, its mean having
+    no closed form); without one (MCEM), the best of
     ``n_search`` prior draws per datapoint by log p(x, z). (B, Z)
 
     A fixed start such as z = 0 is not good enough without an encoder: MCEM's decoders have sharp,
@@ -75,7 +76,8 @@ def _default_init(model, x: torch.Tensor, n_search: int = 1000, chunk_elems: int
     Draws are scored in chunks of about ``chunk_elems`` decoder outputs: allocations that large and larger go
     to the kernel (mmap) at every call, which cost a third of the time in page faults with chunks of 50."""
     if hasattr(model, "encoder"):
-        return model.encoder(x).mean
+        q = model.encoder(x)
+        return q.center() if hasattr(q, "center") else q.mean
     best_lp = torch.full((x.shape[0],), -math.inf, dtype=x.dtype, device=x.device)  # (B,)
     best = torch.zeros(x.shape[0], model.prior.event_shape[0], dtype=x.dtype, device=x.device)  # (B, Z)
     chunk = max(1, chunk_elems // (x.shape[0] * x.shape[1]))
@@ -148,8 +150,9 @@ def appd_estimate(model, x: torch.Tensor, samples: torch.Tensor, density: str = 
 @torch.no_grad()
 def iwae_bound(model, encoder, x: torch.Tensor, k: int, chunk_elems: int = 2**25, seed: int | None = 0):
     """Importance-weighted bound (Burda et al. 2015): x: (B, D) -> (B,),
-    log (1/k) Σ_j p(x, z_j) / q(z_j|x), z_j ~ q(z|x). k = 1 is the ELBO (in expectation); it rises to
-    log p(x) as k grows. Computed in chunks of samples so memory stays below ``chunk_elems`` floats."""
+    log (1/k) Σ_j p(x, z_j) / q(z_j|x), z_j ~ q(z|x), for q of any family of ``aevb.posteriors``. k = 1 is the
+    ELBO (in expectation); it rises to log p(x) as k grows. Computed in chunks of samples so memory stays below
+    ``chunk_elems`` floats."""
     if seed is not None:
         with seeded(seed, x.device):
             return iwae_bound(model, encoder, x, k, chunk_elems, None)
@@ -157,8 +160,12 @@ def iwae_bound(model, encoder, x: torch.Tensor, k: int, chunk_elems: int = 2**25
     per = max(1, chunk_elems // max(1, x.shape[0] * x.shape[1]))
     acc = torch.full((x.shape[0],), -math.inf, dtype=x.dtype, device=x.device)
     for start in range(0, k, per):
-        z = q.sample((min(per, k - start),))  # (k', B, Z)
-        acc = torch.logaddexp(acc, torch.logsumexp(log_joint(model, x, z) - q.log_prob(z), 0))
+        if hasattr(q, "rsample_and_log_prob"):  # a flow (aevb.posteriors.IAFPosterior): log q at its own draws
+            z, log_q = q.rsample_and_log_prob((min(per, k - start),))  # (k', B, Z), (k', B)
+        else:  # a torch distribution: the diagonal or a full-covariance Gaussian
+            z = q.sample((min(per, k - start),))  # (k', B, Z)
+            log_q = q.log_prob(z)  # (k', B)
+        acc = torch.logaddexp(acc, torch.logsumexp(log_joint(model, x, z) - log_q, 0))
     return acc - math.log(k)
 
 

@@ -1,16 +1,21 @@
 """The inference gap of Cremer, Li & Duvenaud (2018), "Inference Suboptimality in Variational Autoencoders".
 
-For a trained model and a datapoint x, with q_enc = q_φ(z|x) the encoder's diagonal Gaussian and q* the best
-diagonal Gaussian for x alone (its mean and log-variance optimised on x's ELBO, eq. 3):
+For a trained model and a datapoint x, with q_enc = q_φ(z|x) the encoder's posterior and q* the best member of
+its family for x alone (its parameters optimised on x's ELBO, eq. 3):
 
     log p(x) − L[q_enc] = (log p(x) − L[q*])  +  (L[q*] − L[q_enc])      (their eq. 5-7)
        total gap        =  approximation gap   +  amortization gap
 
-The approximation gap is KL(q* ‖ p(z|x)) (eq. 1): what the diagonal family cannot do; the amortization gap is
-what the encoder loses by sharing one network across datapoints. Both are >= 0 up to estimation error.
+The approximation gap is KL(q* ‖ p(z|x)) (eq. 1): what the family cannot do; the amortization gap is what the
+encoder loses by sharing one network across datapoints. Both are >= 0 up to estimation error. The families are
+``aevb.posteriors``': eq. 9's diagonal Gaussian (free: μ, log σ² per point), the full-covariance Gaussian (μ and
+the Cholesky factor) and the inverse autoregressive flow (its base μ, log σ² and context h per point; the flow's
+MADE weights are shared by all points and held, where Cremer et al. optimise them per point too, so our IAF q*
+lies in a sub-family: its approximation gap is an upper bound and its amortization gap a lower bound of theirs).
 
 - ``amortized_elbo``: L[q_enc] per datapoint by Monte Carlo, with its standard error;
-- ``optimized_q``: q* per datapoint, by Adam on the reparameterized ELBO (§2.4) from the encoder's q;
+- ``optimized_q``: q* per datapoint, by Adam on the reparameterized ELBO (§2.4) from the encoder's q, over its
+  ``local_parameters``;
 - ``elbo_of``: L[q] and its standard error for any reparameterizable q (fresh draws);
 - ``log_marginal_reference``: log p(x) by AIS (``aevb.evaluation.ais``); with exact posterior samples (simulated
   data) also the reverse chain's upper bound, the bidirectional Monte Carlo sandwich; without them (real data)
@@ -26,6 +31,7 @@ import torch
 from aevb.distributions import DiagonalGaussian
 from aevb.estimators import analytic_kl, log_joint
 from aevb.evaluation import ais
+from aevb.posteriors import FullCovarianceGaussian, IAFPosterior, sample_and_log_q
 from aevb.rng import seeded
 
 ELBO_ESTIMATORS = ("A", "B")  # eq. 6: log p(x, z) − log q(z|x); eq. 7: −KL(q ‖ p(z)) + log p(x|z)
@@ -37,14 +43,15 @@ def elbo_samples(model, q, x: torch.Tensor, n_samples: int = 1000, seed: int = 0
                  estimator: str = "A") -> torch.Tensor:
     """Per-draw terms of the ELBO of q: x: (B, D) -> (S, B), S = ``n_samples`` draws z ~ q(z|x) under ``seed``;
     their mean over S estimates L[q](x) without bias. ``estimator`` "A" (eq. 6) has zero variance when q is the
-    exact posterior; "B" (eq. 7) uses the closed-form KL to the prior. Two q of the same shapes get the same
-    noise ε (z = μ + σ ⊙ ε) under the same seed, so their differences are paired."""
+    exact posterior, and takes q of any family (``aevb.posteriors.sample_and_log_q``); "B" (eq. 7) uses the
+    closed-form KL to the prior (a Gaussian q). Two q of one family and shapes get the same noise ε (z = μ + σ ⊙ ε,
+    μ + L ε, or the flow of it) under the same seed, so their differences are paired."""
     if estimator not in ELBO_ESTIMATORS:
         raise ValueError(f"estimator={estimator!r}: allowed values are {ELBO_ESTIMATORS}")
     with seeded(seed, x.device):
-        z = q.rsample((n_samples,))  # (S, B, Z)
+        z, log_q = sample_and_log_q(q, None, n_samples)  # (S, B, Z), (S, B)
     if estimator == "A":
-        return log_joint(model, x, z) - q.log_prob(z)  # (S, B)
+        return log_joint(model, x, z) - log_q  # (S, B)
     return model.log_likelihood(x, z) - analytic_kl(q, model.prior)  # (S, B)
 
 
@@ -67,37 +74,57 @@ def amortized_elbo(model, encoder, x: torch.Tensor, n_samples: int = 1000, seed:
     return elbo_of(model, q, x, n_samples, seed, estimator)
 
 
-def optimized_q(model, x: torch.Tensor, init: DiagonalGaussian, steps: int = 1000, lr: float = 0.05,
-                n_samples: int = 64, seed: int = 0, average: float = 0.5) -> DiagonalGaussian:
-    """q*: a diagonal Gaussian per datapoint fitted to x alone: x: (B, D) -> DiagonalGaussian (B,), event (Z,).
+def local_parameters(q) -> tuple[list[torch.Tensor], object]:
+    """The free parameters of a posterior q for a batch of datapoints, and the map back: q -> (tensors, build),
+    ``build(*tensors)`` a q of the same family. DiagonalGaussian: μ, log σ²: (B, Z) each; FullCovarianceGaussian: μ
+    (B, Z), log diag L (B, Z) and L's strictly lower part (B, Z, Z); IAFPosterior: base μ, log σ² (B, Z) and
+    context h (B, C), its steps (shared weights) kept."""
+    if isinstance(q, DiagonalGaussian):
+        return [q.mu, q.log_var.expand_as(q.mu)], DiagonalGaussian
+    if isinstance(q, FullCovarianceGaussian):
+        L = q.scale_tril.expand(q.loc.shape + q.loc.shape[-1:])  # (B, Z, Z)
 
-    Its free parameters μ, log σ²: (B, Z) start at ``init`` (the encoder's q) and ascend, by Adam at rate ``lr``,
-    the reparameterized ELBO E_q[log p(x, z)] + H[q] (§2.4; the entropy of a diagonal Gaussian in closed form),
-    ``n_samples`` draws z = μ + σ ⊙ ε per step, summed over the datapoints (each point's parameters see only
-    its own term). The result is the average of the iterates over the last ``average`` fraction of the steps
-    (Polyak-Ruppert): the stochastic gradients keep the last iterate jittering about the optimum (on the
-    linear-Gaussian model ~0.05 posterior standard deviations with 16 draws a step; averaged, with 64, ~0.01).
-    Only μ and log σ² are updated; the model is left as it is, gradients included. Cremer et al. optimise q*
-    the same way, by Adam on the ELBO."""
+        def full(mu, log_diag, lower):
+            return FullCovarianceGaussian(mu, torch.tril(lower, -1) + torch.diag_embed(log_diag.exp()))
+        return [q.loc, torch.diagonal(L, dim1=-2, dim2=-1).log(), torch.tril(L, -1)], full
+    if isinstance(q, IAFPosterior):
+        return [q.mu, q.log_var, q.h], lambda mu, log_var, h: IAFPosterior(mu, log_var, h, q.steps)
+    raise TypeError(f"local_parameters: unsupported posterior {type(q).__name__}")
+
+
+def optimized_q(model, x: torch.Tensor, init, steps: int = 1000, lr: float = 0.05, n_samples: int = 64,
+                seed: int = 0, average: float = 0.5):
+    """q*: the member of ``init``'s family fitted to each datapoint alone: x: (B, D) -> a q of that family, (B,).
+
+    Its free parameters (``local_parameters``) start at ``init`` (the encoder's q) and ascend, by Adam at rate
+    ``lr``, the reparameterized ELBO E_q[log p(x, z)] + H[q] (§2.4; the entropy in closed form for the Gaussians,
+    −log q at the draws for a flow), ``n_samples`` draws a step, summed over the datapoints (each point's
+    parameters see only its own term). The result is the average of the iterates over the last ``average``
+    fraction of the steps (Polyak-Ruppert): the stochastic gradients keep the last iterate jittering about the
+    optimum (on the linear-Gaussian model ~0.05 posterior standard deviations with 16 draws a step; averaged, with
+    64, ~0.01). Only q's own parameters are updated; the model (and an IAF's shared steps) are left as they are,
+    gradients included. Cremer et al. optimise q* the same way, by Adam on the ELBO."""
     if steps < 1 or not 0 < average <= 1:
         raise ValueError(f"steps={steps}, average={average}: need steps >= 1 and 0 < average <= 1")
-    mu = init.mu.detach().clone().requires_grad_(True)  # (B, Z)
-    log_var = init.log_var.detach().expand_as(mu).clone().requires_grad_(True)  # (B, Z)
-    opt = torch.optim.Adam([mu, log_var], lr=lr)
+    tensors, build = local_parameters(init)
+    params = [t.detach().clone().requires_grad_(True) for t in tensors]
+    opt = torch.optim.Adam(params, lr=lr)
     start = min(steps - 1, int(steps * (1 - average)))
-    sums = [torch.zeros_like(mu), torch.zeros_like(mu)]
+    sums = [torch.zeros_like(p) for p in params]
     with seeded(seed, x.device):
         for t in range(steps):
-            eps = torch.randn((n_samples, *mu.shape), dtype=mu.dtype, device=mu.device)  # (S, B, Z)
-            z = mu + torch.exp(0.5 * log_var) * eps  # (S, B, Z)
-            entropy = 0.5 * (1 + math.log(2 * math.pi) + log_var).sum(-1)  # (B,)
+            q = build(*params)
+            z, log_q = sample_and_log_q(q, None, n_samples)  # (S, B, Z), (S, B)
+            entropy = -log_q.mean(0) if isinstance(q, IAFPosterior) else q.entropy()  # (B,)
             objective = log_joint(model, x, z).mean(0) + entropy  # (B,)
-            mu.grad, log_var.grad = torch.autograd.grad(-objective.sum(), [mu, log_var])
+            grads = torch.autograd.grad(-objective.sum(), params)
+            for p, g in zip(params, grads):
+                p.grad = g
             opt.step()
             if t >= start:
-                sums[0] += mu.detach()
-                sums[1] += log_var.detach()
-    return DiagonalGaussian(sums[0] / (steps - start), sums[1] / (steps - start))
+                for total, p in zip(sums, params):
+                    total += p.detach()
+    return build(*(total / (steps - start) for total in sums))
 
 
 def log_marginal_reference(model, x: torch.Tensor, z_posterior: torch.Tensor | None = None, n_chains: int = 16,
@@ -144,7 +171,8 @@ def inference_gap(model, encoder, x: torch.Tensor, n_samples: int = 1000, steps:
     ``pandas.DataFrame``."""
     with torch.no_grad():
         q_enc = encoder(x)
-    q_enc = DiagonalGaussian(q_enc.mu, q_enc.log_var.expand_as(q_enc.mu))
+    tensors, build = local_parameters(q_enc)
+    q_enc = build(*tensors)  # its parameters per point, (B, …)
     q_opt = optimized_q(model, x, q_enc, steps, lr, train_samples, seed + 1)
     t_opt = elbo_samples(model, q_opt, x, n_samples, seed + 2, estimator)  # (S, B)
     t_enc = elbo_samples(model, q_enc, x, n_samples, seed + 2, estimator)  # (S, B), the same ε

@@ -194,6 +194,11 @@ class IAFPosterior:
             log_q = log_q - log_sigma.sum(-1)
         return z, log_q
 
+    def center(self) -> torch.Tensor:
+        """The flow of the base's mean (ε = 0): (B, Z), a point in the bulk of q (its mean has no closed form),
+        where ``aevb.evaluation``'s posterior chains start."""
+        return self.flow(torch.zeros_like(self.mu))[0]
+
     def rsample_and_log_prob(self, sample_shape: tuple[int, ...] = (), generator: torch.Generator | None = None):
         """-> (z: (*S, B, Z), log q(z|x): (*S, B)) from ε ~ N(0, I) drawn with ``generator``."""
         eps = _randn(torch.Size(sample_shape) + self.mu.shape, self.mu, generator)

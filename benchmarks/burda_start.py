@@ -21,10 +21,11 @@ from aevb.rng import seeded
 
 
 class PaperStart(Trainer):
-    """The preset with §5's initialisation kept (what ``build_model`` draws)."""
+    """The preset with §5's initialisation (what ``build_model`` draws, drawn again here)."""
 
-    def _init_burda(self, x_train):
-        pass
+    def __init__(self, config, x_train, lr):
+        super().__init__(config, x_train, lr)
+        self.model.load_state_dict(self.build_model(config).state_dict())
 
 
 class PaperStartMean(PaperStart):

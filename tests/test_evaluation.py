@@ -24,6 +24,9 @@ from aevb.evaluation import (APPD_STEP_JITTER, ais, appd_estimate, appd_samples,
 from aevb.distributions import DiagonalGaussian
 from aevb.linear_gaussian import LinearEncoder, LinearGaussian
 from aevb.models import VAE, LatentVariableModel
+from aevb.objectives import iwae_objective, log_weights
+from aevb.posteriors import FullCovarianceGaussian, IAFPosterior, IAFStep
+from aevb.rng import seeded
 
 D = torch.float64
 
@@ -251,6 +254,33 @@ def test_iwae_is_exact_when_q_is_the_posterior():
     for k, chunk in ((1, 2**25), (7, 2**25), (50, 3 * 5 * 4)):  # the last in chunks of 4 samples
         est = iwae_bound(model, lambda _: q, x, k, chunk_elems=chunk)
         torch.testing.assert_close(est, model.log_marginal(x), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", (0, 1, 2))
+def test_iwae_of_richer_families(seed):
+    """Correlated posteriors (random W): with q = p(z|x) as a full-covariance Gaussian every weight equals p(x),
+    so the bound is exact at any k on every point; an IAF's bound (its log q at its own draws) is the objective
+    the trainer ascends (aevb.objectives.iwae_objective), draw for draw, and its k = 1 mean, the ELBO, lies below
+    log p(x). (A single k = 50 estimate may pass log p(x): only its expectation is a bound.)"""
+    g = torch.Generator().manual_seed(seed)
+    model = LinearGaussian(torch.randn(5, 3, generator=g, dtype=D), torch.zeros(5, dtype=D), 0.3)
+    x = model.sample(8, g)
+    exact = model.log_marginal(x)
+    post = model.posterior(x)
+    full = FullCovarianceGaussian(post.mean, torch.linalg.cholesky(post.covariance_matrix).expand(8, 3, 3))
+    for k, chunk in ((1, 2**25), (40, 5 * 8 * 4)):  # the second in chunks of 4 samples
+        torch.testing.assert_close(iwae_bound(model, lambda _: full, x, k, chunk_elems=chunk), exact,
+                                   rtol=0, atol=1e-9)
+    torch.manual_seed(seed)
+    steps = torch.nn.ModuleList(IAFStep(3, 2, (8,)) for _ in range(2)).to(D)
+    iaf = IAFPosterior(post.mean, torch.zeros(8, 3, dtype=D), torch.randn(8, 2, dtype=D), steps)
+    with torch.no_grad():
+        est = iwae_bound(model, lambda _: iaf, x, 50, seed=seed)
+        with seeded(seed):
+            ref = iwae_objective(model, iaf, x, 50)
+        elbo = log_weights(model, iaf, x, 2000).mean(0)  # (8,)
+    torch.testing.assert_close(est, ref, rtol=0, atol=1e-12)
+    assert (elbo < exact - 0.1).all() and (est > elbo).all()
 
 
 def test_iwae_rises_towards_log_px_with_k():

@@ -22,7 +22,9 @@ Beyond the paper (``TrainConfig.posterior``, ``k``): the encoder may be a full-c
 autoregressive flow (``aevb.posteriors``), and the objective the importance-weighted bound of Burda et al. 2015
 with k samples per datapoint (``aevb.objectives.iwae_objective``; k = 1: estimator A with the family's exact
 log q); those steps are autograd's (``fusable`` is False), and a richer family's curve records its ELBO by
-estimator A (``family_elbo``), since an IAF has no analytic KL for estimator B.
+estimator A (``family_elbo``), since an IAF has no analytic KL for estimator B. Under ``TrainConfig.protocol``
+"burda" (``aevb.protocols``: Burda et al. 2015) the update is Adam with their staged step size (``sync_lr``), the
+start theirs (``_init_burda``) and the gradient that of the minibatch's sum.
 """
 from __future__ import annotations
 
@@ -38,10 +40,11 @@ from aevb.estimators import ESTIMATORS, neg_kl_std_normal
 from aevb.evaluation import average_bound
 from aevb.fused import StackedVAE
 from aevb.latent_use import active_units, latent_use
-from aevb.models import build_vae, init_glorot_
+from aevb.models import build_vae
+from aevb.learners.burda import burda_adam, check_burda, init_burda_
 from aevb.learners.richer import check_richer, family_elbo, make_encoder
 from aevb.objectives import iwae_objective
-from aevb.protocols import BURDA_ADAM, step_size
+from aevb.protocols import step_size
 from aevb.rng import forked_rng, get_rng_state, seeded, set_rng_state
 from aevb.validation import ParameterError
 
@@ -95,7 +98,7 @@ class Trainer:
         self.device = x_train.device
         self.model = self.build_model(config).to(self.device)
         if config.protocol == "burda":
-            self._init_burda(x_train)
+            init_burda_(self.model, x_train, config.seed)
         wd = 1.0 / len(x_train) if config.weight_decay else 0.0
         self.lr, self.warmup = lr, START_WARMUP[config.start]
         self.opt = self._optimizer(self.param_groups(wd), lr)
@@ -117,14 +120,7 @@ class Trainer:
         if config.posterior != "diagonal" or config.k > 1:
             check_richer(config)
         if config.protocol == "burda":
-            for param, given, allowed, why in (
-                    ("algorithm", config.algorithm, "aevb", "the preset is Algorithm 1's (Burda et al.'s VAE and IWAE)"),
-                    ("lr", config.lr, 1e-3, "the schedule decays the step size it is given (Burda et al.: 0.001); "
-                                            "§5's search is Adagrad's"),
-                    ("start", config.start, "paper", "its warm-up accumulates Adagrad's squared gradients")):
-                if given is None or (param != "lr" and given != allowed):
-                    raise ParameterError(f"parameter {param!r} = {given!r} is not allowed with protocol='burda': "
-                                         f"{why}; give {param}={allowed!r}")
+            check_burda(config)
 
     @classmethod
     def fusable(cls, config: TrainConfig) -> bool:
@@ -195,19 +191,10 @@ class Trainer:
         cpu = self.device.type == "cpu"
         return {"fused": cpu, "foreach": not cpu}
 
-    @torch.no_grad()
-    def _init_burda(self, x_train: torch.Tensor) -> None:
-        """Burda et al.'s start in place of §5's (their code: ``iwae.random_iwae``, ``nnet.Linear.random``): Glorot
-        uniform weights and zero biases (``aevb.models.init_glorot_``, seeded by ``config.seed``), and the
-        decoder's output bias at the log-odds of the training images' mean pixel, clipped to [0.001, 0.999]."""
-        init_glorot_(self.model, torch.Generator().manual_seed(self.config.seed))
-        p = x_train.mean(0).clamp(1e-3, 1 - 1e-3)  # (D,)
-        self.model.decoder.out.bias.copy_(torch.log(p) - torch.log1p(-p))
-
     def _optimizer(self, groups: list[dict], lr: float) -> torch.optim.Optimizer:
         """The protocol's optimizer (``aevb.protocols``): §5's Adagrad, or Burda et al.'s Adam."""
         if self.config.protocol == "burda":
-            return torch.optim.Adam(groups, lr=lr, **BURDA_ADAM, foreach=True)
+            return burda_adam(groups, lr)
         return torch.optim.Adagrad(groups, lr=lr, **self._adagrad_kind())
 
     def load_state_dict(self, state: dict) -> None:
