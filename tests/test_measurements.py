@@ -4,13 +4,18 @@ command stops and leaves the study file alone."""
 import shutil
 
 import pytest
+import torch
 
 from aevb.config import TrainConfig
 from aevb.experiments.grids import run_name, study_configs
 from aevb.experiments.measurements import (COLUMNS, DIMENSION_METHODS, appd_dimension, appd_repeats, measure,
-                                           read_study, study_path)
+                                           posterior_activity, read_study, study_path)
 from aevb.files import atomic_write_csv
 from aevb.experiments.runs import run
+from aevb.distributions import DiagonalGaussian
+from aevb.inference_gap import QUANTITIES
+from aevb.posteriors import IAFPosterior
+from aevb.protocols import burda_config
 
 SMALL = TrainConfig(dataset="mnist", n_z=2, hidden=(20,), budget=5000, n_train=1000, lr=0.1, eval_train_points=200,
                     progress=False)
@@ -52,3 +57,51 @@ def test_measure_only_some_runs_keeps_the_rows_of_the_others(tmp_path, run_dir):
     measure("appd-dimension", tmp_path, n_points=5, only=names[0], log=lambda m: None)
     rows = read_study("appd-dimension", tmp_path)
     assert [r["run"] for r in rows] == [names[0]] * 4 + [names[1]] and rows[-1]["mean"] == -1.0
+
+
+BURDA_TINY = burda_config(n_z=2, hidden=(20,), budget=4000, n_train=1000, eval_train_points=200, progress=False)
+
+
+def test_the_benchmark_of_a_burda_run(tmp_path):
+    """``measure burda`` on a tiny run under Burda et al.'s protocol (copied in as two of the study's runs, a third
+    row kept from before): the k = 5000 bound lies above the encoder's ELBO and agrees with AIS on a 2-D latent,
+    the budget is read from the checkpoint, and the inference gap's parts add up to its total."""
+    names = [run_name(c) for c in study_configs("burda", 1)]
+    run(BURDA_TINY, tmp_path / "runs" / names[0])
+    shutil.copytree(tmp_path / "runs" / names[0], tmp_path / "runs" / names[1])
+    old = {c: 0 for c in COLUMNS["burda"]} | {"run": names[2], "posterior": "diagonal", "binarize": "dynamic"}
+    atomic_write_csv(study_path("burda", tmp_path), [old], COLUMNS["burda"])
+    measure("burda", tmp_path, n_points=30, only=",".join(names[:2]), ais_points=10, log=lambda m: None)
+    rows = read_study("burda", tmp_path)
+    assert [r["run"] for r in rows] == names[:3] and rows[2]["iwae"] == 0
+    a, b = rows[:2]
+    assert {k: v for k, v in a.items() if k not in ("run", "seconds")} == {
+        k: v for k, v in b.items() if k not in ("run", "seconds")}  # the same model, the same seeded numbers
+    assert (a["samples"], a["passes"], a["stages"], a["n_points"], a["ais_points"]) == (4000, 4, 2, 30, 10)
+    assert a["iwae"] > a["test_elbo"] + 0.5 and abs(a["ais"] - a["iwae_on_ais"]) < 0.3  # measured 0.02
+    assert 0 <= a["active_units"] <= 2 and a["iwae_se"] > 0 and a["train_seconds"] > 0
+    gap = {r["quantity"]: r for r in read_study("inference-gap", tmp_path) if r["run"] == names[0]}
+    assert set(gap) == set(QUANTITIES) and all(r["points"] == 10 for r in gap.values())
+    assert gap["log_px"]["mean"] == pytest.approx(a["ais"], abs=1e-4)
+    assert gap["approximation_gap"]["mean"] + gap["amortization_gap"]["mean"] == pytest.approx(
+        gap["total_gap"]["mean"], abs=1e-4)
+    assert gap["approximation_gap"]["mean"] > -0.3 and gap["amortization_gap"]["mean"] > -0.3
+
+
+def test_a_flows_activity_is_not_inflated_by_its_monte_carlo_noise():
+    """A dimension whose q(z_j|x) ignores x (the prior, variance 1) has activity 0, and one whose mean follows x
+    its variance over x; for a flow the mean is estimated from draws, whose noise (1/S per point) is subtracted:
+    it would otherwise sit at the 0.01 threshold with S = 100."""
+    torch.manual_seed(0)
+    x = torch.randn(400, 3)
+    steps = torch.nn.ModuleList()  # no flow step: the base alone, q = N(μ(x), 1), μ = (2 x_1, 0)
+
+    def encoder(xb):
+        mu = torch.stack([2 * xb[:, 0], torch.zeros(len(xb))], 1)
+        return IAFPosterior(mu, torch.zeros_like(mu), torch.zeros(len(xb), 1), steps)
+
+    act = posterior_activity(encoder, x)
+    assert act[0].item() == pytest.approx(4 * x[:, 0].var(unbiased=False).item(), rel=0.02)
+    assert abs(act[1]) < 3e-4  # the noise alone would be 1 / MEAN_SAMPLES = 1e-3 here
+    gauss = posterior_activity(lambda xb: DiagonalGaussian(encoder(xb).mu, torch.zeros(len(xb), 2)), x)
+    assert gauss[1].item() == 0 and gauss[0].item() == pytest.approx(act[0].item(), rel=0.02)

@@ -6,6 +6,20 @@ local ``checkpoint.pt``, and committed with the command that made it: ``python -
   ``n_points`` test points of every Fig. 3 model, repeated with ``REPEAT_SEEDS``; per run, the standard deviation
   over seeds of the mean estimate (what Fig. 3 plots) and of single points; and, on the first ``AIS_POINTS`` of
   them, App. D's mean beside annealed importance sampling's (K = 8 chains, T = 500), the stronger estimator.
+- ``burda`` (chapter 12, after the paper): the later literature's benchmark on the ``burda`` study's models, as
+  Burda, Grosse & Salakhutdinov (2015) report it in their Table 1, and the inference gap of Cremer, Li & Duvenaud
+  (2018), written to ``burda.csv`` and ``inference-gap.csv``. Per run:
+  - the importance-weighted bound with k = ``IWAE_K`` = 5000 (``aevb.evaluation.iwae_bound``, any posterior
+    family) on the first ``n_points`` test points: its mean and the standard error of that mean over the points
+    (their spread / √n; the Monte Carlo error of a k = 5000 bound is far smaller);
+  - AIS (``AIS_CHAINS`` chains, ``AIS_STEPS`` distributions) on the first ``ais_points``, a stochastic lower bound
+    independent of the encoder, with the k = 5000 bound on the same points beside it (paired);
+  - Burda et al.'s active units, dimensions j with Cov_x(E_q[z_j|x]) > 0.01 over the evaluated test points (E_q
+    by the family's mean; for a flow by ``MEAN_SAMPLES`` draws, their noise subtracted: ``posterior_activity``);
+  - the inference gap on the AIS points (``aevb.inference_gap``, AIS as log p(x)): the approximation gap (q
+    optimised per point within the encoder's family, ``GAP_STEPS`` Adam steps) and the amortization gap.
+  Every run is evaluated on the binarized test images, the grey-level row too (its model was trained on grey
+  levels, the paper's data): that is the number of it that can stand beside the others'.
 - ``appd-dimension`` (App. D: "unreliable beyond about 5 latent dimensions"): on the ``appd-dimension`` study's
   models (N_z = 2 … 20), App. D with the jittered sampler and with a fixed step size, beside AIS and the
   importance-weighted bound (k = 1000), on the first ``n_points`` test points.
@@ -20,19 +34,33 @@ from pathlib import Path
 
 import torch
 
+import dataclasses
+
 from aevb.data import load_split
+from aevb.distributions import DiagonalGaussian
 from aevb.evaluation import ais, iwae_bound, log_marginal_hmc
 from aevb.experiments.grids import figure_configs, run_name, select, study_configs
-from aevb.experiments.runs import load_model, read_run_config
+from aevb.experiments.runs import load_model, read_checkpoint, read_run_config
 from aevb.experiments.store import RESULTS_DIR, run_path
 from aevb.files import StoreError, atomic_write_csv, read_text
+from aevb.inference_gap import inference_gap
+from aevb.latent_use import active_units
+from aevb.objectives import elbo
+from aevb.posteriors import FullCovarianceGaussian
+from aevb.protocols import BURDA_N_TRAIN, passes_done, stages_done
+from aevb.rng import seeded
 
-MEASUREMENTS = ("appd-repeats", "appd-dimension")
+MEASUREMENTS = ("appd-repeats", "appd-dimension", "burda")
 REPEAT_SEEDS = (0, 1, 2, 3, 4)  # appd-repeats: App. D's seeds
-AIS_POINTS = 100  # appd-repeats: the first test points also estimated by AIS
+AIS_POINTS = 100  # appd-repeats, burda: the first test points also estimated by AIS
 COLUMNS = {"appd-repeats": ["run", "n_points", "seeds", "mean", "sd_of_mean", "mean_point_sd", "max_point_sd",
                             "ais_points", "appd_subset", "ais_subset", "seconds"],
-           "appd-dimension": ["run", "n_z", "n_points", "method", "mean", "se", "seconds"]}
+           "appd-dimension": ["run", "n_z", "n_points", "method", "mean", "se", "seconds"],
+           "burda": ["run", "k", "posterior", "binarize", "samples", "passes", "stages", "train_seconds",
+                     "test_elbo", "n_points", "iwae", "iwae_se", "active_units", "ais_points", "ais", "ais_se",
+                     "iwae_on_ais", "seconds"],
+           "inference-gap": ["run", "points", "quantity", "mean", "se_mc", "se_data"]}
+TEXT_COLUMNS = ("run", "method", "posterior", "binarize", "quantity")
 DIMENSION_METHODS = ("App. D", "App. D, fixed step", "AIS", "IWAE k=1000")
 
 
@@ -51,7 +79,7 @@ def read_study(name: str, results_dir: str | Path = RESULTS_DIR) -> list[dict] |
     if not rows or list(rows[0]) != COLUMNS[name] or any(None in r.values() for r in rows):
         raise StoreError(path, f"does not hold the columns {', '.join(COLUMNS[name])} of measurement {name!r}",
                          f"measure it again: python -m aevb measure {name}")
-    return [{k: v if k in ("run", "method") else float(v) for k, v in r.items()} for r in rows]
+    return [{k: v if k in TEXT_COLUMNS else float(v) for k, v in r.items()} for r in rows]
 
 
 def _timed(fn):
@@ -97,36 +125,125 @@ def appd_dimension(run_dir: Path, n_points: int, ais_steps: int = 500, iwae_k: i
     return rows
 
 
+IWAE_K = 5000  # Burda et al.'s test log-likelihood: the k = 5000 bound
+AIS_CHAINS, AIS_STEPS = 16, 500  # AIS on the subset: chains per point, intermediate distributions
+GAP_STEPS = 500  # the inference gap: Adam steps of q* per point (aevb.inference_gap.optimized_q)
+MEAN_SAMPLES = 1000  # draws per point for a flow's posterior mean (active units)
+ELBO_SAMPLES = 10  # draws per point of the encoder's ELBO on the test points
+# Burda et al. (2016, ICLR; arXiv:1509.00519v4), Table 1, MNIST, one stochastic layer: test NLL (nats, the k =
+# 5000 bound) and active units, as (objective, k) -> (NLL, active units); transcribed from the paper
+PUBLISHED = {("VAE", 1): (86.76, 19), ("VAE", 5): (86.47, 20), ("VAE", 50): (86.35, 20),
+             ("IWAE", 1): (86.76, 19), ("IWAE", 5): (85.54, 22), ("IWAE", 50): (84.78, 25)}
+
+
+def published_row(config) -> tuple[str, int] | None:
+    """The row of Burda et al.'s Table 1 a run reproduces (objective, k), or None where they have none (a richer
+    posterior, grey-level training)."""
+    if config.posterior != "diagonal" or config.binarize is None:
+        return None
+    return ("VAE" if config.k == 1 else "IWAE", config.k)
+
+
+@torch.no_grad()
+def posterior_activity(encoder, x: torch.Tensor, batch_size: int = 500, seed: int = 0) -> torch.Tensor:
+    """Burda et al.'s activity of each latent dimension, Cov_x(E_q[z_j|x]): x: (N, D) -> (Z,). E_q is a Gaussian
+    q's mean; a flow's is estimated from ``MEAN_SAMPLES`` draws a point, and the Monte Carlo noise that adds to
+    the variance over x (the mean over x of Var_q[z_j|x] / S) is subtracted: a dimension left at the prior,
+    Var_q = 1, would otherwise gain 1/S, at S = 100 the threshold itself."""
+    means, noise = [], []
+    with seeded(seed, x.device):
+        for xb in x.split(batch_size):
+            q = encoder(xb)
+            if isinstance(q, DiagonalGaussian):
+                means.append(q.mu)
+            elif isinstance(q, FullCovarianceGaussian):
+                means.append(q.loc)
+            else:
+                z = q.rsample_and_log_prob((MEAN_SAMPLES,))[0]  # (S, b, Z)
+                means.append(z.mean(0))
+                noise.append(z.var(0) / MEAN_SAMPLES)  # (b, Z): the variance of that mean
+    activity = torch.cat(means).var(0, unbiased=False)  # (Z,)
+    return activity - torch.cat(noise).mean(0) if noise else activity
+
+
+def _mean_se(v: torch.Tensor) -> tuple[float, float]:
+    """The mean of per-point values and its standard error over the points."""
+    return v.mean().item(), (v.std() / math.sqrt(len(v))).item() if len(v) > 1 else float("nan")
+
+
+def burda_benchmark(run_dir: Path, n_points: int, ais_points: int, log=print) -> tuple[dict, list[dict]]:
+    """The ``burda`` row of the run in ``run_dir`` and its ``inference-gap`` rows (``COLUMNS``)."""
+    start = time.perf_counter()
+    ckpt, config = read_checkpoint(run_dir)
+    model = load_model(run_dir)  # (the same checkpoint, read again: load_model checks its weights fit)
+    model.requires_grad_(False)
+    binary = config if config.binarize is not None else dataclasses.replace(config, binarize="dynamic")
+    x = load_split(binary, "test", torch.device("cpu"))[:n_points]  # (N, D), the fixed 0/1 test images
+    iw = torch.cat([iwae_bound(model, model.encoder, xb, IWAE_K, seed=i) for i, xb in enumerate(x.split(100))])
+    with seeded(1, x.device):  # the ELBO of the encoder (estimator A with the family's log q), 10 draws a point
+        el = torch.cat([elbo(model, model.encoder, xb, ELBO_SAMPLES) for xb in x.split(500)])
+    log(f"    k = {IWAE_K} bound on {len(x)} points: {iw.mean():.2f} ({time.perf_counter() - start:.0f} s)")
+    xs = x[:ais_points]
+    a = ais(model, xs, n_chains=AIS_CHAINS, n_steps=AIS_STEPS, seed=0)  # (P,)
+    gap = inference_gap(model, model.encoder, xs, steps=GAP_STEPS, seed=0, log_px=a)
+    curve, samples = ckpt["curve"], ckpt["trainer"]["samples"]
+    passes = passes_done(samples, BURDA_N_TRAIN if config.n_train is None else config.n_train, config.batch_size)
+    row = {"run": run_dir.name, "k": config.k, "posterior": config.posterior, "binarize": str(config.binarize),
+           "samples": samples, "passes": passes, "stages": stages_done(passes),
+           "train_seconds": curve[-1]["seconds"], "test_elbo": el.mean().item(), "n_points": len(x),
+           **dict(zip(("iwae", "iwae_se"), _mean_se(iw))),
+           "active_units": active_units(posterior_activity(model.encoder, x)),
+           "ais_points": len(xs), **dict(zip(("ais", "ais_se"), _mean_se(a))),
+           "iwae_on_ais": iw[: len(xs)].mean().item(), "seconds": round(time.perf_counter() - start, 1)}
+    return row, [{"run": run_dir.name, "points": len(xs), **r} for r in gap["rows"]]
+
+
 def _config(run_dir: Path):
     return read_run_config(run_dir)[0]
 
 
+def _configs(name: str) -> list:
+    """The runs measurement ``name`` concerns: Fig. 3's, or its study's."""
+    return figure_configs(3, 1) if name == "appd-repeats" else study_configs(name, 1)
+
+
 def measure(name: str, results_dir: str | Path = RESULTS_DIR, n_points: int | None = None, only: str | None = None,
-            log=print) -> Path:
+            log=print, ais_points: int | None = None) -> Path:
     """Run measurement ``name`` (``MEASUREMENTS``) on the stored runs it concerns that have a checkpoint here (those
     matching ``only``, comma-separated shell patterns, where given: the rows of the others already in the file are
-    kept), and write the rows to ``study_path(name)`` atomically; an error, and the file left as it was, where no
-    run was measured."""
+    kept), and write the rows to ``study_path(name)`` atomically (``burda`` also ``inference-gap``); an error, and
+    the files left as they were, where no run was measured. ``n_points``: the test points (defaults 1000, 100 and
+    the whole test set); ``ais_points``: the first of them also estimated by AIS (``AIS_POINTS``)."""
     if name not in MEASUREMENTS:
         raise ValueError(f"measurement {name!r} is not one of {MEASUREMENTS}")
-    configs = figure_configs(3, 1) if name == "appd-repeats" else study_configs("appd-dimension", 1)
-    configs = select(configs, only)
+    configs = select(_configs(name), only)
     names = {run_name(c) for c in configs}
-    kept = [r for r in (read_study(name, results_dir) or []) if r["run"] not in names] if only else []
-    n_points = n_points or (1000 if name == "appd-repeats" else 100)
-    path, rows = study_path(name, results_dir), []
+    files = [name] + (["inference-gap"] if name == "burda" else [])
+    kept = {f: [r for r in (read_study(f, results_dir) or []) if r["run"] not in names] if only else [] for f in files}
+    n_points = n_points or {"appd-repeats": 1000, "appd-dimension": 100, "burda": 10_000}[name]
+    rows: dict[str, list] = {f: [] for f in files}
     for c in configs:
         run_dir = run_path(results_dir, run_name(c))
         if not (run_dir / "checkpoint.pt").exists():
             log(f"  {run_dir.name}: no checkpoint here, not measured")
             continue
-        new = [appd_repeats(run_dir, n_points)] if name == "appd-repeats" else appd_dimension(run_dir, n_points)
-        log(f"  {run_dir.name}: " + "; ".join(f"{r.get('method', 'App. D')} {r['mean']:.2f}" for r in new))
-        rows += new
-    if not rows:
-        train = "python -m aevb figure 3" if name == "appd-repeats" else "python -m aevb study appd-dimension"
+        if name == "burda":
+            row, gap = burda_benchmark(run_dir, n_points, ais_points or AIS_POINTS, log)
+            new = {"burda": [row], "inference-gap": gap}
+            log(f"  {run_dir.name}: k = {IWAE_K} bound {row['iwae']:.2f}, AIS {row['ais']:.2f}")
+        else:
+            new = {name: [appd_repeats(run_dir, n_points)] if name == "appd-repeats" else
+                   appd_dimension(run_dir, n_points)}
+            log(f"  {run_dir.name}: " + "; ".join(f"{r.get('method', 'App. D')} {r['mean']:.2f}" for r in new[name]))
+        for f in files:
+            rows[f] += new[f]
+    path = study_path(name, results_dir)
+    if not rows[name]:
+        train = "python -m aevb figure 3" if name == "appd-repeats" else f"python -m aevb study {name}"
         raise FileNotFoundError(f"no run of measurement {name!r} has a checkpoint in {results_dir}: train them "
                                 f"first ({train}); {path} left as it was")
-    order = [run_name(c) for c in (figure_configs(3, 1) if name == "appd-repeats" else
-                                    study_configs("appd-dimension", 1))]
-    return atomic_write_csv(path, sorted(kept + rows, key=lambda r: order.index(r["run"])), COLUMNS[name])
+    order = [run_name(c) for c in _configs(name)]
+    for f in files:
+        atomic_write_csv(study_path(f, results_dir), sorted(kept[f] + rows[f], key=lambda r: order.index(r["run"])),
+                         COLUMNS[f])
+    return path
