@@ -3,12 +3,13 @@
 The package map, in layers that only import downwards (``pyproject.toml``'s import-linter contracts):
 
 - interfaces: ``cli`` (``python -m aevb``) and ``book`` (the scorecard, the chapters' knobs, the figure chapters'
-  steps, chapter 8's studies, the Sphinx extension);
+  steps, chapter 8's studies, chapter 12's benchmark (``benchmark``), the Sphinx extension);
 - ``experiments``: the paper's figures and the investigations' studies as grids of runs (``grids``), one run on
   disk (``runs``), their images, the results store (``store``), Fig. 3's x-axis accountings (``accounting``),
   measurements on stored models (``measurements``), the executors and the runner (``runner``);
 - ``learners``: Algorithm 1 (``aevb``: ``Trainer``, its autograd and fused steps; ``richer``: its richer
-  posteriors and the IWAE objective, ``TrainConfig.posterior`` and ``k``), wake-sleep (§4), Monte Carlo
+  posteriors and the IWAE objective, ``TrainConfig.posterior`` and ``k``; ``burda``: Burda et al.'s protocol in
+  it), wake-sleep (§4), Monte Carlo
   EM (App. E), full VB (App. F), K trainers in lockstep (``lockstep``) and the §5 protocol (``protocol``: ``fit``);
 - the mathematics, flat: ``models`` (§3, App. C), ``distributions``, ``estimators`` (§2.2-2.3, App. B),
   ``reparam`` (§2.4), ``hmc``, ``evaluation`` (the lower bound, App. D, IWAE, AIS), ``densities`` (App. D's
@@ -17,6 +18,7 @@ The package map, in layers that only import downwards (``pyproject.toml``'s impo
   (Cremer et al.'s approximation and amortization gaps), ``marginal_studies``, ``classifier``
   (Fig. 4's class count), ``linear_gaussian`` (a model with exact answers), ``fused`` (the stacked back end of the
   training step) and ``plots``;
+- ``protocols``: the training protocols, §5's and Burda et al.'s (2015) preset (``burda_config``);
 - data: ``data`` (the §5 data sets, checked and cached);
 - settings: ``config`` (``TrainConfig``), ``validation`` (every knob's rule), ``datasets`` (the data sets'
   facts), ``devices``, ``rng`` (random-number state), ``files`` (atomic writes).

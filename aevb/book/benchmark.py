@@ -59,9 +59,9 @@ def _measured(results_dir: str | Path | None) -> tuple[dict, list[dict]]:
 
 def benchmark_rows(runs: list[dict], results_dir: str | Path | None = None) -> list[dict]:
     """Per run: its label, objective, posterior, data, passes and samples reached, training minutes, test NLL
-    (−the k = 5000 bound) ± s.e. on n points, AIS and the bound on the AIS subset, active units and the
-    published NLL and active units of its row of Burda et al.'s Table 1 (None where it has none or is not
-    measured)."""
+    (−the k = 5000 bound) ± s.e. on n points, AIS and the bound on the AIS subset, active units, the encoder's
+    ELBO as an NLL (``elbo_nll``, measured rows only) and the published NLL and active units of its row of Burda
+    et al.'s Table 1 (None where it has none or is not measured)."""
     measured, _ = _measured(results_dir)
     out = []
     for r in runs:
