@@ -63,20 +63,17 @@ BURDA_TINY = burda_config(n_z=2, hidden=(20,), budget=4000, n_train=1000, eval_t
 
 
 def test_the_benchmark_of_a_burda_run(tmp_path):
-    """``measure burda`` on a tiny run under Burda et al.'s protocol (copied in as two of the study's runs, a third
+    """``measure burda`` on a tiny run under Burda et al.'s protocol (copied in as one of the study's runs, another
     row kept from before): the k = 5000 bound lies above the encoder's ELBO and agrees with AIS on a 2-D latent,
     the budget is read from the checkpoint, and the inference gap's parts add up to its total."""
     names = [run_name(c) for c in study_configs("burda", 1)]
     run(BURDA_TINY, tmp_path / "runs" / names[0])
-    shutil.copytree(tmp_path / "runs" / names[0], tmp_path / "runs" / names[1])
     old = {c: 0 for c in COLUMNS["burda"]} | {"run": names[2], "posterior": "diagonal", "binarize": "dynamic"}
     atomic_write_csv(study_path("burda", tmp_path), [old], COLUMNS["burda"])
-    measure("burda", tmp_path, n_points=30, only=",".join(names[:2]), ais_points=10, log=lambda m: None)
+    measure("burda", tmp_path, n_points=30, only=names[0], ais_points=10, log=lambda m: None)
     rows = read_study("burda", tmp_path)
-    assert [r["run"] for r in rows] == names[:3] and rows[2]["iwae"] == 0
-    a, b = rows[:2]
-    assert {k: v for k, v in a.items() if k not in ("run", "seconds")} == {
-        k: v for k, v in b.items() if k not in ("run", "seconds")}  # the same model, the same seeded numbers
+    assert [r["run"] for r in rows] == [names[0], names[2]] and rows[1]["iwae"] == 0
+    a = rows[0]
     assert (a["samples"], a["passes"], a["stages"], a["n_points"], a["ais_points"]) == (4000, 4, 2, 30, 10)
     assert a["iwae"] > a["test_elbo"] + 0.5 and abs(a["ais"] - a["iwae_on_ais"]) < 0.3  # measured 0.02
     assert 0 <= a["active_units"] <= 2 and a["iwae_se"] > 0 and a["train_seconds"] > 0
