@@ -102,11 +102,14 @@ def pytest_collection_modifyitems(config, items):
     """nbval re-executes a chapter to compare the outputs of its cells tagged ``nbval-check-output`` with
     papermill's. The cells after a chapter's last checked cell cannot change those outputs, and papermill has
     already run them without error (``test_book.py::test_every_chapter_was_executed_by_ci``): they are deselected,
-    as is every cell of a chapter without a checked cell. So are the figure chapters (8-11): they plot the
-    committed store, and their checked cells report the re-training of a prefix of it, which papermill's
-    execution has already asserted within ``check_atol``; a second execution would re-train the same prefix."""
-    cells = [i for i in items if type(i).__name__ == "IPyNbCell" and not i.path.stem.split("_")[1].startswith("fig")]
-    dropped = [i for i in items if type(i).__name__ == "IPyNbCell" and i.path.stem.split("_")[1].startswith("fig")]
+    as is every cell of a chapter without a checked cell. So are the chapters that plot the committed store (the
+    figure chapters 8-11 and chapter 12, those that call ``check_store``): their checked cells report the
+    re-training of a prefix of it, which papermill's execution has already asserted within ``check_atol``; a second
+    execution would re-train the same prefix."""
+    nb = [i for i in items if type(i).__name__ == "IPyNbCell"]
+    store = {p for p in {i.path for i in nb} if "check_store(" in p.read_text()}
+    cells = [i for i in nb if i.path not in store]
+    dropped = [i for i in nb if i.path in store]
     last = {}
     for i, item in enumerate(cells):
         if "nbval-check-output" in item.cell.get("metadata", {}).get("tags", []):
