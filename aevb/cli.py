@@ -21,7 +21,7 @@ from aevb.data import load_split
 from aevb.datasets import DATASETS
 from aevb.devices import resolve_device
 from aevb.evaluation import log_marginal
-from aevb.experiments.grids import FIGURES, STUDIES, grid, run_name, select
+from aevb.experiments.grids import FIGURES, STUDIES, data_model_marks, grid, run_name, select
 from aevb.experiments.measurements import MEASUREMENTS, measure
 from aevb.experiments.runner import run_figure, run_grid
 from aevb.experiments.runs import load_config, load_model, run_seeds
@@ -284,10 +284,7 @@ def train(args) -> int:
         device=args.device,
         progress=not args.no_progress) for seed in args.seed]
     c = configs[0]
-    binary = f"-{c.protocol}" if c.protocol != "paper" else ""
-    binary += f"-bin{c.binarize}" if c.binarize is not None else ""
-    binary += {"diagonal": "", "full": "-qfull", "iaf": f"-qiaf{c.n_flows}"}[c.posterior]
-    binary += f"-k{c.k}" if c.k > 1 else ""
+    binary = (f"-{c.protocol}" if c.protocol != "paper" else "") + data_model_marks(c)
     default = f"runs/{c.dataset}-{c.algorithm}-z{c.n_z}-h{'x'.join(map(str, c.hidden))}{binary}-s"
     outs = [(default + str(c.seed)) if args.out is None else args.out if len(configs) == 1 else
             f"{args.out}/s{c.seed}" for c in configs]

@@ -51,18 +51,12 @@ def benchmark_runs(results_dir: str | Path | None = None) -> list[dict]:
     return figure_runs(STUDY, store_dir(results_dir))
 
 
-def _measured(results_dir: str | Path | None) -> tuple[dict, list[dict]]:
-    rows = read_study("burda", store_dir(results_dir)) or []
-    gaps = read_study("inference-gap", store_dir(results_dir)) or []
-    return {r["run"]: r for r in rows}, gaps
-
-
 def benchmark_rows(runs: list[dict], results_dir: str | Path | None = None) -> list[dict]:
     """Per run: its label, objective, posterior, data, passes and samples reached, training minutes, test NLL
     (−the k = 5000 bound) ± s.e. on n points, AIS and the bound on the AIS subset, active units, the encoder's
     ELBO as an NLL (``elbo_nll``, measured rows only) and the published NLL and active units of its row of Burda
     et al.'s Table 1 (None where it has none or is not measured)."""
-    measured, _ = _measured(results_dir)
+    measured = {r["run"]: r for r in read_study("burda", store_dir(results_dir)) or []}
     out = []
     for r in runs:
         c, m = r["config"], measured.get(r["name"])
@@ -107,7 +101,7 @@ def benchmark_table(rows: list[dict]) -> Table:
 def gap_rows(runs: list[dict], results_dir: str | Path | None = None) -> list[dict]:
     """Per run with a measured inference gap: log p(x) (AIS), the ELBO of q* and of the encoder, the two gaps and
     their sum, each ± its standard error over the points."""
-    _, gaps = _measured(results_dir)
+    gaps = read_study("inference-gap", store_dir(results_dir)) or []
     out = []
     for r in runs:
         mine = {g["quantity"]: g for g in gaps if g["run"] == r["name"]}

@@ -24,7 +24,7 @@ named, not numbered, and trained the same way (``python -m aevb study NAME``):
 - ``burda`` (chapter 12, after the paper): Burda et al.'s (2015) benchmark protocol (``aevb.protocols``), one
   stochastic layer on dynamically binarized MNIST: the VAE (k = 1), IWAE k = 5 and 50, the VAE with a
   full-covariance Gaussian and with an inverse autoregressive flow for q(z|x), and the VAE trained on the grey
-  levels (the paper's data) beside the binarized one (``BURDA_ROWS``); ``aevb.experiments.benchmark`` evaluates
+  levels (the paper's data) beside the binarized one (``BURDA_ROWS``); ``aevb.experiments.measurements`` evaluates
   them by the k = 5000 bound, AIS, the active units and the inference gap.
 - ``appd-dimension`` (chapter 5, App. D): AEVB on MNIST, 100 hidden, N_z ∈ APPD_NZ, whose checkpoints
   ``aevb.experiments.measurements`` evaluates by App. D beside AIS (the paper: App. D is unreliable beyond
@@ -117,11 +117,16 @@ def run_name(config: TrainConfig) -> str:
     mark += (f"-{config.protocol}" if config.protocol != "paper" else "")
     mark += (f"-{config.frey_split}" if config.frey_split != "blocks" else "")
     mark += (f"-div{config.frey_scale}" if config.frey_scale != 255 else "")
-    mark += (f"-bin{config.binarize}" if config.binarize is not None else "")
-    mark += {"diagonal": "", "full": "-qfull", "iaf": f"-qiaf{config.n_flows}"}[config.posterior]
-    mark += (f"-k{config.k}" if config.k != 1 else "")
     return (f"{config.dataset}-{config.algorithm}-z{config.n_z}-h{'x'.join(map(str, config.hidden))}"
-            f"-n{n}{mark}-s{config.seed}")
+            f"-n{n}{mark}{data_model_marks(config)}-s{config.seed}")
+
+
+def data_model_marks(config: TrainConfig) -> str:
+    """The end of a run's name that ``python -m aevb train``'s default directory shares: the binarization, the
+    posterior family and the objective's k (empty for the paper's)."""
+    mark = f"-bin{config.binarize}" if config.binarize is not None else ""
+    mark += {"diagonal": "", "full": "-qfull", "iaf": f"-qiaf{config.n_flows}"}[config.posterior]
+    return mark + (f"-k{config.k}" if config.k != 1 else "")
 
 
 def figures_of(config: TrainConfig) -> list[int]:

@@ -40,7 +40,7 @@ from aevb.data import load_split
 from aevb.distributions import DiagonalGaussian
 from aevb.evaluation import ais, iwae_bound, log_marginal_hmc
 from aevb.experiments.grids import figure_configs, run_name, select, study_configs
-from aevb.experiments.runs import load_model, read_checkpoint, read_run_config
+from aevb.experiments.runs import load_checkpointed, load_model, read_run_config
 from aevb.experiments.store import RESULTS_DIR, run_path
 from aevb.files import StoreError, atomic_write_csv, read_text
 from aevb.inference_gap import inference_gap
@@ -174,8 +174,7 @@ def _mean_se(v: torch.Tensor) -> tuple[float, float]:
 def burda_benchmark(run_dir: Path, n_points: int, ais_points: int, log=print) -> tuple[dict, list[dict]]:
     """The ``burda`` row of the run in ``run_dir`` and its ``inference-gap`` rows (``COLUMNS``)."""
     start = time.perf_counter()
-    ckpt, config = read_checkpoint(run_dir)
-    model = load_model(run_dir)  # (the same checkpoint, read again: load_model checks its weights fit)
+    model, ckpt, config = load_checkpointed(run_dir)
     model.requires_grad_(False)
     binary = config if config.binarize is not None else dataclasses.replace(config, binarize="dynamic")
     x = load_split(binary, "test", torch.device("cpu"))[:n_points]  # (N, D), the fixed 0/1 test images

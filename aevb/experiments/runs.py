@@ -133,6 +133,12 @@ def load_config(out_dir: str | Path, device: str = "cpu") -> TrainConfig:
 def load_model(out_dir: str | Path, device: str = "cpu"):
     """The trained model of a run directory written by ``run`` (a ``VAE``, or what its algorithm trains), from its
     checkpoint (``read_checkpoint`` checks it; weights that do not fit the model are a ``StoreError`` too)."""
+    return load_checkpointed(out_dir, device)[0]
+
+
+def load_checkpointed(out_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, dict, TrainConfig]:
+    """``(model, checkpoint, config)`` of a run directory: ``load_model``'s model with the checkpoint it was read
+    from (its curve, trainer state) and the run's config, the file read once."""
     ckpt, config = read_checkpoint(out_dir, device=device)
     model = ALGORITHMS[config.algorithm].build_model(config).to(device)
     try:
@@ -140,7 +146,7 @@ def load_model(out_dir: str | Path, device: str = "cpu"):
     except (RuntimeError, TypeError, AttributeError) as e:
         raise StoreError(Path(out_dir) / "checkpoint.pt", f"holds weights that do not fit its model ({e})",
                          _resume_remedy(out_dir, config)) from None
-    return model
+    return model, ckpt, config
 
 
 # The readers of a run directory's files: each is the one place its file is read, and checks it on read (a torn,

@@ -24,7 +24,7 @@ with k samples per datapoint (``aevb.objectives.iwae_objective``; k = 1: estimat
 log q); those steps are autograd's (``fusable`` is False), and a richer family's curve records its ELBO by
 estimator A (``family_elbo``), since an IAF has no analytic KL for estimator B. Under ``TrainConfig.protocol``
 "burda" (``aevb.protocols``: Burda et al. 2015) the update is Adam with their staged step size (``sync_lr``), the
-start theirs (``_init_burda``) and the gradient that of the minibatch's sum.
+start theirs (``aevb.learners.burda.init_burda_``) and the gradient that of the minibatch's sum.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ from aevb.models import build_vae
 from aevb.learners.burda import burda_adam, check_burda, init_burda_
 from aevb.learners.richer import check_richer, family_elbo, make_encoder
 from aevb.objectives import iwae_objective
-from aevb.protocols import step_size
+from aevb.protocols import passes_done, step_size
 from aevb.rng import forked_rng, get_rng_state, seeded, set_rng_state
 from aevb.validation import ParameterError
 
@@ -142,7 +142,8 @@ class Trainer:
         ``protocol="burda"`` the step size of the schedule's stage (``aevb.protocols.step_size``) at the passes
         done (a pass: the whole minibatches of one epoch); whether it changed."""
         if self.config.protocol == "burda":
-            lr = step_size(self.lr, self.step // (len(self.x) // self.config.batch_size))
+            M = self.config.batch_size
+            lr = step_size(self.lr, passes_done(self.step * M, len(self.x), M))
         else:
             lr = 0.0 if self.step < self.warmup else self.lr
         changed = any(g["lr"] != lr for g in self.opt.param_groups)
