@@ -43,6 +43,8 @@ class TrainConfig:
     weight_decay: bool = True  # N(0, I) prior on parameters: Adagrad weight decay 1/N
     per_decade: int = 4  # evaluation points per decade of samples
     eval_start: int = 1_000  # first evaluation point (samples)
+    eval_every: int | None = None  # also evaluate every this many samples (a linear grid, for Fig. 3's linear
+    #   axis in millions; None: the log grid alone)
     eval_train_points: int = 10_000  # size of the fixed train subset evaluated
     marginal: str | None = None  # also record log p(x) at each evaluation: "hmc" (App. D), "iwae", "ais"
     marginal_points: int = 1000  # first points of train and test set used for it (Fig. 3: 1000)
@@ -79,14 +81,23 @@ class TrainConfig:
         return cls(**{**d, "hidden": tuple(d["hidden"]), "lr_candidates": tuple(d["lr_candidates"])})
 
 
-def eval_schedule(budget: int, batch_size: int, per_decade: int = 4, start: int = 1_000) -> list[int]:
-    """Sample counts at which to evaluate: a budget-independent log grid, plus the final count."""
+def eval_schedule(budget: int, batch_size: int, per_decade: int = 4, start: int = 1_000,
+                  every: int | None = None) -> list[int]:
+    """Sample counts at which to evaluate: a budget-independent log grid, with ``every`` also the multiples of
+    ``every`` (a linear grid, budget-independent too), plus the final count."""
     final = math.ceil(budget / batch_size) * batch_size
     pts, k = set(), 0
     while (s := round(start * 10 ** (k / per_decade))) < final:
         pts.add(max(batch_size, math.ceil(s / batch_size) * batch_size))
         k += 1
+    if every is not None:
+        pts.update(math.ceil(s / batch_size) * batch_size for s in range(every, final, every))
     return sorted(p for p in pts if p < final) + [final]
+
+
+def evaluations(config: TrainConfig) -> list[int]:
+    """The sample counts at which a run of ``config`` is evaluated (``eval_schedule`` of its settings)."""
+    return eval_schedule(config.budget, config.batch_size, config.per_decade, config.eval_start, config.eval_every)
 
 
 def seedless(config: TrainConfig) -> TrainConfig:

@@ -94,7 +94,7 @@ RULES: dict[str, Callable] = {  # the settings of TrainConfig and the command li
     "lr_candidates": lambda v: None if isinstance(v, (list, tuple)) and v and all(
         positive_number(c) is None for c in v) else "a non-empty list of positive numbers",
     "lr_search_samples": positive_int, "weight_decay": boolean, "per_decade": positive_int,
-    "eval_start": positive_int, "eval_train_points": positive_int,
+    "eval_start": positive_int, "eval_every": optional_positive_int, "eval_train_points": positive_int,
     "marginal": one_of(None, *MARGINAL_METHODS), "marginal_points": positive_int,
     "checkpoint_every": positive_int, "seed": non_negative_int, "device": device, "progress": boolean,
     "fused": boolean, "start": one_of("paper", "anglepy"), "diagnostics": boolean,

@@ -20,7 +20,8 @@ from aevb.cli import main
 from aevb.config import TrainConfig
 from aevb.experiments.grids import figure_configs, run_name
 from aevb.experiments.images import load_images, render_images, write_images
-from aevb.experiments.runs import load_config, load_model, read_checkpoint, read_curve, run, train_command
+from aevb.experiments.runs import (checkpoint_file, load_config, load_model, read_checkpoint, read_curve, run,
+                                   train_command)
 from aevb.experiments.store import (RESULTS_DIR, check_prefix, figure_runs, index_rows, read_index, run_images,
                                     samples_reached, write_index)
 from aevb.files import DiskFullError, StoreError, atomic_write, atomic_write_csv, atomic_write_text
@@ -436,3 +437,24 @@ def test_other_write_errors_are_left_as_they_are(tmp_path):
         atomic_write(tmp_path / "x.csv", fail)
     assert not isinstance(e.value, DiskFullError) and e.value.errno == errno.EIO
     assert (tmp_path / "x.csv").read_text() == "a\n" and os.listdir(tmp_path) == ["x.csv"]
+
+
+def test_checkpoints_lie_under_AEVB_CHECKPOINT_DIR_and_a_fresh_checkout_resumes_from_them(tmp_path, monkeypatch):
+    """With AEVB_CHECKPOINT_DIR set, a run's checkpoint is kept outside its run directory (outside the work tree),
+    named by the run directory's path; a run directory laid anew (curve.csv and config.json only, as a fresh
+    checkout has them) resumes from it to the curve of an uninterrupted run."""
+    monkeypatch.setenv("AEVB_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
+    out = tmp_path / "store" / "run"
+    run(dataclasses.replace(TINY, budget=1000), out)
+    assert not (out / "checkpoint.pt").exists()
+    kept = checkpoint_file(out)
+    assert kept.is_file() and kept.is_relative_to(tmp_path / "ckpt") and kept.parts[-3:] == ("store", "run",
+                                                                                              "checkpoint.pt")
+    (out / "curve.csv").unlink()  # the work tree laid anew at an earlier state
+    resumed = run(TINY, out).curve
+    whole = run(TINY, tmp_path / "whole").curve
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed] == \
+        [{k: v for k, v in r.items() if k != "seconds"} for r in whole]
+    monkeypatch.delenv("AEVB_CHECKPOINT_DIR")
+    assert checkpoint_file(out) == out / "checkpoint.pt"  # unset: beside the run's files, as before
+

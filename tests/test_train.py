@@ -26,6 +26,17 @@ def test_eval_schedule_is_a_budget_independent_log_grid():
     assert eval_schedule(250, 100)[-1] == 300  # the budget is rounded up to whole minibatches
 
 
+def test_eval_schedule_adds_a_budget_independent_linear_grid():
+    """Fig. 3's runs are evaluated on its linear axis too: the multiples of ``every`` beside the log grid."""
+    log = eval_schedule(20_000_000, 100)
+    s = eval_schedule(20_000_000, 100, every=5_000_000)
+    assert set(s) == set(log) | {5_000_000, 15_000_000} and s == sorted(s)  # 10^7 and the end already there
+    short = eval_schedule(7_000_000, 100, every=5_000_000)
+    assert s[: len(short) - 1] == short[:-1] and 5_000_000 in short  # a prefix of the same points
+    assert eval_schedule(1_234_567, 100, every=500_050)[:-1] == sorted(
+        set(eval_schedule(1_234_567, 100)[:-1]) | {500_100, 1_000_100})  # multiples rounded up to minibatches
+
+
 def test_learns_and_counts_samples():
     r = fit(SMALL)
     first, last = r.curve[0], r.curve[-1]

@@ -43,6 +43,8 @@ from aevb.validation import ParameterError
 FIGURES = (2, 3, 4, 5)
 FIG2_NZ = {"mnist": (3, 5, 10, 20, 200), "frey": (2, 5, 10, 20)}  # Fig. 2's panels
 FIG3_N_TRAIN = (1000, 50_000)  # Fig. 3's two columns
+FIG3_BUDGET = 60_000_000  # Fig. 3's x-axis: "# Training samples evaluated (millions)", 0 to 60, linear
+FIG3_EVAL_EVERY = 5_000_000  # Fig. 3's runs are also evaluated every 5 million samples, for that linear axis
 FIG5_NZ = (2, 5, 10, 20)  # Fig. 5's panels
 GRID_N = 20  # Fig. 4: points per axis of the unit-square grid
 N_SAMPLES_FIG5 = 100  # Fig. 5: random samples per model
@@ -63,7 +65,7 @@ def figure_configs(figure: int, budget: int, seed: int = 0, device: str = "cpu")
                 for d, zs in FIG2_NZ.items() for z in zs for a in ("aevb", "wake-sleep")]
     if figure == 3:
         return [TrainConfig(dataset="mnist", algorithm=a, n_z=3, hidden=(100,), n_train=n, marginal="hmc",
-                            marginal_points=1000, **common)
+                            marginal_points=1000, eval_every=FIG3_EVAL_EVERY, **common)
                 for n in FIG3_N_TRAIN for a in ("aevb", "wake-sleep", "mcem")]
     if figure == 4:
         return [TrainConfig(dataset=d, algorithm="aevb", n_z=2, hidden=DATASETS[d].hidden, **common) for d in DATASETS]
@@ -130,13 +132,13 @@ def data_model_marks(config: TrainConfig) -> str:
 
 
 def figures_of(config: TrainConfig) -> list[int]:
-    """The figures a run belongs to (budget, device, progress, fused or not and a step size fixed instead of
-    searched aside)."""
+    """The figures a run belongs to (budget, device, progress, fused or not, a step size fixed instead of
+    searched, and the evaluation grid aside: none of them changes the training trajectory)."""
     return [f for f in FIGURES if _key(config) in {_key(c) for c in figure_configs(f, 1, config.seed)}]
 
 
 def _key(c: TrainConfig) -> TrainConfig:
-    return dataclasses.replace(c, budget=1, device="cpu", progress=False, lr=None, fused=True)
+    return dataclasses.replace(c, budget=1, device="cpu", progress=False, lr=None, fused=True, eval_every=None)
 
 
 def memberships(config: TrainConfig) -> list[str]:

@@ -40,7 +40,7 @@ from aevb.data import load_split
 from aevb.distributions import DiagonalGaussian
 from aevb.evaluation import ais, iwae_bound, log_marginal_hmc
 from aevb.experiments.grids import figure_configs, run_name, select, study_configs
-from aevb.experiments.runs import load_checkpointed, load_model, read_run_config
+from aevb.experiments.runs import checkpoint_file, load_checkpointed, load_model, read_run_config
 from aevb.experiments.store import RESULTS_DIR, run_path
 from aevb.files import StoreError, atomic_write_csv, read_text
 from aevb.inference_gap import inference_gap
@@ -223,7 +223,7 @@ def measure(name: str, results_dir: str | Path = RESULTS_DIR, n_points: int | No
     rows: dict[str, list] = {f: [] for f in files}
     for c in configs:
         run_dir = run_path(results_dir, run_name(c))
-        if not (run_dir / "checkpoint.pt").exists():
+        if not checkpoint_file(run_dir).exists():
             log(f"  {run_dir.name}: no checkpoint here, not measured")
             continue
         if name == "burda":

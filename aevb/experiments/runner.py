@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from aevb.config import TrainConfig, eval_schedule, seedless
+from aevb.config import TrainConfig, evaluations, seedless
 from aevb.experiments.executors import EXECUTORS, Interrupted
 from aevb.experiments.grids import cost, figures_of, grid, run_name, select
 from aevb.experiments.images import render_images, write_images
@@ -46,7 +46,7 @@ def pending(configs: list[TrainConfig], results_dir: Path) -> list[TrainConfig]:
 
     def done(c):
         run_dir = run_path(results_dir, run_name(c))
-        return (samples_reached(run_dir) >= eval_schedule(c.budget, c.batch_size)[-1]
+        return (samples_reached(run_dir) >= evaluations(c)[-1]
                 and (not set(figures_of(c)) & {4, 5} or has_images(run_dir, c)))
 
     return [c for c in configs if not done(c)]

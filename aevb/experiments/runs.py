@@ -5,20 +5,23 @@
 - ``curve.csv``: columns ``samples, seconds, train_bound, test_bound`` (and ``train_marginal,
   test_marginal`` when the config asks for them), rewritten at each evaluation;
 - ``checkpoint.pt``: model and optimiser state, RNG state, data order and the curve so far, at each
-  evaluation and every ``checkpoint_every`` samples; the same command resumes from it.
+  evaluation and every ``checkpoint_every`` samples; the same command resumes from it. It lies in the run
+  directory, or, where the environment variable ``AEVB_CHECKPOINT_DIR`` is set, under that directory
+  (``checkpoint_file``): outside the work tree, so that a long run survives a fresh checkout and resumes there.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
 import platform
+import re
 import subprocess
 import warnings
 from pathlib import Path
 
 import torch
 
-from aevb.config import TrainConfig, eval_schedule
+from aevb.config import TrainConfig, evaluations
 from aevb.experiments.lock import run_locks
 from aevb.files import (StoreError, atomic_torch_save, atomic_write_csv, atomic_write_json, finite_rows, read_csv,
                         read_json)
@@ -44,11 +47,36 @@ def _git_revision() -> str:
         return "unknown"
 
 
+def float_kernels() -> dict:
+    """Which float kernels PyTorch runs here: its CPU capability (the vector instructions its kernels use:
+    AVX512, AVX2 or DEFAULT, which ``ATEN_CPU_CAPABILITY`` lowers) and the BLAS library it was built with.
+    Two machines that differ in these round differently."""
+    blas = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "blas": blas.group(1) if blas else "unknown"}
+
+
 def environment() -> dict:
-    """Where a run ran, for honest numbers: machine, threads, versions."""
+    """Where a run ran, for honest numbers: machine, float kernels, threads, versions."""
     return {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            **float_kernels(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version(), "git": _git_revision()}
+
+
+CHECKPOINT_DIR_VARIABLE = "AEVB_CHECKPOINT_DIR"
+_REPOSITORY = Path(__file__).resolve().parents[2]  # a run directory inside it is named relative to it
+
+
+def checkpoint_file(out_dir: str | Path) -> Path:
+    """Where the checkpoint of run directory ``out_dir`` lies: ``out_dir/checkpoint.pt``; where the environment
+    variable ``AEVB_CHECKPOINT_DIR`` is set, ``$AEVB_CHECKPOINT_DIR/<out_dir>/checkpoint.pt`` with ``out_dir`` named
+    relative to the repository when it lies inside it (so a fresh checkout of the repository finds the checkpoints
+    of the one before, wherever it is), by its absolute path otherwise."""
+    root = os.environ.get(CHECKPOINT_DIR_VARIABLE)
+    if not root:
+        return Path(out_dir) / "checkpoint.pt"
+    where = Path(out_dir).resolve()
+    key = where.relative_to(_REPOSITORY) if where.is_relative_to(_REPOSITORY) else where.relative_to(where.anchor)
+    return Path(root).expanduser() / key / "checkpoint.pt"
 
 
 RESUMABLE = {"budget", "progress", "device", "checkpoint_every"}  # may change between a run and its resume
@@ -78,11 +106,11 @@ def run_seeds(configs: list[TrainConfig], out_dirs: list, log=None) -> list:
         ALGORITHMS[c.algorithm].check_config(c)
     outs = [Path(o) if o is not None else None for o in out_dirs]
     with run_locks(outs):  # one writer per run directory, for the life of the run (RunLocked names the holder)
-        resumes = [_load_checkpoint(o, c) if o is not None and (o / "checkpoint.pt").exists() else None
+        resumes = [_load_checkpoint(o, c) if o is not None and checkpoint_file(o).exists() else None
                    for c, o in zip(configs, outs)]
         for o, r in zip(outs, resumes):
             if r is not None and log is not None:
-                log(f"resuming from {o / 'checkpoint.pt'} at {r['trainer']['samples']:,} samples")
+                log(f"resuming from {checkpoint_file(o)} at {r['trainer']['samples']:,} samples")
         configs = [c if r is None else dataclasses.replace(c, **{f: getattr(TrainConfig.from_dict(r["config"]), f)
                                                                   for f in INHERITED})
                    for c, r in zip(configs, resumes)]
@@ -106,7 +134,7 @@ def _writer(config: TrainConfig, out: Path | None, resume: dict | None):
             meta.update(lr_used=state["lr"], lr_search=state["lr_search"])
             atomic_write_json(out / "config.json", meta)
         # the checkpoint before the curve: a curve never runs ahead of the checkpoint that a resume starts from
-        atomic_torch_save(out / "checkpoint.pt", {**state, "config": dataclasses.asdict(config)})
+        atomic_torch_save(checkpoint_file(out), {**state, "config": dataclasses.asdict(config)})
         atomic_write_csv(out / "curve.csv", state["curve"], curve_columns(config))
     # every fit checkpoints at least at its last evaluation, so config.json has its step size by the end
     return on_checkpoint
@@ -119,7 +147,7 @@ def _load_checkpoint(out: Path, config: TrainConfig) -> dict:
     if differ:
         raise ValueError(f"{out} holds a run with other settings ({'; '.join(differ)}); "
                          f"use another output directory, or move that one away")
-    if ckpt["trainer"]["samples"] > eval_schedule(config.budget, config.batch_size)[-1]:
+    if ckpt["trainer"]["samples"] > evaluations(config)[-1]:
         raise ValueError(f"{out} is already trained to {ckpt['trainer']['samples']} samples, more than "
                          f"budget={config.budget}")
     return ckpt
@@ -144,7 +172,7 @@ def load_checkpointed(out_dir: str | Path, device: str = "cpu") -> tuple[torch.n
     try:
         model.load_state_dict(ckpt["trainer"]["model"])
     except (RuntimeError, TypeError, AttributeError) as e:
-        raise StoreError(Path(out_dir) / "checkpoint.pt", f"holds weights that do not fit its model ({e})",
+        raise StoreError(checkpoint_file(out_dir), f"holds weights that do not fit its model ({e})",
                          _resume_remedy(out_dir, config)) from None
     return model, ckpt, config
 
@@ -205,7 +233,7 @@ def read_curve(out_dir: str | Path, config: TrainConfig | None = None, remedy: s
         if ckpt is None:
             raise
         atomic_write_csv(path, ckpt["curve"], curve_columns(config))
-        warnings.warn(f"{e.path}: {e.problem}; rewritten from {Path(out_dir) / 'checkpoint.pt'} "
+        warnings.warn(f"{e.path}: {e.problem}; rewritten from {checkpoint_file(out_dir)} "
                       f"({ckpt['trainer']['samples']:,} samples)", stacklevel=2)
         return _checked_curve(path, config, remedy)
 
@@ -213,7 +241,7 @@ def read_curve(out_dir: str | Path, config: TrainConfig | None = None, remedy: s
 def _checkpoint_of(out_dir: str | Path, config: TrainConfig) -> dict | None:
     """The readable checkpoint of ``out_dir`` where it is of ``config``'s settings (up to ``RESUMABLE`` and
     ``INHERITED``), else None."""
-    if not (Path(out_dir) / "checkpoint.pt").exists():
+    if not checkpoint_file(out_dir).exists():
         return None
     try:
         ckpt, there = read_checkpoint(out_dir)
@@ -248,7 +276,7 @@ def read_checkpoint(out_dir: str | Path, device: str = "cpu", remedy: str | None
     """``(checkpoint, config)`` of ``out_dir/checkpoint.pt`` (tensors on ``device``), checked: torch can load it,
     it is a dict with ``CHECKPOINT_KEYS``, its ``trainer`` has ``TRAINER_KEYS`` and its ``config`` is a valid
     ``TrainConfig``. ``StoreError`` otherwise (move the file away to start the run afresh)."""
-    path = Path(out_dir) / "checkpoint.pt"
+    path = checkpoint_file(out_dir)
     if not path.exists():
         raise StoreError(path, "not found: the run has no checkpoint to load its model from", remedy or "")
     remedy = "move it away to start afresh" if remedy is None else remedy

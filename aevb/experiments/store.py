@@ -35,7 +35,7 @@ from aevb.config import TrainConfig
 from aevb.experiments.grids import (FIGURES, STUDIES, figure_configs, grid_configs, memberships, run_name,
                                    study_configs)
 from aevb.experiments.images import image_shapes, load_images, render_images, write_images
-from aevb.experiments.runs import load_model, read_checkpoint, read_curve, read_run_config, run
+from aevb.experiments.runs import checkpoint_file, load_model, read_checkpoint, read_curve, read_run_config, run
 from aevb.files import StoreError, atomic_write, atomic_write_csv, read_text
 
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"  # the committed store (repository root)
@@ -112,7 +112,7 @@ def run_images(run_dir: str | Path, config: TrainConfig | None = None) -> dict[s
     try:
         return load_images(run_dir, config, remedy)
     except StoreError as e:
-        if not image_shapes(config) or not (run_dir / "checkpoint.pt").exists():
+        if not image_shapes(config) or not checkpoint_file(run_dir).exists():
             raise
         ckpt = read_checkpoint(run_dir, remedy=remedy)[0]
         reached = samples_reached(run_dir)
@@ -120,7 +120,7 @@ def run_images(run_dir: str | Path, config: TrainConfig | None = None) -> dict[s
             raise e.remedied(f"{remedy} (checkpoint.pt is at {ckpt['trainer']['samples']:,} samples, the curve at "
                              f"{reached:,}: not the model the images were drawn from)") from None
         write_images(run_dir, render_images(config, load_model(run_dir), config.seed))
-        warnings.warn(f"{e.path}: {e.problem}; drawn again from {run_dir / 'checkpoint.pt'}", stacklevel=2)
+        warnings.warn(f"{e.path}: {e.problem}; drawn again from {checkpoint_file(run_dir)}", stacklevel=2)
         return load_images(run_dir, config, remedy)
 
 

@@ -17,7 +17,7 @@ import math
 import torch
 from tqdm import tqdm
 
-from aevb.config import TrainConfig, eval_schedule, seedless
+from aevb.config import TrainConfig, evaluations, seedless
 from aevb.data import load_split
 from aevb.devices import resolve_device
 from aevb.evaluation import log_marginal
@@ -63,7 +63,7 @@ def select_lrs(configs: list[TrainConfig], xs: list[torch.Tensor], trainer_cls=N
 
 def checkpoint_schedule(config: TrainConfig) -> list[int]:
     """Where training pauses: every evaluation point and every ``checkpoint_every`` samples."""
-    evals = eval_schedule(config.budget, config.batch_size, config.per_decade, config.eval_start)
+    evals = evaluations(config)
     every = math.ceil(config.checkpoint_every / config.batch_size) * config.batch_size
     return sorted(set(evals) | set(range(every, evals[-1], every)))
 
@@ -106,7 +106,7 @@ def fit_seeds(configs: list[TrainConfig], trainer_cls=None, on_checkpoints=None,
             t.load_state_dict(resumes[i]["trainer"])
     lockstep = Lockstep(trainers)
     curves = [list(resumes[i]["curve"]) if resumes[i] is not None else [] for i in runs]
-    evals = set(eval_schedule(cfg.budget, cfg.batch_size, cfg.per_decade, cfg.eval_start))
+    evals = set(evaluations(cfg))
     start = min((t.samples for t in trainers), default=max(evals))
     desc = f"{cfg.algorithm} {cfg.dataset} N_z={cfg.n_z}" + (f" x{len(trainers)} seeds" if len(trainers) > 1 else "")
     with tqdm(total=max(evals) * len(trainers), initial=sum(t.samples for t in trainers),
