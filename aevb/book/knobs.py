@@ -41,7 +41,7 @@ CHAPTER_RULES: dict[str, Callable] = {
     "coverage_seeds": lambda v: None if isinstance(v, (list, tuple)) and v and len(set(v)) == len(v) and all(
         type(s) is int and s >= 0 for s in v) else "a non-empty list of distinct whole numbers >= 0",
     "classifier_seed": lambda v: None if type(v) is int and v >= 0 else "a whole number >= 0",
-    "classifier_epochs": positive_int, "min_cells": positive_int,
+    "classifier_epochs": positive_int, "min_cells": positive_int, "estimator_instances": positive_int,
     "min_confidence": lambda v: None if type(v) in (int, float) and 0 < v <= 1 else "a number in (0, 1]",
 }
 

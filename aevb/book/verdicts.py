@@ -1,0 +1,338 @@
+"""The scorecard's rules: how a verdict on one of the paper's claims is decided from numbers.
+
+Each rule is a ``Rule``: its text, which the scorecard page renders, and its judge, which the scorecard calls,
+read the same thresholds (the constants below), so the page cannot state one rule while the code applies
+another. Every judge returns one of ``VERDICTS`` and can return each of them: ``tests/test_verdicts.py`` runs
+every rule on data where its claim clearly holds, clearly fails and is mixed.
+
+Claims about curves are judged panel by panel (``Panel``: one panel of Fig. 2 or Fig. 3, one latent size, one
+data set), on the paper's own axis range, with the seeds of a run averaged at each evaluation they share and their
+spread (standard deviation over seeds at the end) set against the margin being judged. A claim that speaks of
+"all experiments" holds only where every panel holds (``all_panels``).
+
+The functions take plain numbers and curves (lists of rows, one dict per evaluation, as ``curve.csv`` holds
+them); ``aevb.book.scorecard`` reads the store and calls them.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+HOLDS, CAVEAT, FAILS, UNTESTED = VERDICTS = ("holds", "holds with a caveat", "does not hold", "not tested")
+
+AHEAD_SHARE = 0.9  # "faster": ahead at no fewer than this share of the evaluations on the paper's axis
+BEHIND_SHARE = 0.5  # clearly not faster: ahead at fewer than this share
+SPREAD_FACTOR = 2.0  # a margin is clear where it exceeds this many standard deviations over seeds
+GAP_TOLERANCE = 1.0  # nats: overfitting's allowance (gap growth, or a test bound's fall from its peak)
+Z_UNBIASED = 4.5  # standard errors: an unbiased estimator's worst point stays within this (over ~100 points)
+VARIANCE_FACTOR = 10.0  # "very high variance": at least this many times the reparameterized gradient's
+TYPICAL_SHARE = 0.8  # "typically": at no fewer than this share of the cases
+COMPLEXITY_FACTOR = 2.0  # "the same computational complexity": cost per datapoint within this factor
+COST_FACTOR = 2.0  # "too slow": at least this many times AEVB's training seconds per datapoint
+APPD_AGREEMENT = 1.0  # nats: App. D is "good" at an N_z where its mean is this close to AIS's
+PAPER_AXES = {"Fig. 2": (1e5, 1e8), "Fig. 3": (0.0, 6e7)}  # the x-axis range each figure plots (samples)
+
+_ORDER = {HOLDS: 0, CAVEAT: 1, FAILS: 2}  # from best to worst, for combining columns of one panel
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One panel's verdict: ``label`` ("MNIST, N_z = 3"), ``verdict``, ``number`` (the margin or value it
+    rests on, as text) and ``note`` (what decided it)."""
+    label: str
+    verdict: str
+    number: str
+    note: str = ""
+    value: float = math.nan  # the margin judged (nats), for the scorecard's figure
+    error: float = math.nan  # what it was set against (SPREAD_FACTOR standard deviations over seeds)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A verdict rule: ``text`` (how it decides, for the page; ``{NAME}`` placeholders are the module's
+    thresholds) and ``judge`` (the function that decides)."""
+    name: str
+    text: str
+    judge: Callable = field(repr=False)
+
+    def describe(self) -> str:
+        """The rule as the page states it, with the thresholds the code uses."""
+        return self.text.format(**{k: _fmt(v) for k, v in globals().items() if k.isupper()})
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.0%}" if 0 < v < 1 else f"{v:g}"
+    return v
+
+
+def worst(verdicts: list[str]) -> str:
+    """The worst of several verdicts on one panel (its train and test columns): not tested where none is."""
+    judged = [v for v in verdicts if v in _ORDER]
+    return max(judged, key=_ORDER.get) if judged else UNTESTED
+
+
+def all_panels(panels: list[Panel]) -> str:
+    """A claim about every panel: holds where every panel holds, does not hold where any panel does not hold,
+    holds with a caveat otherwise; not tested where no panel was judged."""
+    judged = [p.verdict for p in panels if p.verdict != UNTESTED]
+    if not judged:
+        return UNTESTED
+    return HOLDS if all(v == HOLDS for v in judged) and len(judged) == len(panels) else \
+        FAILS if FAILS in judged else CAVEAT
+
+
+# --- curves of several seeds ---------------------------------------------------------------------------------
+
+def seed_mean(curves: list[list[dict]], column: str, lo: float = 0.0, hi: float = math.inf) -> dict[int, tuple]:
+    """{samples: (mean, sd)} of ``column`` over the seeds' ``curves`` at every evaluation that all of them
+    have in [lo, hi]; sd is 0 for a single seed."""
+    if not curves or any(not c for c in curves):
+        return {}
+    values = [{int(r["samples"]): r[column] for r in c if lo <= r["samples"] <= hi} for c in curves]
+    shared = sorted(set.intersection(*(set(v) for v in values)))
+    return {s: (statistics.fmean(v[s] for v in values),
+                statistics.stdev(v[s] for v in values) if len(values) > 1 else 0.0) for s in shared}
+
+
+def _seeds(n: int) -> str:
+    return "1 seed: no spread to set the margin against" if n == 1 else f"{n} seeds"
+
+
+# --- orderings (Fig. 2, Fig. 3) ------------------------------------------------------------------------------
+
+def ordering(a: list[list[dict]], b: list[list[dict]], column: str, lo: float, hi: float,
+             estimator_error: float = 0.0, decider: float | None = None) -> tuple[str, float, float, str]:
+    """Curve a (the seeds of AEVB) against curve b (a baseline's) on ``column`` over the evaluations both have
+    in [lo, hi]: (verdict, margin at the last, spread, note). Holds where a is above b at the last by more than
+    ``SPREAD_FACTOR`` times the spread over seeds and above at no fewer than ``AHEAD_SHARE`` of the evaluations;
+    does not hold where a is below at the last by more than that, or above at fewer than ``BEHIND_SHARE``; with a
+    caveat otherwise. Where the margin is within ``estimator_error`` (App. D's measured error), ``decider`` (the
+    margin by a better estimator, AIS) decides its sign; without one, it is a caveat."""
+    ma, mb = seed_mean(a, column, lo, hi), seed_mean(b, column, lo, hi)
+    shared = sorted(set(ma) & set(mb))
+    if not shared:
+        return UNTESTED, math.nan, math.nan, "no shared evaluation on the paper's axis"
+    diffs = [ma[s][0] - mb[s][0] for s in shared]
+    share = sum(d > 0 for d in diffs) / len(diffs)
+    margin, spread = diffs[-1], max(ma[shared[-1]][1], mb[shared[-1]][1])
+    noise = SPREAD_FACTOR * spread
+    note = f"ahead at {sum(d > 0 for d in diffs)} of {len(diffs)} evaluations; {_seeds(min(len(a), len(b)))}"
+    if abs(margin) <= max(noise, estimator_error) and estimator_error > noise:
+        if decider is None:
+            return CAVEAT, margin, spread, note + f"; the margin is within App. D's error ({estimator_error:.1f} " \
+                                                  "nats), not yet decided by AIS"
+        note += f"; within App. D's error ({estimator_error:.1f} nats): decided by AIS ({decider:+.1f} nats)"
+        return (HOLDS if decider > 0 and share >= AHEAD_SHARE else FAILS if decider < 0 else CAVEAT), margin, \
+            spread, note
+    if margin > noise and share >= AHEAD_SHARE:
+        return HOLDS, margin, spread, note
+    if margin < -noise or share < BEHIND_SHARE:
+        return FAILS, margin, spread, note
+    return CAVEAT, margin, spread, note
+
+
+ORDERING = Rule("ordering", (
+    "**AEVB ahead of a baseline**, per panel, on the paper's axis range (Fig. 2 from 10⁵ samples; Fig. 3 "
+    "to 60 million), train and test each, seeds averaged at each shared evaluation: *holds* where AEVB is "
+    "above at the last shared evaluation by more than {SPREAD_FACTOR} standard deviations over seeds and above "
+    "at no fewer than {AHEAD_SHARE} of the evaluations; *does not hold* where it is below at the last by more "
+    "than that, or above at fewer than {BEHIND_SHARE} of them; *with a caveat* otherwise. A panel takes the "
+    "worse of its train and test verdicts. In Fig. 3, where the margin is within App. D's measured error, AIS "
+    "decides its sign. A claim about all experiments holds where every panel holds and does not hold where any "
+    "panel does not."), ordering)
+
+
+# --- overfitting (Fig. 2, §5) --------------------------------------------------------------------------------
+
+def gap_growth(gaps: dict[int, list[float]]) -> tuple[str, float, str]:
+    """Gaps train − test at the last evaluation, by N_z, one per seed: (verdict, growth from the smallest to the
+    largest N_z, note). Holds where it grows by at most ``GAP_TOLERANCE`` nats plus ``SPREAD_FACTOR`` times the
+    spread over seeds; does not hold otherwise."""
+    if len(gaps) < 2:
+        return UNTESTED, math.nan, "fewer than two latent sizes"
+    lo, hi = gaps[min(gaps)], gaps[max(gaps)]
+    growth = statistics.fmean(hi) - statistics.fmean(lo)
+    spread = max(statistics.stdev(g) if len(g) > 1 else 0.0 for g in (lo, hi))
+    allowed = GAP_TOLERANCE + SPREAD_FACTOR * spread
+    note = f"allowed {allowed:.1f} nats; {_seeds(min(len(lo), len(hi)))}"
+    return (HOLDS if growth <= allowed else FAILS), growth, note
+
+
+GAP_GROWTH = Rule("gap growth", (
+    "**More latent variables, no more overfitting**, per data set: the train − test gap of the bound at the last "
+    "evaluation, averaged over seeds; *holds* where it grows by at most {GAP_TOLERANCE} nat (plus {SPREAD_FACTOR} "
+    "standard deviations over seeds) from the smallest to the largest $N_z$; *does not hold* otherwise."),
+    gap_growth)
+
+
+def peak_fall(curves: list[list[dict]], column: str = "test_bound") -> tuple[str, float, str]:
+    """One run's seeds: (verdict, how far the seed-mean ``column`` ends below its peak over training, note). Holds
+    where at most ``GAP_TOLERANCE`` nats plus ``SPREAD_FACTOR`` times the spread at the end; does not hold
+    otherwise."""
+    m = seed_mean(curves, column)
+    if not m:
+        return UNTESTED, math.nan, "no curve"
+    peak_at = max(m, key=lambda s: m[s][0])
+    last = max(m)
+    fall = m[peak_at][0] - m[last][0]
+    allowed = GAP_TOLERANCE + SPREAD_FACTOR * m[last][1]
+    note = f"peak at {peak_at:,} samples; allowed {allowed:.1f} nats; {_seeds(len(curves))}"
+    return (HOLDS if fall <= allowed else FAILS), fall, note
+
+
+PEAK_FALL = Rule("peak fall", (
+    "**Superfluous latent variables, no overfitting**, per data set: the $N_z$ above the one with the best final "
+    "test bound are the superfluous ones; *holds* where the test bound of each of them ends within "
+    "{GAP_TOLERANCE} nat (plus {SPREAD_FACTOR} standard deviations over seeds) of its own peak over training; "
+    "*does not hold* where one falls further; *not tested* where no $N_z$ lies above the best."), peak_fall)
+
+
+# --- estimators (§1, §2.1, §2.3; computed on random linear-Gaussian models) ----------------------------------
+
+def unbiased(worst_z: float) -> str:
+    """The worst standardized deviation |mean − exact| / s.e. over every datapoint and instance."""
+    return HOLDS if worst_z <= Z_UNBIASED else FAILS
+
+
+UNBIASED = Rule("unbiased", (
+    "**Unbiased**: on random linear-Gaussian models, where the bound is known exactly, the mean of many "
+    "independent estimates of every datapoint's bound; *holds* where the worst datapoint is within {Z_UNBIASED} "
+    "standard errors of the exact value; *does not hold* otherwise."), unbiased)
+
+
+def much_larger(ratios: list[float]) -> str:
+    """Variance ratios (the score-function gradient's over the reparameterized one's), one per instance."""
+    if not ratios:
+        return UNTESTED
+    return HOLDS if min(ratios) >= VARIANCE_FACTOR else FAILS if min(ratios) <= 1 else CAVEAT
+
+
+MUCH_LARGER = Rule("much larger variance", (
+    "**Very high variance**: the total variance of the naive (score-function) gradient of the bound over that of "
+    "the reparameterized one (estimator B), L = 1, on each random instance; *holds* where it is at least "
+    "{VARIANCE_FACTOR} times on every instance; *does not hold* where it is not larger on some instance; *with a "
+    "caveat* otherwise."), much_larger)
+
+
+def typically_less(share: float | None) -> str:
+    """The share of cases (datapoints of the random instances) where estimator B's variance is below A's."""
+    if share is None:
+        return UNTESTED
+    return HOLDS if share >= TYPICAL_SHARE else CAVEAT if share >= 0.5 else FAILS
+
+
+def both_readings(verdicts: list[str]) -> str:
+    """A claim with two readings that the paper does not choose between: holds where both hold, does not hold
+    where both fail, with a caveat otherwise."""
+    if UNTESTED in verdicts or not verdicts:
+        return UNTESTED
+    return HOLDS if set(verdicts) == {HOLDS} else FAILS if set(verdicts) == {FAILS} else CAVEAT
+
+
+TYPICALLY_LESS = Rule("typically less", (
+    "**Typically less variance**, L = 1, on random instances, in two readings the paper does not choose between: "
+    "the variance of the estimate's value at every datapoint, and of its gradient (the encoder's) on every "
+    "instance. Each *holds* where B's is lower at no fewer than {TYPICAL_SHARE} of them, *with a caveat* at half "
+    "or more, *does not hold* below half; the claim holds where both readings hold, does not hold where both "
+    "fail, and holds with a caveat otherwise."), typically_less)
+
+
+# --- cost ----------------------------------------------------------------------------------------------------
+
+def same_cost(ratios: list[float]) -> str:
+    """Training seconds per datapoint of wake-sleep over AEVB's, one per panel."""
+    if not ratios:
+        return UNTESTED
+    spread = max(max(r, 1 / r) for r in ratios)
+    return HOLDS if spread <= COMPLEXITY_FACTOR else CAVEAT if spread <= COMPLEXITY_FACTOR ** 2 else FAILS
+
+
+SAME_COST = Rule("same cost", (
+    "**The same computational complexity per datapoint**: wake-sleep's training seconds per datapoint over "
+    "AEVB's, for each pair of runs of Fig. 2 (one thread each); *holds* where every ratio is within a factor "
+    "{COMPLEXITY_FACTOR}; *with a caveat* within its square; *does not hold* otherwise."), same_cost)
+
+
+def costlier(ratios: list[float]) -> str:
+    """Training seconds per datapoint of Monte Carlo EM over AEVB's, one per Fig. 3 panel."""
+    if not ratios:
+        return UNTESTED
+    return HOLDS if min(ratios) >= COST_FACTOR else FAILS if min(ratios) <= 1 else CAVEAT
+
+
+COSTLIER = Rule("costlier", (
+    "**Too slow**: Monte Carlo EM's training seconds per datapoint over AEVB's, in each panel of Fig. 3; *holds* "
+    "where it is at least {COST_FACTOR} times in every panel; *does not hold* where it is not slower in some "
+    "panel; *with a caveat* otherwise."), costlier)
+
+
+def not_efficient(cost_verdict: str, margin_at_equal_time: float) -> str:
+    """Fig. 3's caption on the full data set: the cost verdict, and AEVB − MCEM (test, nats) at the largest
+    training time both reached."""
+    if cost_verdict == UNTESTED or math.isnan(margin_at_equal_time):
+        return UNTESTED
+    if cost_verdict == HOLDS and margin_at_equal_time > 0:
+        return HOLDS
+    return FAILS if cost_verdict == FAILS and margin_at_equal_time <= 0 else CAVEAT
+
+
+NOT_EFFICIENT = Rule("not efficient", (
+    "**Not efficiently applicable to the full data set**: on $N_{{train}}$ = 50,000, *holds* where Monte Carlo "
+    "EM costs at least {COST_FACTOR} times AEVB's training seconds per datapoint and is behind AEVB on the test "
+    "set at the largest training time both reached; *does not hold* where it is neither slower nor behind; *with "
+    "a caveat* otherwise."), not_efficient)
+
+
+def same_sign(margins: list[tuple[float, float]]) -> str:
+    """(margin, noise) pairs: AEVB − wake-sleep under each choice of hidden units; holds where all are clearly of
+    one sign, does not hold where two are clearly of opposite signs, with a caveat otherwise."""
+    if len(margins) < 2:
+        return UNTESTED
+    signs = {(m > n) - (m < -n) for m, n in margins}
+    return HOLDS if len(signs) == 1 and 0 not in signs else FAILS if {1, -1} <= signs else CAVEAT
+
+
+SAME_SIGN = Rule("same sign", (
+    "**Not very sensitive to the hidden units**: AEVB − wake-sleep on the test bound at the last shared "
+    "evaluation, with 100 and with 500 hidden units (MNIST, $N_z$ = 3); *holds* where both are clearly of one "
+    "sign (beyond {SPREAD_FACTOR} standard deviations over seeds); *does not hold* where they are clearly of "
+    "opposite signs; *with a caveat* otherwise."), same_sign)
+
+
+# --- App. D --------------------------------------------------------------------------------------------------
+
+def good_below(gaps: dict[int, float], below: int = 5) -> str:
+    """App. D − AIS (nats, mean over points) by N_z: holds where within ``APPD_AGREEMENT`` at every N_z below
+    ``below``."""
+    low = [abs(g) for z, g in gaps.items() if z < below]
+    if not low:
+        return UNTESTED
+    return HOLDS if max(low) <= APPD_AGREEMENT else FAILS
+
+
+GOOD_BELOW = Rule("good below 5", (
+    "**Good estimates below 5 dimensions**: App. D's mean log-likelihood against annealed importance sampling's "
+    "on the same test points, AEVB models with $N_z$ from 2 to 20; *holds* where they agree within "
+    "{APPD_AGREEMENT} nat at every $N_z$ below 5; *does not hold* otherwise."), good_below)
+
+
+def unreliable_above(gaps: dict[int, float], above: int = 3) -> str:
+    """App. D − AIS by N_z: holds where beyond ``APPD_AGREEMENT`` at every N_z tested above ``above``, does not
+    hold where within it at each of them, with a caveat where only some depart."""
+    high = [abs(g) > APPD_AGREEMENT for z, g in gaps.items() if z > above]
+    if not high:
+        return UNTESTED
+    return HOLDS if all(high) else CAVEAT if any(high) else FAILS
+
+
+UNRELIABLE_ABOVE = Rule("unreliable above 3", (
+    "**Unreliable in higher dimensions** (than the 3 used): *holds* where App. D departs from AIS by more than "
+    "{APPD_AGREEMENT} nat at every $N_z$ tested above 3; *with a caveat* where it departs at some of them only; "
+    "*does not hold* where it departs at none."), unreliable_above)
+
+
+RULES = (ORDERING, GAP_GROWTH, PEAK_FALL, UNBIASED, MUCH_LARGER, TYPICALLY_LESS, SAME_COST, COSTLIER,
+         NOT_EFFICIENT, SAME_SIGN, GOOD_BELOW, UNRELIABLE_ABOVE)

@@ -1,0 +1,135 @@
+"""Every verdict rule of the scorecard (aevb/book/verdicts.py) on data where its claim clearly holds, clearly
+fails and is mixed: a rule that cannot return "does not hold" on failing data is a defect. And the page states
+each rule with the thresholds its code uses."""
+import math
+import re
+
+import pytest
+
+from aevb.book import verdicts as v
+from aevb.book.verdicts import CAVEAT, FAILS, HOLDS, UNTESTED
+
+
+def curve(values, column="test_bound", start=1e5, step=10.0):
+    """A curve evaluated at start, start·step, ...: one row per value."""
+    return [{"samples": int(start * step**i), "seconds": float(i), column: x} for i, x in enumerate(values)]
+
+
+def seeds(values, spread=0.0, column="test_bound"):
+    """Three seeds of one curve, the last evaluation spread by ±spread."""
+    return [curve([*values[:-1], values[-1] + d], column) for d in (-spread, 0.0, spread)]
+
+
+AXIS = (1e5, 1e8)
+
+
+def test_ordering_holds_fails_and_is_mixed():
+    base = seeds([-150, -140, -130, -125])
+    ahead = seeds([-140, -130, -120, -115])  # above everywhere, by 10
+    verdict, margin, spread, _ = v.ordering(ahead, base, "test_bound", *AXIS)
+    assert verdict == HOLDS and margin == pytest.approx(10) and spread == 0
+    assert v.ordering(base, ahead, "test_bound", *AXIS)[0] == FAILS  # clearly behind
+    late = seeds([-160, -150, -135, -124])  # behind until the end, ahead by 1 there: not faster
+    assert v.ordering(late, base, "test_bound", *AXIS)[0] == FAILS  # ahead at 1 of 4 < BEHIND_SHARE
+    mostly = seeds([-149, -139, -131, -124])  # ahead at 3 of 4 (75% < AHEAD_SHARE) and at the end
+    assert v.ordering(mostly, base, "test_bound", *AXIS)[0] == CAVEAT
+    assert v.ordering(ahead, [], "test_bound", *AXIS)[0] == UNTESTED
+
+
+def test_ordering_sets_the_margin_against_the_seeds_spread():
+    base = seeds([-150, -140, -130, -125], spread=3.0)
+    close = seeds([-149, -139, -129, -124])  # ahead throughout by 1, but the seeds spread by 3 at the end
+    assert v.ordering(close, base, "test_bound", *AXIS)[0] == CAVEAT
+    behind = seeds([-149, -139, -129, -126])  # behind by 1 at the end, within the spread
+    assert v.ordering(behind, base, "test_bound", *AXIS)[0] == CAVEAT
+    tight = seeds([-150, -140, -130, -125])
+    assert v.ordering(seeds([-149, -139, -129, -124]), tight, "test_bound", *AXIS)[0] == HOLDS  # no spread
+
+
+def test_ordering_judges_only_the_papers_axis():
+    """Evaluations before the paper's axis begins (10^5 in Fig. 2) do not count."""
+    early = curve([-300, -290, -150, -140, -130], start=1e3)  # 10^3, 10^4: behind; from 10^5: ahead
+    base = curve([-200, -200, -155, -145, -135], start=1e3)
+    assert v.ordering([early], [base], "test_bound", *AXIS)[0] == HOLDS
+    assert v.ordering([early], [base], "test_bound", 0, 1e8)[0] == CAVEAT  # 3 of 5 if the whole run counted
+
+
+def test_ordering_within_the_estimators_error_is_decided_by_ais():
+    base = seeds([-150, -140, -130, -125])
+    close = seeds([-149, -139, -129, -124])  # ahead by 1, App. D's error 4
+    assert v.ordering(close, base, "test_bound", *AXIS, estimator_error=4.0)[0] == CAVEAT  # undecided
+    assert v.ordering(close, base, "test_bound", *AXIS, estimator_error=4.0, decider=2.0)[0] == HOLDS
+    assert v.ordering(close, base, "test_bound", *AXIS, estimator_error=4.0, decider=-2.0)[0] == FAILS
+    assert v.ordering(seeds([-140, -130, -120, -115]), base, "test_bound", *AXIS, estimator_error=4.0)[0] == HOLDS
+
+
+def test_a_claim_about_all_panels():
+    p = {x: v.Panel("p", x, "") for x in (HOLDS, CAVEAT, FAILS, UNTESTED)}
+    assert v.all_panels([p[HOLDS], p[HOLDS]]) == HOLDS
+    assert v.all_panels([p[HOLDS], p[CAVEAT]]) == CAVEAT
+    assert v.all_panels([p[HOLDS], p[FAILS], p[CAVEAT]]) == FAILS  # "in all experiments": one failing panel
+    assert v.all_panels([p[HOLDS], p[UNTESTED]]) == CAVEAT  # a panel not judged: not all of them hold
+    assert v.all_panels([p[UNTESTED]]) == v.all_panels([]) == UNTESTED
+    assert v.worst([HOLDS, CAVEAT]) == CAVEAT and v.worst([CAVEAT, FAILS]) == FAILS and v.worst([]) == UNTESTED
+
+
+def test_gap_growth():
+    tol = v.GAP_TOLERANCE
+    assert v.gap_growth({3: [2.0], 200: [2.0 + tol]})[0] == HOLDS
+    assert v.gap_growth({3: [2.0], 200: [2.0 + tol + 0.1]})[0] == FAILS
+    assert v.gap_growth({3: [2.0, 2.0, 2.0], 200: [1.0, 5.0, 3.0]})[0] == HOLDS  # +1 within the seeds' spread (2)
+    assert v.gap_growth({2: [60.0], 20: [200.0]})[0] == FAILS  # Frey Face-like
+    assert v.gap_growth({3: [2.0]})[0] == UNTESTED
+
+
+def test_peak_fall():
+    assert v.peak_fall(seeds([-130, -120, -110, -109]))[0] == HOLDS  # still rising
+    assert v.peak_fall(seeds([-130, -110, -115, -120]))[0] == FAILS  # peaked, then fell 10 nats
+    assert v.peak_fall(seeds([-130, -110, -111, -111.5], spread=1.0))[0] == HOLDS  # fell 1.5, within the spread
+    assert v.peak_fall([curve([-130, -110, -111, -111.5])])[0] == FAILS  # beyond 1 nat with one seed
+    assert v.peak_fall([])[0] == UNTESTED
+
+
+def test_the_estimator_rules():
+    assert v.unbiased(2.0) == HOLDS and v.unbiased(v.Z_UNBIASED + 0.1) == FAILS
+    assert v.much_larger([50.0, 200.0]) == HOLDS
+    assert v.much_larger([50.0, 3.0]) == CAVEAT
+    assert v.much_larger([50.0, 0.8]) == FAILS and v.much_larger([]) == UNTESTED
+    assert v.typically_less(0.9) == HOLDS and v.typically_less(0.6) == CAVEAT and v.typically_less(0.3) == FAILS
+    assert v.both_readings([HOLDS, HOLDS]) == HOLDS and v.both_readings([FAILS, FAILS]) == FAILS
+    assert v.both_readings([FAILS, HOLDS]) == CAVEAT and v.both_readings([UNTESTED, HOLDS]) == UNTESTED
+
+
+def test_the_cost_rules():
+    assert v.same_cost([1.2, 0.8, 1.9]) == HOLDS
+    assert v.same_cost([1.2, 3.0]) == CAVEAT
+    assert v.same_cost([1.2, 0.2]) == FAILS and v.same_cost([]) == UNTESTED
+    assert v.costlier([6.0, 9.0]) == HOLDS and v.costlier([6.0, 1.5]) == CAVEAT and v.costlier([0.9]) == FAILS
+    assert v.not_efficient(HOLDS, 20.0) == HOLDS
+    assert v.not_efficient(HOLDS, -20.0) == CAVEAT  # slower, but ahead at equal time
+    assert v.not_efficient(FAILS, -20.0) == FAILS and v.not_efficient(HOLDS, math.nan) == UNTESTED
+
+
+def test_same_sign():
+    assert v.same_sign([(5.0, 1.0), (13.0, 2.0)]) == HOLDS
+    assert v.same_sign([(-5.0, 1.0), (-13.0, 2.0)]) == HOLDS  # insensitive, whichever way
+    assert v.same_sign([(5.0, 1.0), (-13.0, 2.0)]) == FAILS
+    assert v.same_sign([(5.0, 1.0), (0.5, 2.0)]) == CAVEAT and v.same_sign([(5.0, 1.0)]) == UNTESTED
+
+
+def test_the_app_d_rules():
+    ok, far = v.APPD_AGREEMENT / 2, v.APPD_AGREEMENT * 3
+    assert v.good_below({2: ok, 3: -ok, 5: far}) == HOLDS  # 5 is not below 5
+    assert v.good_below({2: ok, 3: far}) == FAILS and v.good_below({10: far}) == UNTESTED
+    assert v.unreliable_above({3: ok, 5: far, 10: far}) == HOLDS
+    assert v.unreliable_above({3: ok, 5: ok, 10: ok, 20: far}) == CAVEAT
+    assert v.unreliable_above({3: ok, 5: ok, 10: -ok}) == FAILS and v.unreliable_above({2: far}) == UNTESTED
+
+
+def test_the_page_states_each_rule_with_the_codes_thresholds(monkeypatch):
+    text = v.ORDERING.describe()
+    assert "90%" in text and "2 standard deviations" in text and "{" not in text
+    monkeypatch.setattr(v, "AHEAD_SHARE", 0.75)
+    assert "75%" in v.ORDERING.describe()  # one source: a changed threshold changes the page
+    assert all(not re.search(r"\{[A-Z_]+\}", r.describe()) and r.judge.__module__ == v.__name__ for r in v.RULES)
+    assert "N_{train}" in v.NOT_EFFICIENT.describe()
