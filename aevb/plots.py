@@ -135,6 +135,7 @@ SPLITS = ("train", "test")  # the splits of a curve, drawn solid and dashed
 _DASHES = {"train": "", "test": (4, 2)}
 _YLABEL = {"bound": r"average $\mathcal{L}$ (nats)", "marginal": r"estimated $\log p(\mathbf{x})$ (nats)"}
 XLABEL = "# training samples evaluated"
+AXES = {"log": XLABEL, "millions": XLABEL + " (millions)"}  # Fig. 2's log x-axis; Fig. 3's linear one in millions
 
 
 def curve_rows(curve: list[dict], key: str = "bound", **labels) -> list[dict]:
@@ -163,13 +164,14 @@ def palette(levels) -> dict:
 
 
 def plot_curve(data, ax=None, label: str = "", color=None, key: str = "bound", legend: bool = True,
-               hue: str = "algorithm"):
+               hue: str = "algorithm", axis: str = "log"):
     """Fig. 2 / Fig. 3 style: the training (solid) and test (dashed) value vs training samples evaluated (log
     x), one colour per ``hue`` level (an algorithm's from ``COLORS``), drawn by ``sns.lineplot``.
 
     ``data``: a long-form frame (``curves_frame``, ``curve_rows``: columns ``samples``, ``split``, ``value``
     and ``hue``), or one curve as row dicts, drawn as ``label`` (in ``color`` where given). key "bound": the
-    average lower bound (Fig. 2); "marginal": the estimated log p(x) (Fig. 3)."""
+    average lower bound (Fig. 2); "marginal": the estimated log p(x) (Fig. 3). ``axis`` (``AXES``): "log" (Fig. 2's
+    x-axis) or "millions" (Fig. 3's: linear, in millions of samples)."""
     ax = _ax(ax, (DRAW_WIDTH * 0.75, 3.4))
     if not isinstance(data, pd.DataFrame):
         data = pd.DataFrame(curve_rows(data, key, **{hue: label or key}))
@@ -177,11 +179,15 @@ def plot_curve(data, ax=None, label: str = "", color=None, key: str = "bound", l
     else:
         colors = palette(data[hue].unique())
     splits = [s for s in SPLITS if s in set(data["split"])]
+    if axis not in AXES:
+        raise ValueError(f"axis={axis!r}: allowed values are {tuple(AXES)}")
+    if axis == "millions":
+        data = data.assign(samples=data["samples"] / 1e6)
     sns.lineplot(data=data, x="samples", y="value", hue=hue, style="split", style_order=splits,
                  dashes=_DASHES, palette=colors, ax=ax, legend=False, estimator=None,
                  units="run" if "run" in data else None)
-    ax.set_xscale("log")
-    ax.set_xlabel(XLABEL)
+    ax.set_xscale("log" if axis == "log" else "linear")
+    ax.set_xlabel(AXES[axis])
     ax.set_ylabel(_YLABEL.get(key, key))
     if legend:
         ax.legend(handles=legend_handles(list(colors), splits, colors))
@@ -197,11 +203,11 @@ def legend_handles(algorithms, splits=SPLITS, colors=None) -> list:
 
 
 def plot_panels(frame: pd.DataFrame, panels=None, title_of=str, key: str = "bound", ncols: int = 3,
-                width: float = DRAW_WIDTH, panel_height: float = 2.3, sharey: bool = False):
+                width: float = DRAW_WIDTH, panel_height: float = 2.3, sharey: bool = False, axis: str = "log"):
     """The Fig. 2 / Fig. 3 layout laid out for the page: one panel per ``panels`` entry (default: the
     ``panel`` values of ``frame``, a ``curves_frame``), ``ncols`` to a row, ``width`` inches wide in all, each
-    drawn with ``plot_curve`` and titled ``title_of(panel)``, and one legend for the figure (in an empty slot
-    of the grid, or below it). Returns (figure, {panel: ax})."""
+    drawn with ``plot_curve`` on ``axis`` and titled ``title_of(panel)``, and one legend for the figure (in an
+    empty slot of the grid, or below it). Returns (figure, {panel: ax})."""
     panels = list(frame["panel"].unique() if panels is None else panels)
     ncols = min(ncols, len(panels))
     nrows = int(np.ceil(len(panels) / ncols))
@@ -210,9 +216,9 @@ def plot_panels(frame: pd.DataFrame, panels=None, title_of=str, key: str = "boun
                              squeeze=False, sharey=sharey, layout="constrained")
     axes = dict(zip(panels, grid.flat))
     for panel, ax in axes.items():
-        plot_curve(frame[frame["panel"] == panel], ax=ax, key=key, legend=False)
+        plot_curve(frame[frame["panel"] == panel], ax=ax, key=key, legend=False, axis=axis)
         ax.set(title=title_of(panel), xlabel="", ylabel="")
-    fig.supxlabel(XLABEL)
+    fig.supxlabel(AXES[axis])
     fig.supylabel(_YLABEL.get(key, key))
     algorithms = [a for a in COLORS if a in set(frame["algorithm"])] + sorted(
         set(frame["algorithm"]) - set(COLORS))

@@ -8,7 +8,7 @@ import torch
 
 from aevb.config import TrainConfig
 from aevb.experiments.grids import run_name, study_configs
-from aevb.experiments.measurements import (COLUMNS, DIMENSION_METHODS, appd_dimension, appd_repeats, measure,
+from aevb.experiments.measurements import (COLUMNS, DIMENSION_METHODS, appd_dimension, appd_repeats, fig3_ais, measure,
                                            posterior_activity, read_study, study_path)
 from aevb.files import atomic_write_csv
 from aevb.experiments.runs import run
@@ -38,6 +38,12 @@ def test_app_d_repeats_spread_and_dimension_rows(run_dir):
     # N_z = 2: App. D agrees with AIS within 0.5 nats on the mean of 20 points; IWAE is a lower bound below both
     assert abs(rows["App. D"]["mean"] - rows["AIS"]["mean"]) < 0.5
     assert rows["IWAE k=1000"]["mean"] < max(rows["App. D"]["mean"], rows["AIS"]["mean"]) + 0.1
+
+
+def test_fig3_ais_measures_both_splits_at_the_checkpoints_samples(run_dir):
+    rows = fig3_ais(run_dir, n_points=10, ais_steps=200)
+    assert [r["split"] for r in rows] == ["train", "test"] and all(r["n_points"] == 10 for r in rows)
+    assert all(r["samples"] == SMALL.budget and abs(r["appd"] - r["ais"]) < 1.0 and r["ais_se"] > 0 for r in rows)
 
 
 def test_measure_without_checkpoints_is_an_error_and_writes_nothing(tmp_path):

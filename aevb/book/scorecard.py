@@ -65,14 +65,14 @@ from aevb.classifier import ClassifierSettings, class_coverage, fit_classifier, 
 from aevb.data import load_mnist
 from aevb.estimators import gradient_variance, sgvb_a, sgvb_b
 from aevb.experiments.accounting import compare
+from aevb.experiments.grids import SEEDS
 from aevb.experiments.images import load_images
-from aevb.experiments.measurements import read_study
+from aevb.experiments.measurements import FIG3_AIS_POINTS, read_study
 from aevb.experiments.runs import read_run_config
 from aevb.experiments.store import RESULTS_DIR, figure_runs
 from aevb.linear_gaussian import LinearEncoder, LinearGaussian
 from aevb.rng import seeded
 
-SEEDS = (0, 1, 2)  # the seeds of Fig. 2's and Fig. 3's runs the scorecard reads (those stored)
 PAPER_MINUTES = (20, 40)  # Fig. 2's caption: "20-40 minutes per million training samples" on the authors' CPU
 TRAINABLE_RISE = 10.0  # nats: full VB (a demonstration) "trains" where its training bound rose by more than this
 # estimator_evidence: random linear-Gaussian instances (chapter 2's model), datapoints and draws
@@ -120,9 +120,12 @@ def _reached(curves: list[list[dict]]) -> int:
 
 
 def _ordering_panel(label: str, a, b, columns: tuple[str, ...], axis: tuple[float, float],
-                    estimator_error: float = 0.0, decider: float | None = None) -> Panel:
-    """One panel of an ordering: the worse of its columns' verdicts (``aevb.book.verdicts.ordering``)."""
-    results = {c: ordering(a, b, c, *axis, estimator_error=estimator_error, decider=decider) for c in columns}
+                    errors: dict | None = None, deciders: dict | None = None) -> Panel:
+    """One panel of an ordering: the worse of its columns' verdicts (``aevb.book.verdicts.ordering``), each column
+    with the estimator's error and the deciding margin of ``errors`` and ``deciders`` (by column) where given."""
+    errors, deciders = errors or {}, deciders or {}
+    results = {c: ordering(a, b, c, *axis, estimator_error=errors.get(c, 0.0), decider=deciders.get(c))
+               for c in columns}
     verdict = worst([r[0] for r in results.values()])
     number = ", ".join(f"{c.split('_')[0]} {r[1]:+.1f} ± {r[2]:.1f}" for c, r in results.items()
                        if not math.isnan(r[1]))
@@ -271,20 +274,51 @@ def mcem_full_set_row(results_dir: Path) -> Row:
 
 def appd_errors(results_dir: Path) -> dict[str, float]:
     """|App. D − AIS| (nats) on each Fig. 3 model's first test points, by run name (the ``appd-repeats``
-    measurement): App. D's measured error, against which Fig. 3's margins are set."""
+    measurement of the seed-0 models): App. D's measured error where ``fig3-ais`` has not measured a run."""
     return {r["run"]: abs(r["appd_subset"] - r["ais_subset"]) for r in read_study("appd-repeats", results_dir) or []}
+
+
+def fig3_ais(results_dir: Path, runs: list[dict]) -> dict:
+    """The ``fig3-ais`` rows of the stored Fig. 3 runs measured at the samples their curve ends at: {(run, split):
+    row} (a row measured on an earlier checkpoint than the curve's end is left out)."""
+    ends = {r["name"]: int(r["curve"][-1]["samples"]) for r in runs if r["curve"]}
+    return {(m["run"], m["split"]): m for m in read_study("fig3-ais", results_dir) or []
+            if ends.get(m["run"]) == int(m["samples"])}
+
+
+def _fig3_column_evidence(names_a: list[str], names_b: list[str], measured: dict, fallback: dict, split: str):
+    """For one Fig. 3 column: (App. D's error, the AIS margin AEVB − baseline or None): the error the largest
+    |App. D − AIS| of the runs of both algorithms measured by ``fig3-ais`` (else ``appd-repeats``' of the
+    seed-0 models); the margin the difference of the seed means of AIS where every run of both is measured."""
+    rows = [measured.get((n, split)) for n in names_a + names_b]
+    errors = [abs(r["appd"] - r["ais"]) for r in rows if r is not None]
+    if not errors:  # measured on test points only: taken for the training points too (the cautious choice)
+        errors = [fallback[n] for n in names_a + names_b if n in fallback]
+    if any(r is None for r in rows):
+        return max(errors, default=0.0), None
+    mean = lambda names: statistics.fmean(measured[(n, split)]["ais"] for n in names)  # noqa: E731
+    return max(errors), mean(names_a) - mean(names_b)
 
 
 def fig3_reading_rows(results_dir: Path) -> list[Row]:
     """The readings of Fig. 3: AEVB against wake-sleep (both panels) and against MCEM (each panel), on the
-    estimated marginal likelihood (App. D), train and test, on the paper's axis (to 6e7 samples)."""
-    errors = appd_errors(results_dir)
+    estimated marginal likelihood (App. D), train and test, on the paper's axis (to 6e7 samples); a margin inside
+    App. D's measured error is decided by AIS where ``fig3-ais`` has measured every run of the panel."""
+    runs = figure_runs(3, results_dir, seeds=SEEDS)
+    measured, fallback = fig3_ais(results_dir, runs), appd_errors(results_dir)
+    names = {}
+    for r in runs:
+        if r["curve"]:
+            names.setdefault((r["config"].n_train, r["config"].algorithm), []).append(r["name"])
     fig3 = _fig3(results_dir)
 
     def panel(n, by, baseline):
-        err = max(errors.get(f"mnist-{a}-z3-h100-n{n}-hmc-s0", 0.0) for a in ("aevb", baseline))
+        errors, deciders = {}, {}
+        for split in ("train", "test"):
+            errors[f"{split}_marginal"], deciders[f"{split}_marginal"] = _fig3_column_evidence(
+                names[(n, "aevb")], names[(n, baseline)], measured, fallback, split)
         return _ordering_panel(f"N_train = {n:,}", by["aevb"], by[baseline], ("train_marginal", "test_marginal"),
-                               PAPER_AXES["Fig. 3"], estimator_error=err)
+                               PAPER_AXES["Fig. 3"], errors, deciders)
 
     ws = [panel(n, by, "wake-sleep") for n, by in sorted(fig3.items()) if "aevb" in by and "wake-sleep" in by]
     rows = [_panels_row("fig3-wake-sleep", ws, ORDERING)]
@@ -293,8 +327,10 @@ def fig3_reading_rows(results_dir: Path) -> list[Row]:
         key = f"fig3-mcem-{n}"
         rows.append(_panels_row(key, [panel(n, by, "mcem")], ORDERING) if "aevb" in by and "mcem" in by else
                     _untested(key, "no stored AEVB and MCEM runs"))
-    why = ("App. D's error: |App. D − AIS| on the first test points of the seed-0 models (results/studies/"
-           "appd-repeats.csv)" if errors else "App. D's error not measured (python -m aevb measure appd-repeats)")
+    why = (f"App. D's error and AIS: {FIG3_AIS_POINTS} training and test points of every run (results/studies/"
+           f"fig3-ais.csv)" if measured else "App. D's error: |App. D − AIS| on the first test points of the seed-0 "
+           "models (results/studies/appd-repeats.csv); AIS has not measured the runs as they end "
+           "(python -m aevb measure fig3-ais)" if fallback else "App. D's error not measured")
     return [Row(r.claim, r.verdict, r.number, "; ".join(filter(None, (r.why, why))), r.panels, r.rule)
             for r in rows]
 

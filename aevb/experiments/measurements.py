@@ -20,6 +20,10 @@ local ``checkpoint.pt``, and committed with the command that made it: ``python -
     optimised per point within the encoder's family, ``GAP_STEPS`` Adam steps) and the amortization gap.
   Every run is evaluated on the binarized test images, the grey-level row too (its model was trained on grey
   levels, the paper's data): that is the number of it that can stand beside the others'.
+- ``fig3-ais`` (Fig. 3's orderings where App. D's error is larger than the margin): on every Fig. 3 model of
+  every seed (``aevb.experiments.grids.SEEDS``), at the samples its checkpoint reached, App. D and AIS (8 chains,
+  500 distributions) on the first ``n_points`` (``FIG3_AIS_POINTS``) training and test points; the scorecard
+  takes App. D's error from them and lets AIS decide a margin inside it.
 - ``appd-dimension`` (App. D: "unreliable beyond about 5 latent dimensions"): on the ``appd-dimension`` study's
   models (N_z = 2 … 20), App. D with the jittered sampler and with a fixed step size, beside AIS and the
   importance-weighted bound (k = 1000), on the first ``n_points`` test points.
@@ -27,6 +31,7 @@ local ``checkpoint.pt``, and committed with the command that made it: ``python -
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import time
@@ -34,13 +39,22 @@ from pathlib import Path
 
 import torch
 
-import dataclasses
-
 from aevb.data import load_split
 from aevb.distributions import DiagonalGaussian
 from aevb.evaluation import ais, iwae_bound, log_marginal_hmc
-from aevb.experiments.grids import figure_configs, run_name, select, study_configs
-from aevb.experiments.runs import checkpoint_file, load_checkpointed, load_model, read_run_config
+from aevb.experiments.grids import (
+    SEEDS,
+    figure_configs,
+    run_name,
+    select,
+    study_configs,
+)
+from aevb.experiments.runs import (
+    checkpoint_file,
+    load_checkpointed,
+    load_model,
+    read_run_config,
+)
 from aevb.experiments.store import RESULTS_DIR, run_path
 from aevb.files import StoreError, atomic_write_csv, read_text
 from aevb.inference_gap import inference_gap
@@ -50,7 +64,8 @@ from aevb.posteriors import FullCovarianceGaussian
 from aevb.protocols import BURDA_N_TRAIN, passes_done, stages_done
 from aevb.rng import seeded
 
-MEASUREMENTS = ("appd-repeats", "appd-dimension", "burda")
+MEASUREMENTS = ("appd-repeats", "appd-dimension", "burda", "fig3-ais")
+FIG3_AIS_POINTS = 500  # fig3-ais: training and test points estimated by App. D and AIS
 REPEAT_SEEDS = (0, 1, 2, 3, 4)  # appd-repeats: App. D's seeds
 AIS_POINTS = 100  # appd-repeats, burda: the first test points also estimated by AIS
 COLUMNS = {"appd-repeats": ["run", "n_points", "seeds", "mean", "sd_of_mean", "mean_point_sd", "max_point_sd",
@@ -59,8 +74,9 @@ COLUMNS = {"appd-repeats": ["run", "n_points", "seeds", "mean", "sd_of_mean", "m
            "burda": ["run", "k", "posterior", "binarize", "samples", "passes", "stages", "train_seconds",
                      "test_elbo", "n_points", "iwae", "iwae_se", "active_units", "ais_points", "ais", "ais_se",
                      "iwae_on_ais", "seconds"],
-           "inference-gap": ["run", "points", "quantity", "mean", "se_mc", "se_data"]}
-TEXT_COLUMNS = ("run", "method", "posterior", "binarize", "quantity")
+           "inference-gap": ["run", "points", "quantity", "mean", "se_mc", "se_data"],
+           "fig3-ais": ["run", "samples", "split", "n_points", "appd", "ais", "ais_se", "seconds"]}
+TEXT_COLUMNS = ("run", "method", "posterior", "binarize", "quantity", "split")
 DIMENSION_METHODS = ("App. D", "App. D, fixed step", "AIS", "IWAE k=1000")
 
 
@@ -104,6 +120,21 @@ def appd_repeats(run_dir: Path, n_points: int, seeds=REPEAT_SEEDS, ais_points: i
             "max_point_sd": point_sd.max().item(), "ais_points": len(a),
             "appd_subset": est[0, :ais_points].mean().item(), "ais_subset": a.mean().item(),
             "seconds": round(seconds, 1)}
+
+
+def fig3_ais(run_dir: Path, n_points: int, ais_steps: int = 500) -> list[dict]:
+    """App. D and AIS (8 chains, ``ais_steps`` distributions) on the first ``n_points`` training and test points of
+    ``run_dir``'s model, at the samples its checkpoint reached: one row per split (means; AIS's standard error
+    over the points)."""
+    model, ckpt, config = load_checkpointed(run_dir)
+    rows = []
+    for split in ("train", "test"):
+        x = load_split(config, split, torch.device("cpu"))[:n_points]
+        (appd, a), seconds = _timed(lambda: (log_marginal_hmc(model, x), ais(model, x, n_chains=8, n_steps=ais_steps)))
+        rows.append({"run": run_dir.name, "samples": ckpt["trainer"]["samples"], "split": split, "n_points": len(x),
+                     "appd": appd.mean().item(), "ais": a.mean().item(), "ais_se": (a.std() / len(a) ** 0.5).item(),
+                     "seconds": round(seconds, 1)})
+    return rows
 
 
 def appd_dimension(run_dir: Path, n_points: int, ais_steps: int = 500, iwae_k: int = 1000) -> list[dict]:
@@ -203,6 +234,8 @@ def _config(run_dir: Path):
 
 def _configs(name: str) -> list:
     """The runs measurement ``name`` concerns: Fig. 3's, or its study's."""
+    if name == "fig3-ais":
+        return [c for seed in SEEDS for c in figure_configs(3, 1, seed)]
     return figure_configs(3, 1) if name == "appd-repeats" else study_configs(name, 1)
 
 
@@ -219,7 +252,8 @@ def measure(name: str, results_dir: str | Path = RESULTS_DIR, n_points: int | No
     names = {run_name(c) for c in configs}
     files = [name] + (["inference-gap"] if name == "burda" else [])
     kept = {f: [r for r in (read_study(f, results_dir) or []) if r["run"] not in names] if only else [] for f in files}
-    n_points = n_points or {"appd-repeats": 1000, "appd-dimension": 100, "burda": 10_000}[name]
+    n_points = n_points or {"appd-repeats": 1000, "appd-dimension": 100, "burda": 10_000,
+                            "fig3-ais": FIG3_AIS_POINTS}[name]
     rows: dict[str, list] = {f: [] for f in files}
     for c in configs:
         run_dir = run_path(results_dir, run_name(c))
@@ -230,6 +264,10 @@ def measure(name: str, results_dir: str | Path = RESULTS_DIR, n_points: int | No
             row, gap = burda_benchmark(run_dir, n_points, ais_points or AIS_POINTS, log)
             new = {"burda": [row], "inference-gap": gap}
             log(f"  {run_dir.name}: k = {IWAE_K} bound {row['iwae']:.2f}, AIS {row['ais']:.2f}")
+        elif name == "fig3-ais":
+            new = {name: fig3_ais(run_dir, n_points)}
+            log(f"  {run_dir.name}: " + "; ".join(f"{r['split']}: App. D {r['appd']:.2f}, AIS {r['ais']:.2f}"
+                                                   for r in new[name]))
         else:
             new = {name: [appd_repeats(run_dir, n_points)] if name == "appd-repeats" else
                    appd_dimension(run_dir, n_points)}
@@ -238,7 +276,7 @@ def measure(name: str, results_dir: str | Path = RESULTS_DIR, n_points: int | No
             rows[f] += new[f]
     path = study_path(name, results_dir)
     if not rows[name]:
-        train = "python -m aevb figure 3" if name == "appd-repeats" else f"python -m aevb study {name}"
+        train = "python -m aevb figure 3" if name in ("appd-repeats", "fig3-ais") else f"python -m aevb study {name}"
         raise FileNotFoundError(f"no run of measurement {name!r} has a checkpoint in {results_dir}: train them "
                                 f"first ({train}); {path} left as it was")
     order = [run_name(c) for c in _configs(name)]
