@@ -15,7 +15,7 @@ from urllib.parse import urldefrag, urljoin
 
 import pytest
 
-from aevb.book.pdf import WAIT_FOR_MATHJAX, chromium, serve  # the book's PDF printer drives the same browser
+from aevb.book.pdf import CHROMEDRIVER, CHROMIUM, WAIT_FOR_MATHJAX, chromium, serve  # the book's PDF printer drives the same browser
 
 FULL_PAGE_CAP = 30_000  # px: the tallest full-page screenshot (Chromium's limit is far above)
 HTML = os.environ.get("AEVB_BOOK_HTML")
@@ -27,6 +27,10 @@ if not HTML:
         pytest.fail("CI run without AEVB_BOOK_HTML: the built book was not tested in a browser",
                     pytrace=False)
     pytest.skip("no built book: run `make test`", allow_module_level=True)
+if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()) and not os.environ.get("CI"):
+    pytest.skip(f"no headless Chromium here ({CHROMIUM}, {CHROMEDRIVER}: Debian's chromium and chromium-driver, "
+                f"which `make browser-deps` installs with apt-get as root): the browser test is skipped on this "
+                f"platform", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,8 @@ from aevb.config import TrainConfig
 from aevb.experiments.grids import (FIGURES, STUDIES, figure_configs, grid_configs, memberships, run_name,
                                    study_configs)
 from aevb.experiments.images import image_shapes, load_images, render_images, write_images
-from aevb.experiments.runs import checkpoint_file, load_model, read_checkpoint, read_curve, read_run_config, run
+from aevb.experiments.runs import (checkpoint_file, float_kernels, load_model, read_checkpoint, read_curve,
+                                   read_run_config, run)
 from aevb.files import StoreError, atomic_write, atomic_write_csv, read_text
 
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"  # the committed store (repository root)
@@ -255,9 +256,13 @@ def check_prefix(name: str, samples: int, atol: float, results_dir: str | Path =
                              "difference": b[k] - a[k]})
     worst = max(rows, key=lambda r: abs(r["difference"]))
     if not abs(worst["difference"]) <= atol or not all(math.isfinite(r["rerun"]) for r in rows):
+        there = {k: meta.get("environment", {}).get(k, "not recorded") for k in float_kernels()}
+        here = float_kernels()
         raise AssertionError(f"re-running {name} to {samples} samples does not reproduce the stored curve: "
                              f"{worst['column']} at {worst['samples']} samples is {worst['rerun']:.4f} here, "
-                             f"{worst['stored']:.4f} stored (tolerance {atol} nats)")
+                             f"{worst['stored']:.4f} stored (tolerance {atol} nats); float kernels here: CPU "
+                             f"capability {here['cpu_capability']}, BLAS {here['blas']}; the stored run's: CPU "
+                             f"capability {there['cpu_capability']}, BLAS {there['blas']}")
     return rows
 
 
