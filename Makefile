@@ -6,7 +6,9 @@
 #   make pdf    the book as one PDF, _build/aevb-companion.pdf (Chromium prints the single-page HTML)
 #   make test   the same environment; check the package's layers (lint-imports, contracts in pyproject.toml);
 #               execute every chapter at the CI (smoke-test) budget into
-#               _build/ci, build that book (HTML in _build/ci/_build/html) with warnings as errors, then
+#               _build/ci, build that book (HTML in _build/ci/_build/html) with warnings as errors, execute the
+#               chapters that check the store once more with ATEN_CPU_CAPABILITY=default (another CPU's
+#               rounding) into _build/ci-default, then
 #               run the unit tests (with the optional Ray extra, requirements-ray.txt, installed), nbval on
 #               the executed notebooks, and the browser test (screenshots in _build/screenshots)
 SHELL := /bin/bash
@@ -23,6 +25,7 @@ endif
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 CHAPTERS := $(sort $(wildcard chapters/*.ipynb))
+STORE_CHAPTERS := $(shell grep -l "check_store" $(CHAPTERS))  # the chapters that re-train a prefix of the store
 BOOK_FILES := _config.yml _toc.yml intro.md rerun.md status.md api.md bibliography.md references.bib
 MATHJAX := $(VENV)/mathjax-3.2.2
 BUILD ?= _build
@@ -95,6 +98,9 @@ test: venv ray browser-deps
 	lint-imports
 	time $(MAKE) execute BUILD=_build/ci PARAMS="-p smoke_test True"
 	time $(MAKE) html BUILD=_build/ci HTML_OUT=_build/ci
+	@echo "the chapters that check the store, once more on PyTorch's non-vectorized kernels (another CPU's rounding)"
+	time ATEN_CPU_CAPABILITY=default python -m aevb.book.execute --out _build/ci-default \
+	  --params "-p smoke_test True" --jobs $(JOBS) $(STORE_CHAPTERS)
 	time AEVB_EXECUTED_DIR=$(CURDIR)/_build/ci/executed/chapters AEVB_BOOK_HTML=$(CURDIR)/_build/ci/_build/html \
 	  AEVB_SCREENSHOT_DIR=$(CURDIR)/_build/screenshots \
 	  pytest tests _build/ci/executed/chapters --nbval-lax --nbval-kernel-name python3 --durations=20
