@@ -50,7 +50,8 @@ class TrainConfig:
     marginal_points: int = 1000  # first points of train and test set used for it (Fig. 3: 1000)
     checkpoint_every: int = 100_000  # also checkpoint every this many samples (besides each evaluation)
     seed: int = 0  # seeds initialisation, minibatches, noise
-    fused: bool = True  # AEVB and wake-sleep steps by the fused back end (False: autograd; same draws)
+    fused: bool = True  # AEVB and wake-sleep steps by the fused back end, MCEM's by its gradients written out
+    #   (aevb.models.LatentVariableModel); False: autograd, the reference; the same draws either way
     start: str = "paper"  # optimiser start: "paper" (§5) or "anglepy" (the authors' code: see START_WARMUP)
     diagnostics: bool = False  # also record active units and KL(q‖p) per latent dimension at each evaluation
     frey_split: str = "blocks"  # Frey Face test split: "blocks" (ours), "frames" (a seeded random 180-frame

@@ -2,7 +2,10 @@
 
 Duane et al. (1987); Neal (2011), "MCMC using Hamiltonian dynamics". Identity mass matrix, leapfrog
 integrator, Metropolis correction. All chains advance together: ``log_prob`` maps (C, Z) -> (C,), and its
-gradient for every chain comes from one autograd call on the sum (the chains are independent). Each
+gradient for every chain comes from one autograd call on the sum (the chains are independent), or, where a caller
+has it written out, from ``value_and_grad`` in its place: (z: (C, Z), value: bool) -> (log_prob: (C,), or None
+where not ``value``, gradient: (C, Z)), asked for log_prob only where it is used, at a trajectory's ends (App. E's
+MCEM: ``aevb.models.LatentVariableModel.log_joint_and_grad_z``); the random draws are the same either way. Each
 chain has its own step size, adapted during warm-up by dual averaging (Hoffman & Gelman 2014, Alg. 5)
 towards ``target_accept`` (the paper's App. D and E use 90%) and then frozen, so that the samples kept
 come from a valid Markov chain.
@@ -26,6 +29,7 @@ import torch
 from aevb.rng import seeded
 
 LogProb = Callable[[torch.Tensor], torch.Tensor]  # (C, Z) -> (C,)
+ValueAndGrad = Callable[[torch.Tensor, bool], tuple[torch.Tensor | None, torch.Tensor]]  # (z, value) -> (lp, ∇lp)
 
 
 def log_prob_and_grad(log_prob: LogProb, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,15 +41,25 @@ def log_prob_and_grad(log_prob: LogProb, z: torch.Tensor) -> tuple[torch.Tensor,
     return lp.detach(), grad
 
 
-def leapfrog(log_prob: LogProb, z, p, grad, step_size, n_steps: int):
-    """n_steps leapfrog steps of size step_size: (C, 1), from (z, p): (C, Z) with ∇ log_prob(z) = grad.
+def value_and_grad_of(log_prob: LogProb, value_and_grad: ValueAndGrad | None = None) -> ValueAndGrad:
+    """``value_and_grad`` where given, else ``log_prob_and_grad`` on ``log_prob`` as one (autograd: the value comes
+    with the gradient, asked for or not)."""
+    if value_and_grad is not None:
+        return value_and_grad
+    return lambda z, value=True: log_prob_and_grad(log_prob, z)
+
+
+def leapfrog(log_prob: LogProb, z, p, grad, step_size, n_steps: int, value_and_grad: ValueAndGrad | None = None):
+    """n_steps leapfrog steps of size step_size: (C, 1), from (z, p): (C, Z) with ∇ log_prob(z) = grad; the
+    gradients by autograd, or by ``value_and_grad`` where given.
 
     Returns (z, p, log_prob(z), grad) at the end of the trajectory.
     """
+    value_and_grad = value_and_grad_of(log_prob, value_and_grad)
     p = p + 0.5 * step_size * grad
     for i in range(n_steps):
         z = z + step_size * p
-        lp, grad = log_prob_and_grad(log_prob, z)
+        lp, grad = value_and_grad(z, i == n_steps - 1)  # log_prob(z) is used at the end of the trajectory only
         if i < n_steps - 1:
             p = p + step_size * grad
     p = p + 0.5 * step_size * grad
@@ -60,14 +74,16 @@ def jittered(step_size: torch.Tensor, jitter: float) -> torch.Tensor:
     return step_size * (1 + jitter * (2 * torch.rand_like(step_size) - 1))
 
 
-def hmc_step(log_prob: LogProb, z, lp, grad, step_size, n_leapfrog: int, jitter: float = 0.0):
-    """One HMC transition for every chain. z: (C, Z); lp: (C,); step_size: (C,), jittered by ``jitter``.
+def hmc_step(log_prob: LogProb, z, lp, grad, step_size, n_leapfrog: int, jitter: float = 0.0,
+             value_and_grad: ValueAndGrad | None = None):
+    """One HMC transition for every chain. z: (C, Z); lp: (C,); step_size: (C,), jittered by ``jitter``;
+    gradients by autograd, or by ``value_and_grad`` where given.
 
     Returns (z, lp, grad, accept_prob: (C,)); rejected chains keep their state.
     """
     step_size = jittered(step_size, jitter)
     p0 = torch.randn_like(z)
-    z1, p1, lp1, grad1 = leapfrog(log_prob, z, p0, grad, step_size[:, None], n_leapfrog)
+    z1, p1, lp1, grad1 = leapfrog(log_prob, z, p0, grad, step_size[:, None], n_leapfrog, value_and_grad)
     log_ratio = (lp1 - 0.5 * (p1**2).sum(-1)) - (lp - 0.5 * (p0**2).sum(-1))  # (C,)
     log_ratio = torch.nan_to_num(log_ratio, nan=-math.inf)  # a diverged trajectory is rejected
     accept_prob = torch.exp(log_ratio.clamp(max=0.0))
@@ -119,10 +135,12 @@ class HMCResult:
 
 def hmc(log_prob: LogProb, init: torch.Tensor, n_samples: int, n_leapfrog: int = 10,
         step_size: float | torch.Tensor = 0.1, n_warmup: int = 100, target_accept: float = 0.9,
-        adapt: bool = True, thin: int = 1, seed: int | None = None, jitter: float = 0.0) -> HMCResult:
+        adapt: bool = True, thin: int = 1, seed: int | None = None, jitter: float = 0.0,
+        value_and_grad: ValueAndGrad | None = None) -> HMCResult:
     """Run C independent chains from ``init``: (C, Z); keep ``n_samples`` states after ``n_warmup``
     warm-up transitions (step sizes adapted there when ``adapt``), every ``thin``-th transition; each
     transition's step size jittered by ``jitter`` (see the module's docstring; warm-up adapts the centre ε).
+    ``value_and_grad``, where given, computes log_prob and its gradient in autograd's place.
 
     With ``seed`` the run is reproducible and leaves the caller's RNG alone; without, it draws from
     torch's global RNG (as inside an enclosing ``aevb.rng.seeded`` block).
@@ -130,22 +148,23 @@ def hmc(log_prob: LogProb, init: torch.Tensor, n_samples: int, n_leapfrog: int =
     if seed is not None:
         with seeded(seed, init.device):
             return hmc(log_prob, init, n_samples, n_leapfrog, step_size, n_warmup, target_accept, adapt, thin,
-                       jitter=jitter)
+                       jitter=jitter, value_and_grad=value_and_grad)
     z = init.detach().clone()
     eps = torch.as_tensor(step_size, dtype=z.dtype, device=z.device).expand(z.shape[0]).clone()  # (C,)
-    lp, grad = log_prob_and_grad(log_prob, z)
+    value_and_grad = value_and_grad_of(log_prob, value_and_grad)
+    lp, grad = value_and_grad(z, True)
     if adapt and n_warmup > 0:
         da = DualAveraging(eps, target_accept)
         for _ in range(n_warmup):
-            z, lp, grad, a = hmc_step(log_prob, z, lp, grad, eps, n_leapfrog, jitter)
+            z, lp, grad, a = hmc_step(log_prob, z, lp, grad, eps, n_leapfrog, jitter, value_and_grad)
             eps = da.update(a)
         eps = da.final()
     else:
         for _ in range(n_warmup):
-            z, lp, grad, _ = hmc_step(log_prob, z, lp, grad, eps, n_leapfrog, jitter)
+            z, lp, grad, _ = hmc_step(log_prob, z, lp, grad, eps, n_leapfrog, jitter, value_and_grad)
     out, acc = [], torch.zeros_like(eps)
     for i in range(n_samples * thin):
-        z, lp, grad, a = hmc_step(log_prob, z, lp, grad, eps, n_leapfrog, jitter)
+        z, lp, grad, a = hmc_step(log_prob, z, lp, grad, eps, n_leapfrog, jitter, value_and_grad)
         acc += a
         if (i + 1) % thin == 0:
             out.append(z)

@@ -76,3 +76,27 @@ def test_jittered_step_sizes_stop_resonance_on_a_gaussian_posterior():
     assert lag1 < -0.5 and ess_sq < 15
     lag1, ess_sq = chains(0.9)
     assert abs(lag1) < 0.3 and ess_sq > 25
+
+
+def test_a_written_out_gradient_takes_autograds_place_with_the_same_draws():
+    """``value_and_grad`` (the gradient written out, as App. E's MCEM gives it) in place of autograd: the same
+    chains up to rounding from the same seed, and log_prob asked for only where it is used, at the start and at each
+    trajectory's end (once per transition), the other leapfrog steps asking for the gradient alone."""
+    precision = torch.linalg.inv(COV)
+    asked = []
+
+    def value_and_grad(z, value):  # (C, 2) -> ((C,) or None, (C, 2))
+        asked.append(value)
+        return TARGET.log_prob(z) if value else None, -(z - MEAN) @ precision
+
+    ref = hmc(TARGET.log_prob, torch.zeros(50, 2, dtype=D), 20, n_leapfrog=5, n_warmup=10, seed=3, jitter=0.5)
+    got = hmc(TARGET.log_prob, torch.zeros(50, 2, dtype=D), 20, n_leapfrog=5, n_warmup=10, seed=3, jitter=0.5,
+              value_and_grad=value_and_grad)
+    # rounding (the two gradients differ in their last bits) grows through 30 transitions to ~1e-12; a different
+    # draw or a wrong gradient would move the chains by O(1)
+    torch.testing.assert_close(got.samples, ref.samples, rtol=0, atol=1e-9)
+    torch.testing.assert_close(got.step_size, ref.step_size, rtol=0, atol=1e-9)
+    torch.testing.assert_close(got.log_prob, ref.log_prob, rtol=0, atol=1e-9)
+    assert (ref.samples[1:] != ref.samples[:-1]).any() and 0.5 < ref.accept_rate.mean() < 1  # the chains move
+    transitions = 10 + 20
+    assert len(asked) == 1 + transitions * 5 and sum(asked) == 1 + transitions

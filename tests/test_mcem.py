@@ -1,7 +1,9 @@
 """Monte Carlo EM (aevb/learners/mcem.py, App. E): its E-step samples the exact posterior of a
 linear-Gaussian model, its step size reaches the 90% acceptance App. E asks for, each minibatch makes 5
-weight updates on the acquired samples, it improves its marginal likelihood on real data, and it resumes exactly."""
+weight updates on the acquired samples, it improves its marginal likelihood on real data, and it resumes exactly; its
+gradients written out (``TrainConfig.fused``) equal autograd's, and so does a training step taken with them."""
 import dataclasses
+from functools import partial
 
 import pytest
 import torch
@@ -10,6 +12,7 @@ from aevb.config import TrainConfig
 from aevb.data import load_split
 from aevb.estimators import log_joint
 from aevb.experiments.runs import run
+from aevb.hmc import log_prob_and_grad
 from aevb.learners.mcem import M_STEPS, TARGET_ACCEPT, MCEMTrainer
 from aevb.linear_gaussian import LinearGaussian
 from aevb.models import build_vae
@@ -36,7 +39,7 @@ def test_e_step_samples_the_exact_posterior_of_a_linear_gaussian_model():
     torch.manual_seed(0)
     lg = LinearGaussian.random(d_x=6, n_z=3, s=1.0, seed=1, dtype=torch.float32)
     _, x = lg.sample_joint(50)  # (50, 6)
-    cfg = dataclasses.replace(SMALL, n_train=None, batch_size=50)
+    cfg = dataclasses.replace(SMALL, n_train=None, batch_size=50, fused=False)  # autograd: lg has no gradient by hand
     t = _trainer(cfg, x)
     t.model = lg  # the E-step only needs the model protocol: prior and log_likelihood
     idx = torch.arange(50)
@@ -110,13 +113,14 @@ def test_improves_its_marginal_likelihood_on_real_data():
     assert curve[-1]["test_marginal"] > curve[0]["test_marginal"] + 15
 
 
-def test_resumes_exactly():
-    x = load_split(SMALL, "train", torch.device("cpu"))
-    a = _trainer(SMALL, x)
+def test_resumes_exactly(fused):
+    config = dataclasses.replace(SMALL, fused=fused)
+    x = load_split(config, "train", torch.device("cpu"))
+    a = _trainer(config, x)
     a.advance(3000)
-    b = _trainer(SMALL, x)
+    b = _trainer(config, x)
     b.advance(1500)
-    c = _trainer(SMALL, x)
+    c = _trainer(config, x)
     c.load_state_dict(b.state_dict())
     c.advance(3000)
     assert torch.equal(a.chains, c.chains) and torch.equal(a.step_size, c.step_size)
@@ -139,3 +143,65 @@ def test_needs_a_marginal_likelihood_estimator(tmp_path):
         assert not (tmp_path / "run").exists()
     for marginal in ("hmc", "ais"):
         MCEMTrainer.check_config(dataclasses.replace(SMALL, marginal=marginal))
+
+
+@pytest.fixture
+def float64():
+    """torch's default dtype float64 for the test (models, chains and step size are made in it)."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "frey"])  # the Bernoulli and the Gaussian decoder
+@pytest.mark.parametrize("hidden", [(100,), (20, 30), ()])
+def test_written_out_gradients_equal_autograds(dataset, hidden, float64):
+    """``LatentVariableModel.log_joint_and_grad_z`` (HMC's target and ∇z) and ``neg_log_joint_and_grads`` (the
+    M-step's objective and ∇θ) against autograd on ``log_joint``, in float64 on random instances: weights
+    ~ N(0, 1/fan-in) and biases ~ N(0, 0.5²) (tanh units far from linear, logits and log-variances of order 1),
+    x uniform on [0, 1], z ~ N(0, I). The values are hundreds to thousands of nats and the gradients of order 1 to
+    hundreds, so the worst element's error below 1e-10 (it is ~1e-13) is float64 rounding, and any wrong term, sign,
+    factor or head would miss by far more."""
+    for seed in range(4):
+        g = torch.Generator().manual_seed(seed)
+        model = build_vae(dataset, 3, hidden, seed, encoder=False)
+        with torch.no_grad():
+            for p in model.parameters():  # weights (out, in), biases (out,)
+                p.copy_(torch.randn(p.shape, generator=g) * (p.shape[-1] ** -0.5 if p.dim() == 2 else 0.5))
+        x = torch.rand(7, model.d_x, generator=g)  # (B, D)
+        z = torch.randn(7, 3, generator=g)  # (B, Z)
+        lp, grad = model.log_joint_and_grad_z(x, z)
+        no_value, grad_alone = model.log_joint_and_grad_z(x, z, value=False)
+        ref_lp, ref_grad = log_prob_and_grad(partial(log_joint, model, x), z)
+        loss, grads = model.neg_log_joint_and_grads(x, z)
+        ref_loss = -log_joint(model, x, z).mean()
+        params = list(model.parameters())
+        ref_grads = torch.autograd.grad(ref_loss, params)
+        assert no_value is None and set(grads) == set(params)
+        pairs = [(lp, ref_lp), (grad, ref_grad), (grad_alone, ref_grad), (loss, ref_loss.detach())]
+        pairs += [(grads[p], r) for p, r in zip(params, ref_grads)]
+        for a, b in pairs:
+            assert a.shape == b.shape and a.dtype == torch.float64
+        worst = max((a - b).abs().max().item() for a, b in pairs)
+        assert worst < 1e-10, (seed, worst)
+        assert ref_lp.abs().min() > 100 and ref_grad.abs().max() > 1  # the comparison is not between zeros
+
+
+def test_a_written_out_training_step_equals_autograds(float64):
+    """Three minibatch steps (each an E-step of one HMC transition and 5 Adagrad M-steps) with the gradients written
+    out (``fused=True``) and through autograd (``fused=False``), in float64 from the same seed: the same random
+    draws, so the same chains, acceptances, step size, weights and reported objective up to rounding (~1e-15).
+    A different draw or a wrong gradient moves them by orders of magnitude more than 1e-10 (Adagrad is blind to
+    the gradient's scale: that is ``test_written_out_gradients_equal_autograds``' to catch)."""
+    x = load_split(SMALL, "train", torch.device("cpu")).double()
+    ref, got = (_trainer(dataclasses.replace(SMALL, fused=fused), x) for fused in (False, True))
+    ref_loss, got_loss = ref.advance(300), got.advance(300)
+    assert abs(got_loss - ref_loss) < 1e-10 * abs(ref_loss)
+    visited = ~torch.isnan(ref.accept)
+    assert visited.sum() == 300 and torch.equal(visited, ~torch.isnan(got.accept))
+    assert 0.2 < ref.accept[visited].mean() < 1  # the chains moved
+    for a, b in [(got.chains, ref.chains), (got.accept[visited], ref.accept[visited]), (got.step_size, ref.step_size),
+                 *zip(got.model.parameters(), ref.model.parameters())]:
+        assert a.dtype == torch.float64
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
