@@ -41,8 +41,8 @@ def test_app_d_repeats_spread_and_dimension_rows(run_dir):
 
 
 def test_fig3_ais_measures_both_splits_at_the_checkpoints_samples(run_dir):
-    rows = fig3_ais(run_dir, n_points=10, ais_steps=200)
-    assert [r["split"] for r in rows] == ["train", "test"] and all(r["n_points"] == 10 for r in rows)
+    rows = fig3_ais(run_dir, n_points=4, ais_steps=100)
+    assert [r["split"] for r in rows] == ["train", "test"] and all(r["n_points"] == 4 for r in rows)
     assert all(r["samples"] == SMALL.budget and abs(r["appd"] - r["ais"]) < 1.0 and r["ais_se"] > 0 for r in rows)
 
 
