@@ -534,11 +534,16 @@ def tally(rows: list[Row]) -> dict[str, dict[str, int]]:
             "readings": verdict_counts([r for r in rows if r.claim.key not in sentences])}
 
 
+ORDERING_LABELS = {"fig2-ordering": "Fig. 2 vs WS", "fig3-wake-sleep": "Fig. 3 vs WS", "fig3-mcem-1000": "Fig. 3 vs MCEM",
+                   "fig3-mcem-50000": "Fig. 3 vs MCEM"}  # the ordering claims, shortly, for the figure's rows
+
+
 def panel_margins(rows: list[Row]) -> list[dict]:
-    """Long-form rows for the scorecard's figure: every panel of the ordering claims, its test-set margin (AEVB −
-    baseline, nats), what the margin was set against and its verdict."""
-    return [{"claim": r.claim.subject.removeprefix("Fig. 3 shows (our reading): "), "panel": p.label,
-             "margin": p.value, "error": p.error, "verdict": p.verdict}
+    """Long-form rows for the scorecard's figure: every panel of the ordering claims (``where``: the figure, the
+    baseline and the panel, shortly), its test-set margin (AEVB − baseline, nats), what the margin was set against
+    and its verdict."""
+    return [{"where": f"{ORDERING_LABELS[r.claim.key]}: {p.label}", "margin": p.value, "error": p.error,
+             "verdict": p.verdict}
             for r in rows if r.rule is ORDERING for p in r.panels if not math.isnan(p.value)]
 
 
