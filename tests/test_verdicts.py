@@ -132,4 +132,4 @@ def test_the_page_states_each_rule_with_the_codes_thresholds(monkeypatch):
     monkeypatch.setattr(v, "AHEAD_SHARE", 0.75)
     assert "75%" in v.ORDERING.describe()  # one source: a changed threshold changes the page
     assert all(not re.search(r"\{[A-Z_]+\}", r.describe()) and r.judge.__module__ == v.__name__ for r in v.RULES)
-    assert "N_{train}" in v.NOT_EFFICIENT.describe()
+    assert "N_train = 50,000" in v.NOT_EFFICIENT.describe() and "$" not in "".join(r.describe() for r in v.RULES)

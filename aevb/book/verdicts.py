@@ -164,7 +164,7 @@ def gap_growth(gaps: dict[int, list[float]]) -> tuple[str, float, str]:
 GAP_GROWTH = Rule("gap growth", (
     "**More latent variables, no more overfitting**, per data set: the train − test gap of the bound at the last "
     "evaluation, averaged over seeds; *holds* where it grows by at most {GAP_TOLERANCE} nat (plus {SPREAD_FACTOR} "
-    "standard deviations over seeds) from the smallest to the largest $N_z$; *does not hold* otherwise."),
+    "standard deviations over seeds) from the smallest to the largest N_z; *does not hold* otherwise."),
     gap_growth)
 
 
@@ -184,10 +184,10 @@ def peak_fall(curves: list[list[dict]], column: str = "test_bound") -> tuple[str
 
 
 PEAK_FALL = Rule("peak fall", (
-    "**Superfluous latent variables, no overfitting**, per data set: the $N_z$ above the one with the best final "
+    "**Superfluous latent variables, no overfitting**, per data set: the N_z above the one with the best final "
     "test bound are the superfluous ones; *holds* where the test bound of each of them ends within "
     "{GAP_TOLERANCE} nat (plus {SPREAD_FACTOR} standard deviations over seeds) of its own peak over training; "
-    "*does not hold* where one falls further; *not tested* where no $N_z$ lies above the best."), peak_fall)
+    "*does not hold* where one falls further; *not tested* where no N_z lies above the best."), peak_fall)
 
 
 # --- estimators (§1, §2.1, §2.3; computed on random linear-Gaussian models) ----------------------------------
@@ -280,7 +280,7 @@ def not_efficient(cost_verdict: str, margin_at_equal_time: float) -> str:
 
 
 NOT_EFFICIENT = Rule("not efficient", (
-    "**Not efficiently applicable to the full data set**: on $N_{{train}}$ = 50,000, *holds* where Monte Carlo "
+    "**Not efficiently applicable to the full data set**: on N_train = 50,000, *holds* where Monte Carlo "
     "EM costs at least {COST_FACTOR} times AEVB's training seconds per datapoint and is behind AEVB on the test "
     "set at the largest training time both reached; *does not hold* where it is neither slower nor behind; *with "
     "a caveat* otherwise."), not_efficient)
@@ -297,7 +297,7 @@ def same_sign(margins: list[tuple[float, float]]) -> str:
 
 SAME_SIGN = Rule("same sign", (
     "**Not very sensitive to the hidden units**: AEVB − wake-sleep on the test bound at the last shared "
-    "evaluation, with 100 and with 500 hidden units (MNIST, $N_z$ = 3); *holds* where both are clearly of one "
+    "evaluation, with 100 and with 500 hidden units (MNIST, N_z = 3); *holds* where both are clearly of one "
     "sign (beyond {SPREAD_FACTOR} standard deviations over seeds); *does not hold* where they are clearly of "
     "opposite signs; *with a caveat* otherwise."), same_sign)
 
@@ -315,8 +315,8 @@ def good_below(gaps: dict[int, float], below: int = 5) -> str:
 
 GOOD_BELOW = Rule("good below 5", (
     "**Good estimates below 5 dimensions**: App. D's mean log-likelihood against annealed importance sampling's "
-    "on the same test points, AEVB models with $N_z$ from 2 to 20; *holds* where they agree within "
-    "{APPD_AGREEMENT} nat at every $N_z$ below 5; *does not hold* otherwise."), good_below)
+    "on the same test points, AEVB models with N_z from 2 to 20; *holds* where they agree within "
+    "{APPD_AGREEMENT} nat at every N_z below 5; *does not hold* otherwise."), good_below)
 
 
 def unreliable_above(gaps: dict[int, float], above: int = 3) -> str:
@@ -330,7 +330,7 @@ def unreliable_above(gaps: dict[int, float], above: int = 3) -> str:
 
 UNRELIABLE_ABOVE = Rule("unreliable above 3", (
     "**Unreliable in higher dimensions** (than the 3 used): *holds* where App. D departs from AIS by more than "
-    "{APPD_AGREEMENT} nat at every $N_z$ tested above 3; *with a caveat* where it departs at some of them only; "
+    "{APPD_AGREEMENT} nat at every N_z tested above 3; *with a caveat* where it departs at some of them only; "
     "*does not hold* where it departs at none."), unreliable_above)
 
 
