@@ -90,9 +90,11 @@ def _binarize(s: str) -> str | None:
     return None if s.lower() == "none" else s
 
 
-# `train`'s values of the flags a protocol presets, where they are not given: §5's, or Burda et al.'s
-TRAIN_DEFAULTS = {"paper": {"n_z": 20, "hidden": None, "budget": 1_000_000, "lr": None, "batch_size": 100,
-                            "binarize": None, "weight_decay": True},
+# `train`'s values of the flags a protocol presets, where they are not given: §5's (App. E's annealed reading
+# too), or Burda et al.'s
+PAPER_DEFAULTS = {"n_z": 20, "hidden": None, "budget": 1_000_000, "lr": None, "batch_size": 100, "binarize": None,
+                  "weight_decay": True}
+TRAIN_DEFAULTS = {"paper": PAPER_DEFAULTS, "annealed": PAPER_DEFAULTS,
                   "burda": {**{k: BURDA_SETTINGS[k] for k in ("n_z", "hidden", "lr", "batch_size", "binarize",
                                                               "weight_decay")}, "budget": BURDA_BUDGET}}
 
@@ -105,7 +107,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--dataset", default="mnist", help="mnist or frey")
     t.add_argument("--algorithm", default="aevb", help=f"one of {', '.join(ALGORITHM_NAMES)}")
     t.add_argument("--protocol", choices=PROTOCOLS, default="paper",
-                   help="paper (§5: Adagrad, default) or burda: Burda et al. 2015's preset (aevb.protocols: Adam, the "
+                   help="paper (§5: Adagrad, default), annealed (App. E's other reading: the same, the "
+                        "global step size lowered tenfold every 10^7 samples) or burda: Burda et al. 2015's preset (aevb.protocols: Adam, the "
                         "staged step size, 784-200-200-50, dynamic binarization, M = 20, 3,280 passes), whose "
                         "settings the flags given here change")
     # the flags a protocol presets: absent unless given (TRAIN_DEFAULTS fills them)

@@ -66,8 +66,9 @@ class TrainConfig:
     n_flows: int = 2  # IAF steps (posterior="iaf" only)
     k: int = 1  # importance samples per datapoint of the training objective: 1 the bound of eq. 3, k > 1 the IWAE
     #   bound of Burda et al. 2015 (aevb.objectives.iwae_objective), algorithm "aevb" only
-    protocol: str = "paper"  # parameter updates: "paper" (§5: Adagrad, one step size) or "burda" (Burda et al.
-    #   2015: Adam, β = (0.9, 0.999), ε = 1e-4, the step size lr · 10^(−i/7) in stage i of 3^i passes): aevb.protocols
+    protocol: str = "paper"  # parameter updates: "paper" (§5: Adagrad, one step size), "annealed" (App. E's other
+    #   reading: the same, the step size also lowered tenfold every 10^7 samples) or "burda" (Burda et al. 2015: Adam,
+    #   β = (0.9, 0.999), ε = 1e-4, the step size lr · 10^(−i/7) in stage i of 3^i passes): aevb.protocols
     device: str = "cpu"  # "cpu" or "cuda"
     progress: bool = True  # show a tqdm progress bar
 

@@ -3,6 +3,15 @@
 ``TrainConfig.protocol`` names how the parameters are updated; the other settings of a run stay its own:
 
 - ``"paper"`` (§5): Adagrad with one global step size (searched from {0.01, 0.02, 0.1} when ``lr`` is None).
+- ``"annealed"``: App. E's second reading of "the Adagrad stepsizes (with accompanying annealing schedule)": §5's
+  Adagrad whose global step size is also lowered by an explicit schedule, lr · 10^(−n / ``ANNEAL_TENFOLD``) after n
+  training samples, lowered in steps every ``ANNEAL_EVERY`` samples (``annealed_step_size``): a tenth of it after
+  10^7 samples, a hundredth after 2·10^7. The schedule counts samples, not the budget, so a short run is an exact
+  prefix of a long one, and it starts after §5's step-size search (50,000 samples, below ``ANNEAL_EVERY``), which
+  therefore picks the same step size as under ``"paper"``. The first reading, Adagrad's own decay (its steps
+  shrink as the squared gradients add up), is ``"paper"``: the authors' code (dpkingma/anglepy, ``wzoptim.py``
+  at 02681a5) changes no global step size. The schedule's shape is ours: the paper gives none
+  (``aevb.experiments.grids``: study ``appe-anneal``).
 - ``"burda"``: Burda, Grosse & Salakhutdinov (2015), "Importance Weighted Autoencoders", §5 and App. C: Adam with
   β1 = 0.9, β2 = 0.999, ε = 1e-4, and the step size decayed in stages: 3^i passes over the training set at
   0.001 · 10^(−i/7) for i = 0 … 7, 3,280 passes in all (``stage``, ``step_size``). Where the paper is silent we
@@ -29,7 +38,10 @@ from __future__ import annotations
 import dataclasses
 
 from aevb.config import TrainConfig
-from aevb.validation import PROTOCOL_NAMES as PROTOCOLS  # TrainConfig.protocol's values: ("paper", "burda")
+from aevb.validation import PROTOCOL_NAMES as PROTOCOLS  # TrainConfig.protocol's values: ("paper", "annealed", "burda")
+ADAGRAD_PROTOCOLS = ("paper", "annealed")  # the protocols that update by §5's Adagrad
+ANNEAL_TENFOLD = 10_000_000  # "annealed": training samples over which the global step size falls tenfold
+ANNEAL_EVERY = 100_000  # "annealed": the step size is lowered every this many training samples
 BURDA_STAGES = 8  # stages i = 0 … 7
 BURDA_STAGE_PASSES = tuple(3**i for i in range(BURDA_STAGES))  # passes over the training set in stage i
 BURDA_PASSES = sum(BURDA_STAGE_PASSES)  # 3,280
@@ -39,6 +51,13 @@ BURDA_BUDGET = BURDA_PASSES * BURDA_N_TRAIN  # 196,800,000 training samples: the
 # the preset: their one-stochastic-layer model and data (784-200-200-50, tanh; dynamic binarization; M = 20)
 BURDA_SETTINGS = {"dataset": "mnist", "algorithm": "aevb", "n_z": 50, "hidden": (200, 200), "batch_size": 20,
                   "binarize": "dynamic", "lr": 1e-3, "weight_decay": False, "protocol": "burda"}
+
+
+def annealed_step_size(lr: float, samples: int) -> float:
+    """``"annealed"``'s global step size after ``samples`` training samples: lr · 10^(−n / ``ANNEAL_TENFOLD``) with
+    n = ``samples`` rounded down to a multiple of ``ANNEAL_EVERY`` (``lr`` itself before the first step down)."""
+    n = samples // ANNEAL_EVERY * ANNEAL_EVERY
+    return lr * 10 ** (-n / ANNEAL_TENFOLD)
 
 
 def stage(passes: int) -> int:

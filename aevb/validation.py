@@ -21,7 +21,8 @@ FREY_SPLIT_NAMES = ("blocks", "frames", "none")  # Frey Face test splits (aevb.d
 FREY_SCALES = (255, 256)  # Frey Face pixel divisors: ours, and anglepy's data/freyface.py
 FREY_DEFAULTS = {"frey_split": "blocks", "frey_scale": 255}  # the values a dataset other than frey allows
 BINARIZE_MODES = (None, "dynamic", "static")  # MNIST pixels: grey levels as Bernoulli means (§5), or 0/1 draws
-PROTOCOL_NAMES = ("paper", "burda")  # parameter updates: §5's Adagrad, Burda et al.'s staged Adam (aevb.protocols)
+PROTOCOL_NAMES = ("paper", "annealed", "burda")  # parameter updates: §5's Adagrad, the same with an explicit
+#   annealing schedule (App. E), Burda et al.'s staged Adam (aevb.protocols)
 POSTERIOR_FAMILIES = ("diagonal", "full", "iaf")  # q(z|x): eq. 9's diagonal Gaussian, aevb.posteriors' two others
 
 

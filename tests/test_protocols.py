@@ -1,6 +1,8 @@
-"""Burda et al.'s (2015) protocol as a preset (``aevb.protocols``, ``TrainConfig.protocol``): the staged step-size
-schedule against its definition, Adam with their settings in the trainer, a run under it that repeats and resumes
-exactly, the preset's study rows and commands, and settings that do not go together refused naming the parameter."""
+"""The training protocols (``aevb.protocols``, ``TrainConfig.protocol``). Burda et al.'s (2015) preset: the staged
+step-size schedule against its definition, Adam with their settings in the trainer, a run under it that repeats and
+resumes exactly, the preset's study rows and commands, and settings that do not go together refused naming the
+parameter. App. E's annealed reading: its schedule against its definition, every Fig. 3 algorithm under it, and the
+study that trains Fig. 3 under it."""
 import dataclasses
 import json
 import subprocess
@@ -11,14 +13,14 @@ import torch
 
 from aevb.config import TrainConfig
 from aevb.data import load_split
-from aevb.experiments.grids import BURDA_ROWS, run_name, study_configs
+from aevb.experiments.grids import APPE_BUDGET, BURDA_ROWS, figure_configs, memberships, run_name, study_configs
 from aevb.experiments.runs import run as run_config
 from aevb.experiments.runs import train_command
 from aevb.learners import ALGORITHMS
 from aevb.learners.aevb import Trainer
-from aevb.learners.lockstep import stack_key
-from aevb.protocols import (BURDA_BUDGET, BURDA_PASSES, BURDA_SETTINGS, burda_config, passes_done, stage,
-                            stage_budget, stages_done, step_size)
+from aevb.learners.lockstep import Lockstep, stack_key
+from aevb.protocols import (ANNEAL_EVERY, ANNEAL_TENFOLD, BURDA_BUDGET, BURDA_PASSES, BURDA_SETTINGS,
+                            annealed_step_size, burda_config, passes_done, stage, stage_budget, stages_done, step_size)
 from aevb.validation import ParameterError
 
 CPU = torch.device("cpu")
@@ -152,3 +154,61 @@ def test_commands_round_trip(tmp_path):
     saved = TrainConfig.from_dict(json.loads((tmp_path / "q" / "config.json").read_text())["config"])
     assert saved == dataclasses.replace(config, eval_train_points=saved.eval_train_points,
                                         eval_start=saved.eval_start)
+
+
+# --- App. E's annealed reading: Adagrad with an explicit schedule on its global step size -----------------------
+
+# a tiny Fig. 3 model whose minibatches are big enough that the schedule's first steps down come within seconds
+ANNEALED = TrainConfig(dataset="mnist", n_z=3, hidden=(20,), n_train=500, batch_size=500, lr=0.05, budget=1,
+                       protocol="annealed", eval_train_points=100, progress=False)
+
+
+def test_the_annealing_schedule_against_its_definition():
+    """lr · 10^(−n/10^7) with n the samples rounded down to a multiple of 100,000: unchanged through §5's step-size
+    search and the first 100,000 samples, a tenth after 10^7, a hundredth after 2·10^7; a function of the samples
+    only (so a short run is a prefix of a long one)."""
+    assert (ANNEAL_TENFOLD, ANNEAL_EVERY) == (10_000_000, 100_000)
+    for lr in (0.01, 0.02, 0.1):
+        assert annealed_step_size(lr, 0) == annealed_step_size(lr, 99_999) == lr
+        assert annealed_step_size(lr, 50_000) == lr  # §5's search trains 50,000 samples: it sees no annealing
+        for n in (100_000, 150_000, 5_000_000, 10_000_000, 10_099_999, 20_000_000, 60_000_000):
+            stepped = n // 100_000 * 100_000
+            assert annealed_step_size(lr, n) == pytest.approx(lr * 10 ** (-stepped / 1e7), rel=1e-12)
+        assert annealed_step_size(lr, 10_000_000) == pytest.approx(lr / 10, rel=1e-12)
+        assert annealed_step_size(lr, 20_000_000) == pytest.approx(lr / 100, rel=1e-12)
+        steps = [annealed_step_size(lr, n) for n in range(0, 30_000_000, 100_000)]
+        assert all(b < a for a, b in zip(steps, steps[1:]))  # lowered at every step of the schedule
+
+
+@pytest.mark.parametrize("algorithm", ["aevb", "wake-sleep", "mcem"])
+def test_an_annealed_run_is_the_paper_run_until_the_first_step_down(algorithm):
+    """Under protocol="annealed" every algorithm of Fig. 3 takes Adagrad's steps at the schedule's step size: the
+    same weights as under "paper" for the first 100,000 samples (the same draws, the same steps), then the step
+    size lowered by 10^(−0.01) and the weights apart. AEVB and wake-sleep through the fused stacked step, MCEM
+    through its own."""
+    config = dataclasses.replace(ANNEALED, algorithm=algorithm, marginal="hmc" if algorithm == "mcem" else None)
+    trainer_cls = ALGORITHMS[algorithm]
+    x = load_split(config, "train", CPU)
+    paper, annealed = (trainer_cls(dataclasses.replace(config, protocol=p), x, config.lr) for p in ("paper", "annealed"))
+    assert trainer_cls.fusable(config) == (algorithm != "mcem") and type(annealed.opt) is torch.optim.Adagrad
+    lockstep = Lockstep([paper, annealed])
+    lockstep.advance(ANNEAL_EVERY)
+    assert annealed.opt.param_groups[0]["lr"] == paper.opt.param_groups[0]["lr"] == config.lr
+    same = [torch.equal(a, b) for a, b in zip(paper.model.parameters(), annealed.model.parameters())]
+    assert all(same)
+    lockstep.advance(ANNEAL_EVERY + 3 * config.batch_size)
+    assert annealed.opt.param_groups[0]["lr"] == config.lr * 10 ** (-ANNEAL_EVERY / ANNEAL_TENFOLD)
+    assert paper.opt.param_groups[0]["lr"] == config.lr
+    assert not all(torch.equal(a, b) for a, b in zip(paper.model.parameters(), annealed.model.parameters()))
+
+
+def test_the_annealing_study_is_fig3_under_the_schedule():
+    """Study appe-anneal: Fig. 3's six runs, each under protocol="annealed" and nothing else changed, named apart
+    from Fig. 3's runs and not counted as Fig. 3's."""
+    configs, fig3 = study_configs("appe-anneal", APPE_BUDGET), figure_configs(3, APPE_BUDGET)
+    assert APPE_BUDGET == ANNEAL_TENFOLD and len(configs) == len(fig3) == 6
+    assert [dataclasses.replace(c, protocol="paper") for c in configs] == fig3
+    names = [run_name(c) for c in configs]
+    assert names[0] == "mnist-aevb-z3-h100-n1000-hmc-annealed-s0" and all(n.endswith("-annealed-s0") for n in names)
+    assert all(memberships(c) == ["appe-anneal"] for c in configs)
+    assert train_command(configs[0], "out").startswith("python -m aevb train --protocol annealed ")

@@ -29,15 +29,22 @@ named, not numbered, and trained the same way (``python -m aevb study NAME``):
 - ``appd-dimension`` (chapter 5, App. D): AEVB on MNIST, 100 hidden, N_z ∈ APPD_NZ, whose checkpoints
   ``aevb.experiments.measurements`` evaluates by App. D beside AIS (the paper: App. D is unreliable beyond
   about 5 latent dimensions).
+- ``appe-anneal`` (chapters 0 and 9, App. E): Fig. 3's runs under App. E's other reading of "the Adagrad stepsizes
+  (with accompanying annealing schedule)", an explicit schedule on Adagrad's global step size
+  (``TrainConfig.protocol="annealed"``, ``aevb.protocols``), trained to ``APPE_BUDGET`` samples, where the schedule
+  has lowered the step size tenfold: do Fig. 3's orderings there differ from those of the runs under the first
+  reading (Fig. 3's own, Adagrad's decay alone) at the same point?
 """
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
 
+import torch
+
 from aevb.config import TrainConfig
 from aevb.datasets import DATASETS
-from aevb.protocols import burda_config
+from aevb.protocols import ANNEAL_TENFOLD, burda_config
 from aevb.validation import ParameterError
 
 FIGURES = (2, 3, 4, 5)
@@ -50,8 +57,19 @@ SEEDS = (0, 1, 2)  # the seeds of every Fig. 2 and Fig. 3 run (each run's seeds 
 FIG5_NZ = (2, 5, 10, 20)  # Fig. 5's panels
 GRID_N = 20  # Fig. 4: points per axis of the unit-square grid
 N_SAMPLES_FIG5 = 100  # Fig. 5: random samples per model
-STUDIES = ("frey-latent-use", "frey-split", "full-vb", "appd-dimension", "burda")  # the named grids of the investigations
+
+
+def grid_points(n: int = GRID_N) -> torch.Tensor:
+    """Fig. 4's latent points: an n × n grid of the unit square mapped through the inverse Gaussian CDF (cell
+    centres (i + ½)/n, so no point maps to ±∞) -> (n·n, 2), rows top to bottom = z_2 high to low."""
+    u = (torch.arange(n, dtype=torch.float32) + 0.5) / n  # (n,)
+    z = torch.distributions.Normal(0.0, 1.0).icdf(u)  # (n,)
+    z1, z2 = torch.meshgrid(z, z.flip(0), indexing="xy")  # (n, n) each
+    return torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)  # (n·n, 2)
+STUDIES = ("frey-latent-use", "frey-split", "full-vb", "appd-dimension", "burda",
+           "appe-anneal")  # the named grids of the investigations
 APPD_NZ = (2, 3, 5, 10, 20)  # appd-dimension's latent sizes
+APPE_BUDGET = ANNEAL_TENFOLD  # appe-anneal's runs: trained until the schedule has lowered the step size tenfold
 # burda: the rows of chapter 12's table, each a change to Burda et al.'s VAE (aevb.protocols.burda_config)
 BURDA_ROWS = ({}, {"k": 5}, {"k": 50}, {"posterior": "full"}, {"posterior": "iaf"}, {"binarize": None})
 BURDA_SHORT_STAGES = 3  # the committed runs' schedule: its first 3 stages, 1 + 3 + 9 = 13 passes (7.8e5 samples)
@@ -92,6 +110,8 @@ def study_configs(study: str, budget: int, seed: int = 0, device: str = "cpu") -
                             **common) for a in ("full-vb", "aevb")]
     if study == "burda":
         return [burda_config(**row, **common) for row in BURDA_ROWS]
+    if study == "appe-anneal":
+        return [dataclasses.replace(c, protocol="annealed") for c in figure_configs(3, budget, seed, device)]
     if study == "appd-dimension":
         return [TrainConfig(dataset="mnist", algorithm="aevb", n_z=z, hidden=(100,), **common) for z in APPD_NZ]
     raise ParameterError(f"study {study!r} is not one of {STUDIES}")

@@ -23,7 +23,8 @@ autoregressive flow (``aevb.posteriors``), and the objective the importance-weig
 with k samples per datapoint (``aevb.objectives.iwae_objective``; k = 1: estimator A with the family's exact
 log q); those steps are autograd's (``fusable`` is False), and a richer family's curve records its ELBO by
 estimator A (``family_elbo``), since an IAF has no analytic KL for estimator B. Under ``TrainConfig.protocol``
-"burda" (``aevb.protocols``: Burda et al. 2015) the update is Adam with their staged step size (``sync_lr``), the
+"annealed" (App. E's other reading, ``aevb.protocols``) Adagrad's global step size follows an explicit schedule
+(``sync_lr``); under "burda" (Burda et al. 2015) the update is Adam with their staged step size (``sync_lr``), the
 start theirs (``aevb.learners.burda.init_burda_``) and the gradient that of the minibatch's sum.
 """
 from __future__ import annotations
@@ -44,7 +45,7 @@ from aevb.models import build_vae
 from aevb.learners.burda import burda_adam, check_burda, init_burda_
 from aevb.learners.richer import check_richer, family_elbo, make_encoder
 from aevb.objectives import iwae_objective
-from aevb.protocols import passes_done, step_size
+from aevb.protocols import ADAGRAD_PROTOCOLS, annealed_step_size, passes_done, step_size
 from aevb.rng import forked_rng, get_rng_state, seeded, set_rng_state
 from aevb.validation import ParameterError
 
@@ -127,7 +128,7 @@ class Trainer:
         """Whether ``fused_step`` computes this algorithm's step for ``config`` (else autograd: ``train_step``):
         estimator B with eq. 9's diagonal q and k = 1 (a richer posterior or the IWAE objective: autograd)."""
         return (config.estimator == "B" and config.posterior == "diagonal" and config.k == 1
-                and config.protocol == "paper")
+                and config.protocol in ADAGRAD_PROTOCOLS)
 
     @classmethod
     def build_model(cls, config: TrainConfig) -> torch.nn.Module:
@@ -139,13 +140,19 @@ class Trainer:
     def sync_lr(self) -> bool:
         """Set the optimizer's step size for the coming step: 0 during the ``start``'s warm-up (Adagrad only
         accumulates squared gradients: ``aevb.config.START_WARMUP``), the run's step size after; under
-        ``protocol="burda"`` the step size of the schedule's stage (``aevb.protocols.step_size``) at the passes
-        done (a pass: the whole minibatches of one epoch); whether it changed."""
+        ``protocol="annealed"`` that step size lowered by App. E's schedule at the samples done
+        (``aevb.protocols.annealed_step_size``); under ``protocol="burda"`` the step size of the schedule's stage
+        (``aevb.protocols.step_size``) at the passes done (a pass: the whole minibatches of one epoch); whether it
+        changed."""
+        M = self.config.batch_size
         if self.config.protocol == "burda":
-            M = self.config.batch_size
             lr = step_size(self.lr, passes_done(self.step * M, len(self.x), M))
+        elif self.step < self.warmup:
+            lr = 0.0
+        elif self.config.protocol == "annealed":
+            lr = annealed_step_size(self.lr, self.step * M)
         else:
-            lr = 0.0 if self.step < self.warmup else self.lr
+            lr = self.lr
         changed = any(g["lr"] != lr for g in self.opt.param_groups)
         for g in self.opt.param_groups:
             g["lr"] = lr
@@ -201,7 +208,7 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
-        if self.config.protocol == "paper":
+        if self.config.protocol in ADAGRAD_PROTOCOLS:
             for group in self.opt.param_groups:  # a run may resume on another device: update as this device does
                 group.update(self._adagrad_kind())
         self.rng, self.perm, self.pos = state["rng"], state["perm"], state["pos"]
