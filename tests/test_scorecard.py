@@ -1,13 +1,15 @@
 """The scorecard's rows (aevb/book/scorecard.py) on the committed store and on changed copies of it: every
 sentence of the paper gets a verdict by its rule, the tally counts sentences (not panels, and not our readings),
 and a store where a claim fails makes it fail. The rules themselves: tests/test_verdicts.py."""
+import csv
+import json
 import shutil
 
 import pytest
 
 from aevb.book.claims import CLAIMS, SENTENCES
-from aevb.book.scorecard import (Row, appd_rows, estimator_evidence, estimator_rows, fig3_reading_rows, html_table,
-                                 scorecard, tally)
+from aevb.book.scorecard import (Row, appd_rows, appe_readings, appe_table, estimator_evidence, estimator_rows,
+                                 fig3_reading_rows, html_table, scorecard, tally)
 from aevb.book.verdicts import APPD_AGREEMENT, VERDICTS
 from aevb.experiments.measurements import COLUMNS, study_path
 from aevb.experiments.grids import SEEDS
@@ -136,3 +138,51 @@ def test_a_fig3_margin_within_app_ds_error_is_decided_by_ais_where_measured(tmp_
     stale = write(lambda r: -200.0, samples_of=lambda r: 1000)  # measured at another point: not used
     assert "decided by AIS (" not in stale.panels[0].note and "fig3-ais.csv" not in stale.why
 
+
+
+def _annealed_copy(store, shift: dict | None = None, upto: int | None = None):
+    """Copy Fig. 3's N_train = 1,000 runs of ``store`` to study appe-anneal's names (protocol "annealed"), the
+    marginal likelihoods of algorithm a moved by ``shift[a]`` nats, the curves cut at ``upto`` samples."""
+    shift = shift or {}
+    for src in store.glob("runs/mnist-*-z3-h100-n1000-hmc-s*"):
+        dst = src.with_name(src.name.replace("-hmc-", "-hmc-annealed-"))
+        shutil.copytree(src, dst, ignore=shutil.ignore_patterns("run.lock"))
+        meta = json.loads((dst / "config.json").read_text())
+        meta["config"]["protocol"] = "annealed"
+        (dst / "config.json").write_text(json.dumps(meta))
+        algorithm = meta["config"]["algorithm"]
+        with open(dst / "curve.csv") as f:
+            rows = list(csv.DictReader(f))
+        for r in rows:
+            for k in ("train_marginal", "test_marginal"):
+                r[k] = str(float(r[k]) + shift.get(algorithm, 0.0))
+        atomic_write_csv(dst / "curve.csv", [r for r in rows if upto is None or int(r["samples"]) <= upto],
+                         list(rows[0]))
+
+
+def test_app_e_readings_compare_like_with_like_and_can_change(tmp_path):
+    """The annealing study's runs compared with Fig. 3's by the same rule on 0 to 10^7 samples: identical curves
+    give identical verdicts (nothing changed); moving each baseline's curves by 40 nats (down where AEVB's ordering
+    does not hold under reading (a), up elsewhere) changes every verdict; runs short of 10^7 are not compared."""
+    store = tmp_path / "results"
+    shutil.copytree(RESULTS_DIR, store, ignore=shutil.ignore_patterns("run.lock"))
+    for run in store.glob("runs/*-annealed-*"):
+        shutil.rmtree(run)  # this test makes its own
+    _annealed_copy(store)
+    pairs = appe_readings(store)
+    assert [(p.panel, p.baseline) for p in pairs] == [(1000, "wake-sleep"), (1000, "mcem")]
+    assert not any(p.changed for p in pairs) and all(p.adagrad == p.annealed for p in pairs)
+    assert "10,000,000 samples" in pairs[0].adagrad.number  # judged at 10^7, not where Fig. 3's runs have got to
+    html_text = appe_table(pairs)
+    assert html_text.count("<tr>") == 3 and ">no<" in html_text
+    failing = {p.baseline: p.adagrad.verdict == "does not hold" for p in pairs}
+    for run in store.glob("runs/*-annealed-*"):
+        shutil.rmtree(run)
+    _annealed_copy(store, shift={b: -40.0 if f else 40.0 for b, f in failing.items()})  # the baselines moved
+    moved = appe_readings(store)
+    assert all(p.changed for p in moved) and ">yes<" in appe_table(moved)
+    assert [p.annealed.verdict for p in moved] == ["holds" if failing[p.baseline] else "does not hold" for p in moved]
+    for run in store.glob("runs/*-annealed-*"):
+        shutil.rmtree(run)
+    _annealed_copy(store, upto=5_000_000)
+    assert appe_readings(store) == []

@@ -65,7 +65,7 @@ from aevb.classifier import ClassifierSettings, class_coverage, fit_classifier, 
 from aevb.data import load_mnist
 from aevb.estimators import gradient_variance, sgvb_a, sgvb_b
 from aevb.experiments.accounting import compare
-from aevb.experiments.grids import SEEDS
+from aevb.experiments.grids import APPE_BUDGET, SEEDS
 from aevb.experiments.images import load_images
 from aevb.experiments.measurements import FIG3_AIS_POINTS, read_study
 from aevb.experiments.runs import read_run_config
@@ -336,6 +336,59 @@ def fig3_reading_rows(results_dir: Path) -> list[Row]:
            "(python -m aevb measure fig3-ais)" if fallback else "App. D's error not measured")
     return [Row(r.claim, r.verdict, r.number, "; ".join(filter(None, (r.why, why))), r.panels, r.rule)
             for r in rows]
+
+
+@dataclass(frozen=True)
+class ReadingPair:
+    """App. E's two readings side by side for one Fig. 3 panel and baseline: the ordering rule's panel verdict on
+    the study's axis (0 to ``APPE_BUDGET`` samples) under reading (a), Adagrad's own decay (Fig. 3's runs), and
+    under reading (b), an explicit schedule (study ``appe-anneal``); ``changed`` where the two verdicts differ."""
+    panel: int  # N_train
+    baseline: str  # "wake-sleep" or "mcem"
+    adagrad: Panel  # reading (a)
+    annealed: Panel  # reading (b)
+
+    @property
+    def changed(self) -> bool:
+        return self.adagrad.verdict != self.annealed.verdict
+
+
+def _upto(curves: list[list[dict]], samples: int) -> list[list[dict]]:
+    return [[r for r in c if r["samples"] <= samples] for c in curves]
+
+
+def appe_readings(results_dir: Path, budget: int = APPE_BUDGET) -> list[ReadingPair]:
+    """Does App. E's explicit annealing schedule change Fig. 3's orderings? For every panel and baseline whose
+    runs of study ``appe-anneal`` have reached ``budget`` samples (every stored seed): AEVB against the baseline
+    by the ``ORDERING`` rule on 0 to ``budget`` samples, train and test App. D estimates, under each reading, the
+    seeds of Fig. 3's runs and of the study's taken alike (App. D's error is left aside under both: the comparison
+    is between readings, not with the paper)."""
+    fig3 = _fig3(results_dir)
+    annealed = _by_run(figure_runs("appe-anneal", results_dir, seeds=SEEDS), lambda c: c.n_train)
+    out = []
+    for n, by in sorted(annealed.items()):
+        for baseline in ("wake-sleep", "mcem"):
+            pair = [d.get(a) for d in (fig3.get(n, {}), by) for a in ("aevb", baseline)]
+            if any(not p or _reached(p) < budget for p in pair):
+                continue
+            label = f"N_train = {n:,}, AEVB against {baseline}"
+            panels = [_ordering_panel(label, _upto(a, budget), _upto(b, budget), ("train_marginal", "test_marginal"),
+                                      (0.0, budget)) for a, b in (pair[:2], pair[2:])]
+            out.append(ReadingPair(n, baseline, *panels))
+    return out
+
+
+def appe_table(pairs: list[ReadingPair]) -> str:
+    """``appe_readings`` as an HTML table: a row per panel and baseline, the verdict and margins under each
+    reading, and whether the schedule changed the verdict."""
+    def cell(p: Panel) -> str:
+        return f"<td class=\"{_cls(p.verdict)}\">{html.escape(p.verdict)}<br><small>{html.escape(p.number)}</small></td>"
+
+    head = "".join(f"<th>{h}</th>" for h in ("Panel", "Reading (a): Adagrad's own decay",
+                                             "Reading (b): an explicit schedule", "Changed?"))
+    body = "".join(f"<tr><td>{html.escape(q.adagrad.label)}</td>{cell(q.adagrad)}{cell(q.annealed)}"
+                   f"<td>{'yes' if q.changed else 'no'}</td></tr>" for q in pairs)
+    return f"<table class=\"readings\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _appd_gaps(results_dir: Path) -> dict[int, float] | None:
