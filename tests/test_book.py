@@ -64,6 +64,26 @@ def test_every_chapter_was_executed_by_ci():
         assert not text_tables, f"{nb.name}: a table printed as text (show aevb.plots.table): {text_tables[:1]}"
 
 
+def test_no_chapter_page_shows_papermills_cell_and_each_folds_its_knobs():
+    """Under CI the Makefile points AEVB_BOOK_HTML at the built book: no chapter page shows papermill's injected
+    cell (aevb.book.execute.for_the_page tags it off the page), and each shows its parameters cell folded under
+    "Rerun knobs", headed by the make chapter line."""
+    html = os.environ.get("AEVB_BOOK_HTML")
+    if not html:
+        if os.environ.get("CI"):
+            pytest.fail("CI run without AEVB_BOOK_HTML: the built pages were not checked")
+        pytest.skip("outside CI: run `make test` to build the book")
+    from bs4 import BeautifulSoup
+
+    for nb in CHAPTERS:
+        page = BeautifulSoup((Path(html) / "chapters" / f"{nb.stem}.html").read_text(), "html.parser")
+        assert not page.select(".tag_injected-parameters"), f"{nb.stem}: papermill's injected cell is on the page"
+        (knobs,) = page.select(".cell.tag_parameters")
+        assert "tag_hide-input" in knobs["class"], f"{nb.stem}: the parameters cell is not folded"
+        assert knobs.select_one("summary .collapsed").get_text(strip=True) == "Rerun knobs", nb.stem
+        assert f"make chapter CH={nb.stem.split('_')[0]} PARAMS=" in knobs.get_text(), nb.stem
+
+
 TEXT_TABLE_RULE = re.compile(r"^ *-{3,}(?: +-{3,})+ *$", re.M)  # the rule under a text table's header: "---  ----"
 
 

@@ -3,7 +3,7 @@ failed one (tiny notebooks through papermill and a real kernel)."""
 import json
 from pathlib import Path
 
-from aevb.book.execute import chapter_params, execute, main
+from aevb.book.execute import chapter_params, execute, for_the_page, main
 
 
 def _notebook(path: Path, code: str) -> Path:
@@ -45,3 +45,26 @@ def test_parameters_go_to_the_chosen_chapter_only():
     assert chapter_params(Path("chapters/04_aevb.ipynb"), "-p n_z 10", "04") == "-p n_z 10"
     assert chapter_params(Path("chapters/05_ml.ipynb"), "-p n_z 10", "04") == ""
     assert chapter_params(Path("chapters/05_ml.ipynb"), "-p n_z 10", None) == "-p n_z 10"
+
+
+def test_the_page_shows_no_injected_cell_and_folds_the_knobs(tmp_path):
+    """papermill's injected cell is tagged off the page and the parameters cell folded as "Rerun knobs", headed by
+    the make chapter line; a second pass (a reused chapter) changes nothing."""
+    src, out = tmp_path / "chapters", tmp_path / "executed"
+    src.mkdir()
+    nb = _notebook(src / "07_c.ipynb", "print('c', x)")
+    assert execute([nb], out, params="-p x 3", log=lambda _: None) == []
+    executed = out / "chapters" / nb.name
+    assert _outputs(executed) == "c 3\n"
+    cells = json.loads(executed.read_text())["cells"]
+    (injected,) = [c for c in cells if "injected-parameters" in c["metadata"].get("tags", [])]
+    (knobs,) = [c for c in cells if "parameters" in c["metadata"].get("tags", [])]
+    assert "remove-cell" in injected["metadata"]["tags"] and "hide-input" not in injected["metadata"]["tags"]
+    assert "hide-input" in knobs["metadata"]["tags"] and "remove-cell" not in knobs["metadata"]["tags"]
+    assert knobs["metadata"]["mystnb"]["code_prompt_show"] == "Rerun knobs"
+    assert "".join(knobs["source"]).startswith('# Rerun with other values: make chapter CH=07 PARAMS="-p name value"')
+    assert "".join(knobs["source"]).endswith("x = 1  # a parameter")
+    before = executed.stat().st_mtime_ns, executed.read_text()
+    assert not for_the_page(executed)
+    assert execute([nb], out, params="-p x 3", log=lambda _: None) == []  # reused: the file is left as it was
+    assert (executed.stat().st_mtime_ns, executed.read_text()) == before

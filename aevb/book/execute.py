@@ -7,12 +7,17 @@ writes, e.g. chapter 4's run, starts anew), up to ``jobs`` chapters at once, and
 succeeds. Each chapter's papermill output is printed whole when it ends, with its time; then which chapters were
 reused and which failed.
 
+Every executed notebook, executed now or reused, is then made ready for the page (``for_the_page``): papermill's
+injected-parameters cell is removed from the HTML (tag ``remove-cell``), and the ``parameters`` cell is folded
+under "Rerun knobs" (tag ``hide-input``), headed by the ``make chapter`` line that changes them.
+
 ``python -m aevb.book.execute --out DIR [--params "-p n_z 10"] [--chapter 04] [--jobs 2] NOTEBOOK ...``; with
 ``--chapter`` the parameters go to that chapter only (``make chapter``). Exit status 1 when a chapter failed.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import shutil
 import subprocess
@@ -29,6 +34,34 @@ NOISE = ("Kernel is running over TCP",)  # lines of papermill's output not worth
 KERNEL_START_FAILURES = ("Address already in use", "Kernel died before replying to kernel_info",
                          "Kernel didn't respond in", "DeadKernelError")
 START_GAP = 2.0  # seconds between the starts of the first chapters executed at once
+
+
+KNOBS_PROMPT = ("Rerun knobs", "Hide the rerun knobs")  # the folded parameters cell's toggle, shown and open
+KNOBS_LINE = '# Rerun with other values: make chapter CH={ch} PARAMS="-p name value" (see the page "Rerun anything")'
+
+
+def for_the_page(executed: Path) -> bool:
+    """Tag the executed notebook ``executed`` for the page (see the module docstring); rewrites it only where
+    something changed (an unchanged file keeps its time, so Sphinx does not reread it). Returns whether it did."""
+    text = executed.read_text()
+    nb = json.loads(text)
+    line = KNOBS_LINE.format(ch=executed.name.split("_")[0])
+    for cell in nb["cells"]:
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+        elif "parameters" in tags:
+            if "hide-input" not in tags:
+                tags.append("hide-input")
+            cell["metadata"]["mystnb"] = {"code_prompt_show": KNOBS_PROMPT[0], "code_prompt_hide": KNOBS_PROMPT[1]}
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            if not source.startswith(line):
+                cell["source"] = line + "\n" + source
+    new = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+    if json.loads(new) == json.loads(text):
+        return False
+    executed.write_text(new)
+    return True
 
 
 def chapter_params(notebook: Path, params: str, chapter: str | None) -> str:
@@ -87,6 +120,9 @@ def execute(notebooks: list[Path], out: Path, params: str = "", chapter: str | N
             log(report)
             if not ok:
                 failed.append(nb)
+    for nb in notebooks:
+        if (out / "chapters" / nb.name).exists():
+            for_the_page(out / "chapters" / nb.name)
     if reused:
         log("reused (nothing they run changed since their last execution): " + " ".join(nb.stem for nb, _, _ in reused))
     if failed:
