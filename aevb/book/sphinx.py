@@ -4,11 +4,16 @@
   parameters), read from the metadata papermill writes into each executed notebook (a chapter that ``make book``
   reused shows its last execution); its page is read again at every build (``status_pages``);
 - docstrings shown verbatim on the API page, so that shape notes like ``z: (*S, B, Z) -> (*S, B)`` read as
-  written instead of being parsed as reStructuredText.
+  written instead of being parsed as reStructuredText;
+- the repository address at build time: where ``AEVB_REPOSITORY`` is set (the publishing workflow,
+  ``.github/workflows/book.yml``, sets it to its own repository and ``AEVB_REVISION`` to the commit it builds), it
+  replaces ``_config.yml``'s ``repository`` for the repository links and the launch buttons (``repository``).
 """
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 from docutils import nodes
@@ -63,7 +68,26 @@ def status_pages(app, env, added, changed, removed) -> list[str]:
     return [d for d in env.found_docs if d.endswith("status") and d not in changed]
 
 
+def repository(address: str, revision: str = "") -> dict:
+    """The theme options for the repository ``address`` (``owner/name`` on GitHub, or a repository's URL) at
+    ``revision`` (a branch or commit; empty: the configured branch)."""
+    address = address.strip().rstrip("/").removesuffix(".git")
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", address):
+        address = f"https://github.com/{address}"
+    if not re.fullmatch(r"https://[\w.-]+/[\w.-]+/[\w.-]+", address):
+        raise ValueError(f"AEVB_REPOSITORY={address!r}: give owner/name or https://HOST/owner/name")
+    return {"repository_url": address, **({"repository_branch": revision.strip()} if revision.strip() else {})}
+
+
+def repository_from_environment(app, config) -> None:
+    """``config-inited``: ``AEVB_REPOSITORY`` (and ``AEVB_REVISION``) override ``_config.yml``'s repository."""
+    if os.environ.get("AEVB_REPOSITORY"):
+        config.html_theme_options = {**(config.html_theme_options or {}),
+                                     **repository(os.environ["AEVB_REPOSITORY"], os.environ.get("AEVB_REVISION", ""))}
+
+
 def setup(app):
+    app.connect("config-inited", repository_from_environment)
     app.add_directive("aevb-status", StatusDirective)
     app.connect("autodoc-process-docstring", _verbatim_docstring)
     app.connect("env-get-outdated", status_pages)
