@@ -182,16 +182,29 @@ def test_accounting_rows_and_curves_put_fig3_on_each_axis():
 
 
 def test_moved_compares_a_curve_with_its_earlier_measurement(tmp_path):
+    """Where the lower bound shows the same trajectory, the change of each other column; a run whose bound differs
+    (trained again since) or that has no bound in the file (MCEM) is left out."""
     run = _fig3_run("aevb", 1000, [-150.0, -130.0, -120.0], 1e-4)
+    for row in run["curve"]:
+        row["test_bound"] = row["test_marginal"] - 10.0
     before = tmp_path / "before.csv"
-    with open(before, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["run", "samples", "column", "value"])
-        w.writerows([[run["name"], 1000, "test_marginal", -150.5], [run["name"], 10_000, "test_marginal", -128.0],
-                     [run["name"], 5000, "test_marginal", 0.0], ["other", 1000, "test_marginal", 0.0]])
-    (row,) = figures.moved(before, [run])
+
+    def write(bound_shift):
+        with open(before, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["run", "samples", "column", "value"])
+            w.writerows([[run["name"], 1000, "test_marginal", -150.5], [run["name"], 10_000, "test_marginal", -128.0],
+                         [run["name"], 5000, "test_marginal", 0.0], ["other", 1000, "test_marginal", 0.0]])
+            if bound_shift is not None:
+                w.writerow([run["name"], 1000, "test_bound", run["curve"][0]["test_bound"] + bound_shift])
+
+    write(0.0)
+    (row,) = [r for r in figures.moved(before, [run]) if r["column"] == "test_marginal"]
     assert row["evaluations"] == 2 and row["mean change"] == pytest.approx((0.5 - 2.0) / 2)
     assert row["largest change"] == pytest.approx(-2.0) and row["change at the last"] == pytest.approx(-2.0)
+    for shift, compared in ((5e-5, 2), (0.01, 0), (None, 0)):
+        write(shift)
+        assert len(figures.moved(before, [run])) == compared
 
 
 def test_fig2_facts_name_the_numbers_of_chapter_8(no_training, index):

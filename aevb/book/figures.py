@@ -184,21 +184,32 @@ def accounting_rows(runs: Iterable[dict], n_train: int) -> list[dict]:
     return out
 
 
+SAME_TRAJECTORY_ATOL = 1e-4  # nats: ``moved``'s lower bounds of one trajectory agree to float32 printing
+
+
 def moved(before: str | Path, runs: Iterable[dict]) -> list[dict]:
     """How far each stored curve moved from the values in ``before`` (a CSV of run, samples, column, value: the
     same runs measured another way, e.g. ``results/studies/fig3_fixed_step_appd.csv``), at the evaluations both
-    have: {run, column, evaluations, mean change, largest change, change at the last} (nats, now − before)."""
+    have: {run, column, evaluations, mean change, largest change, change at the last} (nats, now − before).
+    Only runs shown to be the same trajectory are compared: their lower bounds (``*_bound``, which the other
+    measurement does not change) are in ``before`` and agree with it within ``SAME_TRAJECTORY_ATOL``. A run whose
+    bounds differ was trained again since (another seed, step or float rounding); a run without a bound (MCEM)
+    cannot show it: both are left out."""
     old: dict = {}
     for r in csv.DictReader(io.StringIO(read_text(Path(before)), newline="")):
         old.setdefault((r["run"], r["column"]), {})[int(r["samples"])] = float(r["value"])
     out = []
     for r in runs:
-        for (name, column), values in old.items():
-            if name != r["name"]:
-                continue
+        mine = {c: v for (name, c), v in old.items() if name == r["name"]}
+        if not mine or not r["curve"]:
+            continue
+        bounds = [abs(row[c] - v[row["samples"]]) for c, v in mine.items() if c.endswith("_bound")
+                  for row in r["curve"] if row["samples"] in v]
+        same = bool(bounds) and max(bounds) <= SAME_TRAJECTORY_ATOL
+        for column, values in mine.items() if same else ():
             d = [row[column] - values[row["samples"]] for row in r["curve"] if row["samples"] in values]
             if d:
-                out.append({"run": name, "column": column, "evaluations": len(d), "mean change": sum(d) / len(d),
+                out.append({"run": r["name"], "column": column, "evaluations": len(d), "mean change": sum(d) / len(d),
                             "largest change": max(d, key=abs), "change at the last": d[-1]})
     return out
 
