@@ -9,7 +9,9 @@ decoded 2-D latent manifold (the n × n grid of ``aevb.experiments.images.manifo
   fraction ``outlier_fraction`` of each minibatch is uniform noise of random brightness with the uniform
   distribution over the ten classes as its target (outlier exposure: Hendrycks, Mazeika & Dietterich, 2019), so
   that an image that is no digit gets no confident class.
-- ``predict``: class probabilities (N, 10); ``accuracy``.
+- ``predict``: class probabilities (N, 10); ``accuracy``; checked class by class on images of known labels
+  (``per_class``, ``confusion``): chapter 10 runs them on the decoder means of encoded test digits, the kind of
+  image the grid's cells are, before trusting the count.
 - ``class_coverage``: the cells whose largest probability is at least ``min_confidence`` (``MIN_CONFIDENCE`` =
   0.8) count for their predicted class; **a class is covered when at least ``min_cells`` (``MIN_CELLS`` = 2)
   cells count for it**. Why 0.8: on MNIST's test set about 97% of the images reach it, and those are right
@@ -125,6 +127,33 @@ def confident_accuracy(model: nn.Module, images, labels, min_confidence: float =
     confident = confidence >= min_confidence  # (N,)
     right = predicted[confident] == torch.as_tensor(labels)[confident]
     return {"share": confident.double().mean().item(), "accuracy": right.double().mean().item()}
+
+
+def per_class(model: nn.Module, images, labels, min_confidence: float = MIN_CONFIDENCE) -> list[dict]:
+    """The instrument checked on images: (N, 784) of known labels: (N,), class by class, then all together (class
+    "all"): ``images``, ``accuracy`` (fraction whose most probable class is the label), ``share`` (fraction whose
+    largest probability reaches ``min_confidence``: those ``class_coverage`` counts), ``confident accuracy``
+    (fraction of those that are right; nan where none is confident) and ``read as`` (the class most often
+    predicted for this class's wrongly classified images, -1 where none is wrong)."""
+    confidence, predicted = predict(model, images).max(1)  # (N,), (N,)
+    labels = torch.as_tensor(labels, dtype=torch.int64)  # (N,)
+    rows = []
+    for c in [*range(N_CLASSES), "all"]:
+        mine = labels == c if c != "all" else torch.ones_like(labels, dtype=torch.bool)  # (N,)
+        right, sure = predicted[mine] == labels[mine], confidence[mine] >= min_confidence
+        wrong = predicted[mine][~right]
+        rows.append({"class": c, "images": int(mine.sum()), "accuracy": right.double().mean().item(),
+                     "share": sure.double().mean().item(),
+                     "confident accuracy": right[sure].double().mean().item() if sure.any() else float("nan"),
+                     "read as": int(torch.bincount(wrong, minlength=N_CLASSES).argmax()) if len(wrong) else -1})
+    return rows
+
+
+def confusion(model: nn.Module, images, labels) -> np.ndarray:
+    """Counts (10, 10): row = true class of images: (N, 784) with labels: (N,), column = the predicted class."""
+    predicted = predict(model, images).argmax(1).numpy()  # (N,)
+    return np.bincount(np.asarray(labels) * N_CLASSES + predicted, minlength=N_CLASSES ** 2).reshape(N_CLASSES,
+                                                                                                    N_CLASSES)
 
 
 def class_coverage(probs: torch.Tensor, min_confidence: float = MIN_CONFIDENCE,

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from aevb.classifier import (MIN_CONFIDENCE, N_CLASSES, SIDE, ClassifierSettings, accuracy, blur, class_coverage,
-                             confident_accuracy, coverage_row, fit_classifier, predict, summarize)
+                             confident_accuracy, confusion, coverage_row, fit_classifier, per_class, predict,
+                             summarize)
 from aevb.data import load_mnist
 
 
@@ -131,3 +132,56 @@ def test_blur_is_a_normalised_gaussian(mnist):
     want[11:18, 7:14] = np.outer(k, k)
     got = blur(point, torch.tensor([1.2])).reshape(SIDE, SIDE).numpy()
     np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+class _Reads(torch.nn.Module):
+    """A stand-in classifier whose class probabilities are an image's first ten pixels (logits log p)."""
+
+    def forward(self, x):
+        return x[:, :N_CLASSES].log()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_per_class_and_confusion_count_what_a_known_classifier_says(seed):
+    """Random probabilities and labels: every row of ``per_class`` and every cell of ``confusion`` against counts
+    made here image by image."""
+    rng = np.random.default_rng(seed)
+    n = 500
+    probs = rng.dirichlet(np.full(N_CLASSES, 0.3), n)  # (N, 10): peaked, many above and below MIN_CONFIDENCE
+    images = np.concatenate([probs, np.zeros((n, SIDE * SIDE - N_CLASSES))], 1)  # (N, 784)
+    labels = rng.integers(0, N_CLASSES - 1, n)  # class 9 has no image
+    labels[:200] = probs[:200].argmax(1)  # many right
+    rows, matrix = per_class(_Reads(), images, labels), confusion(_Reads(), images, labels)
+    predicted, conf = probs.argmax(1), probs.max(1)
+    for c in [*range(N_CLASSES), "all"]:
+        mine = labels == c if c != "all" else np.ones(n, bool)
+        row = rows[c if c != "all" else N_CLASSES]
+        assert row["class"] == c and row["images"] == mine.sum()
+        if not mine.any():
+            assert np.isnan(row["accuracy"]) and row["read as"] == -1
+            continue
+        sure = mine & (conf >= MIN_CONFIDENCE)
+        assert row["accuracy"] == pytest.approx((predicted[mine] == labels[mine]).mean(), abs=1e-12)
+        assert row["share"] == pytest.approx(sure.sum() / mine.sum(), abs=1e-12)
+        if sure.any():
+            assert row["confident accuracy"] == pytest.approx((predicted[sure] == labels[sure]).mean(), abs=1e-12)
+        else:
+            assert np.isnan(row["confident accuracy"])
+        wrong = predicted[mine & (predicted != labels)]
+        if c != "all":
+            assert row["read as"] == (np.bincount(wrong, minlength=N_CLASSES).argmax() if len(wrong) else -1)
+    for t in range(N_CLASSES):
+        for p in range(N_CLASSES):
+            assert matrix[t, p] == ((labels == t) & (predicted == p)).sum()
+    assert rows[N_CLASSES]["accuracy"] == pytest.approx(np.trace(matrix) / n, abs=1e-12)
+
+
+def test_per_class_on_test_digits_matches_the_overall_accuracy(classifier, mnist):
+    rows = per_class(classifier, mnist["xt"], mnist["yt"])
+    assert rows[-1]["accuracy"] == pytest.approx(accuracy(classifier, mnist["xt"], mnist["yt"]), abs=1e-12)
+    want = confident_accuracy(classifier, mnist["xt"], mnist["yt"])
+    assert (rows[-1]["share"], rows[-1]["confident accuracy"]) == pytest.approx((want["share"], want["accuracy"]),
+                                                                                abs=1e-12)
+    sizes = np.bincount(mnist["yt"], minlength=N_CLASSES)
+    assert [r["images"] for r in rows[:-1]] == sizes.tolist()
+    assert all(r["accuracy"] >= 0.9 for r in rows[:-1])  # on clear test digits every class is read well

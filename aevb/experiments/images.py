@@ -11,19 +11,15 @@ import torch
 
 from aevb.config import TrainConfig
 from aevb.datasets import DATASETS
-from aevb.experiments.grids import GRID_N, N_SAMPLES_FIG5, figures_of
+from aevb.experiments.grids import GRID_N, N_SAMPLES_FIG5, figures_of, grid_points
 from aevb.files import StoreError, atomic_write
 
 
 @torch.no_grad()
 def manifold(model, n: int = GRID_N) -> torch.Tensor:
-    """Fig. 4: decoder means on an n × n grid of the unit square mapped through the inverse Gaussian CDF
-    (cell centres (i + ½)/n, so no point maps to ±∞): -> (n·n, D), rows top to bottom = z_2 high to low."""
-    u = (torch.arange(n, dtype=torch.float32) + 0.5) / n  # (n,)
-    z = torch.distributions.Normal(0.0, 1.0).icdf(u)  # (n,)
-    z1, z2 = torch.meshgrid(z, z.flip(0), indexing="xy")  # (n, n) each
-    grid = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)  # (n·n, 2)
-    return model.decode(grid.to(next(model.parameters()).device))
+    """Fig. 4: decoder means at the n × n points of ``grid_points`` -> (n·n, D), rows top to bottom = z_2 high to
+    low."""
+    return model.decode(grid_points(n).to(next(model.parameters()).device))
 
 
 def render_images(config: TrainConfig, model, seed: int = 0) -> dict[str, np.ndarray]:

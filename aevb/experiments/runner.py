@@ -22,12 +22,14 @@ import dataclasses
 from pathlib import Path
 
 from aevb.config import TrainConfig, evaluations, seedless
+from aevb.experiments.decoders import DECODER_FILE, decoder_arrays, stores_decoder, write_decoder
 from aevb.experiments.executors import EXECUTORS, Interrupted
 from aevb.experiments.grids import cost, figures_of, grid, run_name, select
 from aevb.experiments.images import render_images, write_images
 from aevb.experiments.lock import RunLocked, run_lock, run_locks
 from aevb.experiments.runs import run_seeds
-from aevb.experiments.store import RESULTS_DIR, run_images, run_path, samples_reached, store_files, write_index
+from aevb.experiments.store import (RESULTS_DIR, run_decoder, run_images, run_path, samples_reached, store_files,
+                                   write_index)
 from aevb.files import StoreError
 from aevb.learners import ALGORITHMS
 from aevb.learners.lockstep import stack_key
@@ -36,11 +38,12 @@ from aevb.validation import ParameterError
 
 
 def pending(configs: list[TrainConfig], results_dir: Path) -> list[TrainConfig]:
-    """The configs not yet trained to their budget in ``results_dir`` (or, for Fig. 4/5, whose images are
-    missing: the run is then only loaded and drawn)."""
+    """The configs not yet trained to their budget in ``results_dir`` (or, for Fig. 4/5, whose images, or for
+    Fig. 4 whose stored decoder, are missing: the run is then only loaded and drawn)."""
     def has_images(run_dir, c):
         try:
-            return (run_dir / "images.npz").exists() and bool(run_images(run_dir, c))  # checked (or drawn again)
+            return ((run_dir / "images.npz").exists() and bool(run_images(run_dir, c))  # checked (or drawn again)
+                    and (not stores_decoder(c) or ((run_dir / DECODER_FILE).exists() and bool(run_decoder(run_dir, c)))))
         except StoreError:  # bad, and no checkpoint to draw them from: the run is trained again, and drawn
             return False
 
@@ -79,6 +82,8 @@ def _task_result(config: TrainConfig, result, run_dir: Path) -> dict:
     images = render_images(config, result.model, config.seed)
     if images:
         files["images.npz"] = write_images(run_dir, images)
+    if stores_decoder(config):
+        files["decoder.npz"] = write_decoder(run_dir, decoder_arrays(config, result.model))
     last = result.curve[-1]
     return {"name": run_dir.name, "files": files, "samples": last["samples"], "seconds": last["seconds"]}
 

@@ -9,9 +9,10 @@ with the stored curve: the same code, seed and machine give the same numbers; an
 rounding (thread count, vector units) may move them by a little, which the tolerance allows.
 
 Every file is checked on read (``aevb.experiments.runs.read_run_config``, ``read_curve``, ``read_checkpoint``,
-``aevb.experiments.images.load_images``, ``read_index`` here): a torn, empty, foreign or hand-edited file is one
-``aevb.files.StoreError`` naming the file and the problem. What can be rebuilt is rebuilt: ``index.csv`` from the
-run directories (``read_index``, ``write_index``); ``images.npz`` (``run_images``) and ``curve.csv``
+``aevb.experiments.images.load_images``, ``aevb.experiments.decoders.load_decoder``, ``read_index`` here): a torn,
+empty, foreign or hand-edited file is one ``aevb.files.StoreError`` naming the file and the problem. What can be
+rebuilt is rebuilt: ``index.csv`` from the run directories (``read_index``, ``write_index``); ``images.npz``
+(``run_images``), a Fig. 4 run's ``decoder.npz`` (``run_decoder``) and ``curve.csv``
 (``aevb.experiments.runs.read_curve``) from the run's ``checkpoint.pt`` where there is one of the same settings
 and point. What cannot names the command that regenerates it (``regenerate_command``): move the bad file away,
 then ``python -m aevb figure N --only NAME`` trains the run again.
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from aevb.config import TrainConfig
+from aevb.experiments.decoders import decoder_arrays, load_decoder, stores_decoder, write_decoder
 from aevb.experiments.grids import (FIGURES, STUDIES, figure_configs, grid_configs, memberships, run_name,
                                    study_configs)
 from aevb.experiments.images import image_shapes, load_images, render_images, write_images
@@ -123,6 +125,29 @@ def run_images(run_dir: str | Path, config: TrainConfig | None = None) -> dict[s
         write_images(run_dir, render_images(config, load_model(run_dir), config.seed))
         warnings.warn(f"{e.path}: {e.problem}; drawn again from {checkpoint_file(run_dir)}", stacklevel=2)
         return load_images(run_dir, config, remedy)
+
+
+def run_decoder(run_dir: str | Path, config: TrainConfig | None = None) -> dict[str, np.ndarray]:
+    """A Fig. 4 run's stored decoder and test encodings (``aevb.experiments.decoders.load_decoder``, checked against
+    its config). Where ``decoder.npz`` is missing or bad and the run's ``checkpoint.pt`` holds the model of its
+    last evaluation, the file is written again from it, and a warning says so; otherwise the ``StoreError`` says
+    how to regenerate the run."""
+    run_dir = Path(run_dir)
+    config = run_config(run_dir)[0] if config is None else config
+    remedy = _remedy(run_dir, config)
+    try:
+        return load_decoder(run_dir, config, remedy)
+    except StoreError as e:
+        if not stores_decoder(config) or not checkpoint_file(run_dir).exists():
+            raise
+        ckpt = read_checkpoint(run_dir, remedy=remedy)[0]
+        reached = samples_reached(run_dir)
+        if ckpt["trainer"]["samples"] != reached:
+            raise e.remedied(f"{remedy} (checkpoint.pt is at {ckpt['trainer']['samples']:,} samples, the curve at "
+                             f"{reached:,}: not the model of the run's last evaluation)") from None
+        write_decoder(run_dir, decoder_arrays(config, load_model(run_dir)))
+        warnings.warn(f"{e.path}: {e.problem}; written again from {checkpoint_file(run_dir)}", stacklevel=2)
+        return load_decoder(run_dir, config, remedy)
 
 
 def store_files(name: str, files: dict[str, bytes], results_dir: str | Path) -> Path:
