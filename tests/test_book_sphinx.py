@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from aevb.book.sphinx import repository, status_pages
+from aevb.book.sphinx import execution_time, repository, status_pages
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,6 +20,26 @@ def test_the_status_page_is_always_read_again():
     env = SimpleNamespace(found_docs={"intro", "status", "chapters/04_aevb_vae_mnist"})
     assert status_pages(None, env, set(), set(), set()) == ["status"]
     assert status_pages(None, env, set(), {"status"}, set()) == []  # already to be read: not listed twice
+    env.found_docs.add("reading")
+    assert sorted(status_pages(None, env, set(), set(), set())) == ["reading", "status"]
+
+
+def _executed(path: Path, papermill: dict | None) -> None:
+    path.write_text(json.dumps({"cells": [], "metadata": {"papermill": papermill} if papermill else {}}))
+
+
+def test_a_meetings_time_is_its_chapters_execution_times_summed_with_their_budget(tmp_path):
+    _executed(tmp_path / "04_vae.ipynb", {"duration": 130.0, "parameters": {}})
+    _executed(tmp_path / "05_ml.ipynb", {"duration": 1527.0, "parameters": {"n_points": 200}})
+    _executed(tmp_path / "06_ws.ipynb", {"duration": 20.2, "parameters": {"smoke_test": True}})
+    _executed(tmp_path / "07_vb.ipynb", None)  # not executed by papermill
+    assert execution_time(tmp_path, ["04"]) == "about 2 min"
+    assert execution_time(tmp_path, ["04", "05"]) == "about 28 min"
+    assert execution_time(tmp_path, ["06"]) == "about 20 s at the CI budget"
+    assert execution_time(tmp_path, ["04", "06"]) == "about 3 min at the CI budget"
+    assert execution_time(tmp_path, ["04", "07"]) == "not timed in this build"
+    with pytest.raises(ValueError, match="no single chapter numbered '08'"):
+        execution_time(tmp_path, ["08"])
 
 
 def test_a_repository_address_is_owner_name_or_an_address():
