@@ -40,16 +40,22 @@ def test_every_chapter_is_in_the_toc_in_order():
     assert _toc_files() == [f"chapters/{p.stem}" for p in CHAPTERS]
 
 
+def _made_by_make_test(variable: str, missed: str) -> Path:
+    """The directory ``make test`` points ``variable`` at (the executed chapters, the built book): under CI it
+    must be set (else the test fails, saying what was ``missed``); elsewhere the test is skipped."""
+    if not os.environ.get(variable):
+        if os.environ.get("CI"):
+            pytest.fail(f"CI run without {variable}: {missed}")
+        pytest.skip(f"outside CI: run `make test` to make {variable}")
+    return Path(os.environ[variable])
+
+
 def test_every_chapter_was_executed_by_ci():
     """Under CI the Makefile points AEVB_EXECUTED_DIR at papermill's output; every chapter must be there,
     executed without error."""
-    executed = os.environ.get("AEVB_EXECUTED_DIR")
-    if not executed:
-        if os.environ.get("CI"):
-            pytest.fail("CI run without AEVB_EXECUTED_DIR: the chapters were not executed")
-        pytest.skip("outside CI: run `make test` to execute the chapters")
+    executed = _made_by_make_test("AEVB_EXECUTED_DIR", "the chapters were not executed")
     for nb in CHAPTERS:
-        out = Path(executed) / nb.name
+        out = executed / nb.name
         assert out.exists(), f"{nb.name} was not executed by CI"
         doc = json.loads(out.read_text())
         meta = doc["metadata"]["papermill"]
@@ -68,15 +74,11 @@ def test_no_chapter_page_shows_papermills_cell_and_each_folds_its_knobs():
     """Under CI the Makefile points AEVB_BOOK_HTML at the built book: no chapter page shows papermill's injected
     cell (aevb.book.execute.for_the_page tags it off the page), and each shows its parameters cell folded under
     "Rerun knobs", headed by the make chapter line."""
-    html = os.environ.get("AEVB_BOOK_HTML")
-    if not html:
-        if os.environ.get("CI"):
-            pytest.fail("CI run without AEVB_BOOK_HTML: the built pages were not checked")
-        pytest.skip("outside CI: run `make test` to build the book")
+    html = _made_by_make_test("AEVB_BOOK_HTML", "the built pages were not checked")
     from bs4 import BeautifulSoup
 
     for nb in CHAPTERS:
-        page = BeautifulSoup((Path(html) / "chapters" / f"{nb.stem}.html").read_text(), "html.parser")
+        page = BeautifulSoup((html / "chapters" / f"{nb.stem}.html").read_text(), "html.parser")
         assert not page.select(".tag_injected-parameters"), f"{nb.stem}: papermill's injected cell is on the page"
         (knobs,) = page.select(".cell.tag_parameters")
         assert "tag_hide-input" in knobs["class"], f"{nb.stem}: the parameters cell is not folded"
