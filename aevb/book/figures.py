@@ -29,10 +29,13 @@ from typing import Callable, Hashable, Iterable
 
 import numpy as np
 
+from aevb.classifier import per_class
 from aevb.config import TrainConfig
 from aevb.experiments.accounting import ACCOUNTINGS, compare, x_axis
+from aevb.experiments.decoders import DECODER_FILE, decode_stored, grey_level_difference, stores_decoder
 from aevb.experiments.runner import run_figure
-from aevb.experiments.store import RESULTS_DIR, ahead, ahead_since, check_prefix, figure_runs, run_images
+from aevb.experiments.store import (RESULTS_DIR, ahead, ahead_since, check_prefix, figure_runs, run_decoder,
+                                    run_images)
 from aevb.files import read_text
 from aevb.plots import Table, table
 
@@ -119,6 +122,58 @@ def stored_images(run: dict, kind: str) -> np.ndarray | None:
     if not (run["dir"] / "images.npz").exists():
         return None
     return run_images(run["dir"], run["config"])[kind]  # checked; drawn again from a checkpoint where bad
+
+
+def stored_decoder(run: dict) -> dict[str, np.ndarray] | None:
+    """The stored decoder and test encodings of a Fig. 4 run (``aevb.experiments.decoders``: weights, encodings,
+    MNIST's labels), checked on read; None where the run has no ``decoder.npz`` yet."""
+    if not (run["dir"] / DECODER_FILE).exists():
+        return None
+    return run_decoder(run["dir"], run["config"])  # checked; written again from a checkpoint where bad
+
+
+def check_decoders(runs: Iterable[dict]) -> Table:
+    """The store check of the Fig. 4 runs' stored decoders: each decodes the Fig. 4 grid to the committed images
+    (``images.npz``) within one grey level (float16 weights round; the images were drawn by the float32 decoder
+    and rounded to grey levels). One row per run that stores its decoder; AssertionError where one differs by
+    more, or where a Fig. 4 run's ``decoder.npz`` is missing."""
+    rows = []
+    for r in runs:
+        if not r["curve"] or not stores_decoder(r["config"]):
+            continue
+        arrays = stored_decoder(r)
+        assert arrays is not None, f"{r['dir'] / DECODER_FILE}: not found (a Fig. 4 run stores its decoder)"
+        grey = grey_level_difference(arrays, run_images(r["dir"], r["config"])["manifold"])
+        assert grey <= 1, (f"{r['dir'] / DECODER_FILE}: decodes the Fig. 4 grid {grey} grey levels away from the "
+                           f"committed images.npz (at most 1 allowed)")
+        rows.append({"run": r["name"], "weights": str(arrays["weight0"].dtype),
+                     "kB": (r["dir"] / DECODER_FILE).stat().st_size / 1000, "error": float(arrays["max_error"]),
+                     "grey": grey})
+    return table(rows, {"run": "", "weights": "", "kB": ".0f", "error": ".1e", "grey": "d"},
+                 caption="stored decoders: precision, file size, largest pixel error against the float32 "
+                         "decoder, largest difference from the committed Fig. 4 images (grey levels)")
+
+
+def instrument_rows(classifier, images, labels, arrays: dict[str, np.ndarray], min_confidence: float) -> list[dict]:
+    """The classifier of ``aevb.classifier`` checked on the kind of image it counts, class by class: MNIST's
+    labelled test images (N, 784) and the decoder means p(x|z = μ_φ(x)) of the same images (``arrays``: a stored
+    MNIST decoder with its test encodings and labels, which must be those images' labels). One row per class, then
+    "all": ``class``, ``digits``, ``accuracy`` on the digits, ``decoded accuracy``, ``decoded confident`` (share
+    reaching ``min_confidence``), ``decoded confident accuracy``, ``read as`` (the class most often predicted for
+    a wrongly classified decoded mean; "" where none is wrong)."""
+    if not np.array_equal(np.asarray(labels), arrays["labels"]):
+        raise ValueError("instrument_rows: the stored encodings are not of these test images (their labels differ)")
+    decoded = decode_stored(arrays, arrays["encodings"])  # (N, 784): the decoder mean at μ_φ(x) of each test image
+    raw = per_class(classifier, images, labels, min_confidence)
+    dec = per_class(classifier, decoded, labels, min_confidence)
+    return [{"class": a["class"], "digits": a["images"], "accuracy": a["accuracy"], "decoded accuracy": b["accuracy"],
+             "decoded confident": b["share"], "decoded confident accuracy": b["confident accuracy"],
+             "read as": "" if b["read as"] < 0 or b["class"] == "all" else str(b["read as"])}
+            for a, b in zip(raw, dec)]
+
+
+INSTRUMENT_COLUMNS = {"class": "", "digits": ",", "accuracy": ".1%", "decoded accuracy": ".1%",
+                      "decoded confident": ".1%", "decoded confident accuracy": ".1%", "read as": ""}
 
 
 def check_store(check_run: str, check_samples: int, check_atol: float, results_dir: str | Path | None = None,
