@@ -84,11 +84,11 @@ urllib.request.urlopen, urllib.request.urlretrieve = urlopen, urlretrieve
 
 def test_the_setup_cell_installs_the_package_in_a_fresh_hosted_kernel(tmp_path):
     """A fresh virtual environment with a hosted image's packages (this environment's site-packages on its path,
-    as Colab ships torch, numpy, ...; not aevb) and no package index: the set-up cell does nothing in a plain
+    as Colab ships pip, torch, numpy, ...; not aevb) and no package index: the set-up cell does nothing in a plain
     kernel; on Binder it installs the checkout around the notebook; on Colab it clones the repository the notebook
     was opened from, at that revision, and installs that."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True)
     python = venv / "bin" / "python"
     site = Path(_ok(_run(python, "import sysconfig; print(sysconfig.get_paths()['purelib'])", tmp_path, {})).strip())
     (site / "hosted-image.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
