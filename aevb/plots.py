@@ -4,7 +4,8 @@
 Plain matplotlib and seaborn; every plotting function draws on an ``ax`` it is given (or a new one) and returns it,
 except ``plot_panels``, which lays out a figure of its own. Curves are drawn by seaborn from long-form tables
 (``curve_rows``, ``curves_frame``: one row per evaluation and split), one colour per algorithm (``COLORS``),
-training solid and test dashed, at most ``PAGE_WIDTH`` inches wide.
+training solid and test dashed in a lighter shade, at most ``PAGE_WIDTH`` inches wide (``FULL_WIDTH`` in a cell
+tagged ``full-width``).
 """
 from __future__ import annotations
 
@@ -120,19 +121,26 @@ class Table:
         return f"{self.caption}\n{text}" if self.caption else text
 
 
-def table(rows: list[dict], columns: dict[str, str], caption: str | None = None) -> Table:
+def table(rows: list[dict], columns: dict[str, str], caption: str | None = None,
+          headers: dict[str, str] | None = None) -> Table:
     """``rows`` as a ``Table``: ``columns`` maps a row key to its format spec (e.g. {"L": "d", "variance": ".3g"};
-    "" for ``str``), in the order shown. A value that is None shows as an empty cell."""
+    "" for ``str``), in the order shown. A value that is None shows as an empty cell. ``headers`` maps a key to
+    the header shown for it, in words ({"rel_error": "relative error"}); a key without one is its own header."""
     missing = sorted({k for r in rows for k in columns if k not in r})
     if missing:
         raise KeyError(f"table: the rows have no {missing} (their keys: {sorted({k for r in rows for k in r})})")
+    unknown = sorted(set(headers or {}) - set(columns))
+    if unknown:
+        raise KeyError(f"table: headers for {unknown}, which are not among the columns {list(columns)}")
     cells = {k: ["" if r[k] is None else format(r[k], f) if f else str(r[k]) for r in rows] for k, f in columns.items()}
-    return Table(pd.DataFrame(cells, columns=list(columns)), caption)
+    frame = pd.DataFrame(cells, columns=list(columns)).rename(columns=headers or {})
+    return Table(frame, caption)
 
 
 COLORS = {"aevb": "tab:red", "wake-sleep": "tab:green", "mcem": "tab:blue", "full-vb": "tab:purple"}
 SPLITS = ("train", "test")  # the splits of a curve, drawn solid and dashed
-_DASHES = {"train": "", "test": (4, 2)}
+_LINESTYLE = {"train": "-", "test": (0, (4, 2))}
+_TEST_LIGHTER = 0.45  # the test curve's colour: this share of the way from the algorithm's colour to white
 _YLABEL = {"bound": r"average $\mathcal{L}$ (nats)", "marginal": r"estimated $\log p(\mathbf{x})$ (nats)"}
 XLABEL = "# training samples evaluated"
 AXES = {"log": XLABEL, "millions": XLABEL + " (millions)"}  # Fig. 2's log x-axis; Fig. 3's linear one in millions
@@ -163,10 +171,18 @@ def palette(levels) -> dict:
     return {level: COLORS.get(level) or next(spare) for level in levels}
 
 
+def split_color(color, split: str):
+    """The colour of a curve's ``split``: the algorithm's ``color`` for the training curve, a lighter shade of it
+    for the test curve (drawn dashed over it), so that the two differ in colour as well as in line style."""
+    rgb = np.array(mpl.colors.to_rgb(color))
+    return tuple(rgb) if split == "train" else tuple(rgb + (1 - rgb) * _TEST_LIGHTER)
+
+
 def plot_curve(data, ax=None, label: str = "", color=None, key: str = "bound", legend: bool = True,
                hue: str = "algorithm", axis: str = "log"):
-    """Fig. 2 / Fig. 3 style: the training (solid) and test (dashed) value vs training samples evaluated (log
-    x), one colour per ``hue`` level (an algorithm's from ``COLORS``), drawn by ``sns.lineplot``.
+    """Fig. 2 / Fig. 3 style: the training (solid) and test (dashed, a lighter shade: ``split_color``) value vs
+    training samples evaluated (log x), one colour per ``hue`` level (an algorithm's from ``COLORS``), drawn by
+    ``sns.lineplot``, the test curves over the training ones.
 
     ``data``: a long-form frame (``curves_frame``, ``curve_rows``: columns ``samples``, ``split``, ``value``
     and ``hue``), or one curve as row dicts, drawn as ``label`` (in ``color`` where given). key "bound": the
@@ -183,9 +199,12 @@ def plot_curve(data, ax=None, label: str = "", color=None, key: str = "bound", l
         raise ValueError(f"axis={axis!r}: allowed values are {tuple(AXES)}")
     if axis == "millions":
         data = data.assign(samples=data["samples"] / 1e6)
-    sns.lineplot(data=data, x="samples", y="value", hue=hue, style="split", style_order=splits,
-                 dashes=_DASHES, palette=colors, ax=ax, legend=False, estimator=None,
-                 units="run" if "run" in data else None)
+    for split in splits:  # train first: the dashed test curve is drawn over it
+        part = data[data["split"] == split]
+        sns.lineplot(data=part, x="samples", y="value", hue=hue, palette={k: split_color(c, split) for k, c in
+                                                                         colors.items() if k in set(part[hue])},
+                     ax=ax, legend=False, estimator=None, units="run" if "run" in part else None,
+                     linestyle=_LINESTYLE[split])
     ax.set_xscale("log" if axis == "log" else "linear")
     ax.set_xlabel(AXES[axis])
     ax.set_ylabel(_YLABEL.get(key, key))
@@ -195,20 +214,25 @@ def plot_curve(data, ax=None, label: str = "", color=None, key: str = "bound", l
 
 
 def legend_handles(algorithms, splits=SPLITS, colors=None) -> list:
-    """Legend entries for the curves of ``plot_curve``: a coloured line per algorithm, then a black solid and
-    a dashed one for the splits."""
+    """Legend entries for the curves of ``plot_curve``: one per algorithm and split ("aevb, train"), in the
+    split's colour and line style."""
     colors = colors or palette(algorithms)
-    lines = [Line2D([], [], color=colors[a], label=a) for a in algorithms]
-    return lines + [Line2D([], [], color="black", ls="--" if s == "test" else "-", label=s) for s in splits]
+    return [Line2D([], [], color=split_color(colors[a], s), ls=_LINESTYLE[s], label=f"{a}, {s}")
+            for a in algorithms for s in splits]
 
 
 def plot_panels(frame: pd.DataFrame, panels=None, title_of=str, key: str = "bound", ncols: int = 3,
-                width: float = DRAW_WIDTH, panel_height: float = 2.3, sharey: bool = False, axis: str = "log"):
+                width: float = DRAW_WIDTH, panel_height: float = 2.3, sharey: bool = False, axis: str = "log",
+                xmin: float | None = None):
     """The Fig. 2 / Fig. 3 layout laid out for the page: one panel per ``panels`` entry (default: the
     ``panel`` values of ``frame``, a ``curves_frame``), ``ncols`` to a row, ``width`` inches wide in all, each
     drawn with ``plot_curve`` on ``axis`` and titled ``title_of(panel)``, and one legend for the figure (in an
-    empty slot of the grid, or below it). Returns (figure, {panel: ax})."""
+    empty slot of the grid, or beside it). ``xmin``: the x-axis starts at that many training samples (Fig. 2's
+    10^5), and the evaluations before it are left out, so that the y-axes fit what is shown. Returns
+    (figure, {panel: ax})."""
     panels = list(frame["panel"].unique() if panels is None else panels)
+    if xmin is not None:
+        frame = frame[frame["samples"] >= xmin]
     ncols = min(ncols, len(panels))
     nrows = int(np.ceil(len(panels) / ncols))
     spare = nrows * ncols - len(panels)
@@ -218,6 +242,8 @@ def plot_panels(frame: pd.DataFrame, panels=None, title_of=str, key: str = "boun
     for panel, ax in axes.items():
         plot_curve(frame[frame["panel"] == panel], ax=ax, key=key, legend=False, axis=axis)
         ax.set(title=title_of(panel), xlabel="", ylabel="")
+        if xmin is not None:
+            ax.set_xlim(left=xmin / (1e6 if axis == "millions" else 1))
     fig.supxlabel(AXES[axis])
     fig.supylabel(_YLABEL.get(key, key))
     algorithms = [a for a in COLORS if a in set(frame["algorithm"])] + sorted(

@@ -5,12 +5,15 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from aevb.config import TrainConfig  # noqa: E402
+from matplotlib.colors import to_hex, to_rgb  # noqa: E402
+
 from aevb.plots import (COLORS, PAGE_WIDTH, curve_rows, curves_frame, image_grid, palette, plot_curve,  # noqa: E402
-                        plot_panels)
+                        plot_panels, split_color, table)
 
 
 def _run(dataset, algorithm, n_z, samples=(1000, 10_000, 100_000), key="bound"):
@@ -71,9 +74,37 @@ def test_plot_panels_lays_out_the_panels_for_the_page(runs):
     spare = [ax for ax in fig.axes if ax not in axes.values()]
     assert len(spare) == 1 and spare[0].get_legend() is not None  # the legend fills the empty slot
     labels = [t.get_text() for t in spare[0].get_legend().get_texts()]
-    assert labels == ["aevb", "wake-sleep", "train", "test"]
-    colors = {line.get_label(): line.get_color() for line in spare[0].get_legend().get_lines()}
-    assert colors["aevb"] == COLORS["aevb"] and colors["wake-sleep"] == COLORS["wake-sleep"]
+    assert labels == ["aevb, train", "aevb, test", "wake-sleep, train", "wake-sleep, test"]
+    entries = {t.get_text(): line for t, line in zip(spare[0].get_legend().get_texts(),
+                                                    spare[0].get_legend().get_lines())}
+    drawn = {(to_hex(line.get_color()), line.get_linestyle()) for line in axes[("mnist", 3)].get_lines()}
+    for algorithm in ("aevb", "wake-sleep"):  # each legend entry is what the panels draw
+        train, test = entries[f"{algorithm}, train"], entries[f"{algorithm}, test"]
+        assert to_hex(train.get_color()) == to_hex(COLORS[algorithm]) and train.get_linestyle() == "-"
+        assert test.get_linestyle() == "--" and to_hex(test.get_color()) != to_hex(train.get_color())
+        assert {(to_hex(e.get_color()), e.get_linestyle()) for e in (train, test)} <= drawn
+
+
+def test_test_curves_differ_from_training_curves_in_colour_and_style():
+    """A test curve is dashed and lighter than its training curve (and drawn over it), for every algorithm."""
+    for algorithm, color in COLORS.items():
+        train, test = (np.array(to_rgb(split_color(color, s))) for s in ("train", "test"))
+        assert np.allclose(train, to_rgb(color))
+        assert (test >= train).all() and (test - train).max() > 0.2  # lighter, visibly
+    ax = plot_curve(_run("mnist", "aevb", 3)["curve"], label="aevb")
+    first, second = ax.get_lines()[:2]
+    assert first.get_linestyle() == "-" and second.get_linestyle() == "--"  # test over train
+
+
+def test_plot_panels_starts_the_axis_at_xmin_and_fits_y_to_what_is_shown(runs):
+    frame = curves_frame(runs, "bound", lambda c: (c.dataset, c.n_z))
+    mnist = frame[frame["panel"].map(lambda p: p[0]) == "mnist"]
+    _, axes = plot_panels(mnist, xmin=10_000)
+    for ax in axes.values():
+        assert ax.get_xlim()[0] == pytest.approx(10_000)
+        assert all(min(line.get_xdata()) >= 10_000 for line in ax.get_lines())
+        low, high = ax.get_ylim()
+        assert low > -100.5 and high >= -99.0  # the first evaluation (-101, -100) is left out of the y-range
 
 
 def test_plot_panels_puts_the_legend_below_a_full_grid(runs):
@@ -91,7 +122,7 @@ def test_plot_curve_draws_one_curve_or_a_frame():
     frame = pd.DataFrame(curve_rows(_run("mnist", "mcem", 3, key="marginal")["curve"], "marginal",
                                     algorithm="mcem"))
     ax = plot_curve(frame, key="marginal", legend=False)
-    assert ax.get_legend() is None and ax.get_lines()[0].get_color() == COLORS["mcem"]
+    assert ax.get_legend() is None and to_hex(ax.get_lines()[0].get_color()) == to_hex(COLORS["mcem"])
     assert "log p" in ax.get_ylabel()
 
 
@@ -108,3 +139,13 @@ def test_image_grid_fits_the_page():
     assert ax.figure.get_size_inches()[0] == pytest.approx(PAGE_WIDTH - 0.2)  # the padding: PAGE_WIDTH
     ax = image_grid(np.zeros((10, 784)), nrow=1)
     assert ax.figure.get_size_inches()[0] == pytest.approx(6.0)
+
+
+def test_table_shows_words_for_headers_and_formats_each_column():
+    rows = [{"samples": 10_000_000, "rel_error": 0.01234, "note": None}]
+    shown = table(rows, {"samples": ",d", "rel_error": ".2g", "note": ""}, headers={"rel_error": "relative error"})
+    assert list(shown.frame.columns) == ["samples", "relative error", "note"]
+    assert shown.frame.iloc[0].tolist() == ["10,000,000", "0.012", ""]
+    assert "<th>relative error</th>" in shown._repr_html_()
+    with pytest.raises(KeyError, match="rel_eror"):  # a header for no column: a typo, not silently ignored
+        table(rows, {"rel_error": ".2g"}, headers={"rel_eror": "relative error"})
