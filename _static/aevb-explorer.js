@@ -262,11 +262,11 @@
       ctx.fillRect(px(m.encodings[2 * i]) - r, py(m.encodings[2 * i + 1]) - r, 2 * r, 2 * r);
     }
     ctx.globalAlpha = 1;
-    if (this.gridBox.checked) {  // the cell centres of the paper's Fig. 4 grid
-      ctx.strokeStyle = fg; ctx.lineWidth = s.k;
-      var g = m.data.grid, q = 2.5 * s.k;
+    if (this.gridBox.checked) {  // the cell centres of the paper's Fig. 4 grid: small dots in the page's ink
+      ctx.fillStyle = fg;
+      var g = m.data.grid, q = 1.1 * s.k;
       for (var a = 0; a < g.length; a++) for (var b = 0; b < g.length; b++) {
-        ctx.strokeRect(px(g[a]) - q, py(g[b]) - q, 2 * q, 2 * q);
+        ctx.beginPath(); ctx.arc(px(g[a]), py(g[b]), q, 0, 2 * Math.PI); ctx.fill();
       }
     }
     if (this.a && this.b) {

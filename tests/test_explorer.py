@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from aevb.book.explorer import EXPLORER_ATTRIBUTE, MIN_EXTENT, explorer_html, explorer_payload
-from aevb.book.figures import check_decoders, figure_runs, instrument_rows, stored_decoder
+from aevb.book.figures import check_decoders, figure_runs, instrument_facts, instrument_rows, stored_decoder
 from aevb.classifier import N_CLASSES, per_class
 from aevb.config import TrainConfig
 from aevb.experiments.decoders import checksum, decode_stored
@@ -95,6 +95,19 @@ def test_instrument_rows_read_the_decoder_means_of_the_encodings():
     assert rows[-1]["decoded accuracy"] != rows[-1]["accuracy"]  # the two readings are of different images
     with pytest.raises(ValueError, match="not of these test images"):
         instrument_rows(classifier, images, np.roll(arrays["labels"], 1), arrays, 0.5)
+
+
+def test_instrument_facts_name_the_worst_and_best_classes():
+    rows = [{"class": c, "decoded accuracy": a, "read as": r, "decoded confident": 0.5,
+             "decoded confident accuracy": 0.9}
+            for c, a, r in [(0, 0.9, "6"), (1, 0.99, "7"), (2, 0.2, "8"), (3, 0.5, "5"), (4, 0.3, "9")]]
+    rows.append({"class": "all", "decoded accuracy": 0.578, "read as": "", "decoded confident": 0.25,
+                 "decoded confident accuracy": None})
+    facts = instrument_facts(rows, shown=2)
+    assert facts["inst_worst"] == "2 (20%, most often misread as 8); 4 (30%, most often misread as 9)"
+    assert facts["inst_best"] == "1 (99%), 0 (90%)"
+    assert facts["inst_accuracy"] == pytest.approx(57.8) and facts["inst_share"] == 25
+    assert np.isnan(facts["inst_confident"])
 
 
 @pytest.fixture(scope="module")

@@ -150,8 +150,8 @@ def check_decoders(runs: Iterable[dict]) -> Table:
                      "kB": (r["dir"] / DECODER_FILE).stat().st_size / 1000, "error": float(arrays["max_error"]),
                      "grey": grey})
     return table(rows, {"run": "", "weights": "", "kB": ".0f", "error": ".1e", "grey": "d"},
-                 caption="stored decoders: precision, file size, largest pixel error against the float32 "
-                         "decoder, largest difference from the committed Fig. 4 images (grey levels)")
+                 caption="the explorers' decoders: weights' precision, file size (kB), largest pixel error "
+                         "against the float32 decoder, largest difference from the Fig. 4 images (grey levels)")
 
 
 def instrument_rows(classifier, images, labels, arrays: dict[str, np.ndarray], min_confidence: float) -> list[dict]:
@@ -167,9 +167,27 @@ def instrument_rows(classifier, images, labels, arrays: dict[str, np.ndarray], m
     raw = per_class(classifier, images, labels, min_confidence)
     dec = per_class(classifier, decoded, labels, min_confidence)
     return [{"class": a["class"], "digits": a["images"], "accuracy": a["accuracy"], "decoded accuracy": b["accuracy"],
-             "decoded confident": b["share"], "decoded confident accuracy": b["confident accuracy"],
+             "decoded confident": b["share"],
+             "decoded confident accuracy": None if np.isnan(b["confident accuracy"]) else b["confident accuracy"],
              "read as": "" if b["read as"] < 0 or b["class"] == "all" else str(b["read as"])}
             for a, b in zip(raw, dec)]
+
+
+def instrument_facts(rows: list[dict], shown: int = 3) -> dict:
+    """What the page says of ``instrument_rows``: ``inst_accuracy``, ``inst_share``, ``inst_confident`` (percent,
+    over all decoded means; nan where none is confident), ``inst_worst`` and ``inst_best`` (text: the ``shown``
+    classes whose decoded means are named worst, with the class each is most often misread as, and best)."""
+    overall, by_class = rows[-1], sorted(rows[:-1], key=lambda r: r["decoded accuracy"])
+
+    def named(r, misread):
+        text = f"{r['class']} ({100 * r['decoded accuracy']:.0f}%"
+        return text + (f", most often misread as {r['read as']})" if misread and r["read as"] else ")")
+
+    confident = overall["decoded confident accuracy"]
+    return {"inst_accuracy": 100 * overall["decoded accuracy"], "inst_share": 100 * overall["decoded confident"],
+            "inst_confident": float("nan") if confident is None else 100 * confident,
+            "inst_worst": "; ".join(named(r, True) for r in by_class[:shown]),
+            "inst_best": ", ".join(named(r, False) for r in by_class[::-1][:shown])}
 
 
 INSTRUMENT_COLUMNS = {"class": "", "digits": ",", "accuracy": ".1%", "decoded accuracy": ".1%",
