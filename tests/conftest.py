@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from aevb import data
+from aevb.experiments.runner import run_figure
 from aevb.learners import ALGORITHMS
 from aevb.threads import registry_dir
 
@@ -84,6 +85,16 @@ def nan_in_mnist(tmp_path, monkeypatch):
 
     return poison
 
+
+
+@pytest.fixture(scope="session")
+def fig4_store(tmp_path_factory):
+    """A results store with Fig. 4's Frey Face run trained briefly (1,000 samples) through the runner: config.json,
+    curve.csv, images.npz, decoder.npz, its checkpoint kept (tests/test_decoders.py, tests/test_explorer.py; read
+    only: a test that changes a file works on a copy)."""
+    store = tmp_path_factory.mktemp("fig4")
+    run_figure(4, 1000, only="frey-*", results_dir=store, workers=1, log=lambda s: None)
+    return store
 
 
 @pytest.fixture(autouse=True)

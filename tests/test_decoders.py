@@ -14,7 +14,6 @@ from aevb.experiments.decoders import (DECODER_FILE, STORED_ERROR, checksum, dec
                                        grey_level_difference, load_decoder, stores_decoder, write_decoder)
 from aevb.experiments.grids import figure_configs, figures_of, grid_points, run_name
 from aevb.experiments.images import load_images
-from aevb.experiments.runner import run_figure
 from aevb.experiments.runs import checkpoint_file, load_model, run
 from aevb.experiments.store import RESULTS_DIR, run_config, run_decoder
 from aevb.files import StoreError
@@ -22,14 +21,6 @@ from aevb.models import build_vae
 
 FREY = "frey-aevb-z2-h200-nall-s0"
 MNIST = "mnist-aevb-z2-h500-nall-s0"
-
-
-@pytest.fixture(scope="module")
-def fig4_store(tmp_path_factory):
-    """A store with Fig. 4's Frey Face run trained briefly through the runner (checkpoint kept in the run)."""
-    store = tmp_path_factory.mktemp("fig4")
-    run_figure(4, 1000, only="frey-*", results_dir=store, workers=1, log=lambda s: None)
-    return store
 
 
 def test_only_fig4_runs_store_their_decoder():

@@ -17,7 +17,6 @@ from aevb.classifier import N_CLASSES, per_class
 from aevb.config import TrainConfig
 from aevb.experiments.decoders import checksum, decode_stored
 from aevb.experiments.grids import GRID_N, grid_points
-from aevb.experiments.runner import run_figure
 from aevb.experiments.runs import checkpoint_file
 
 FREY = "frey-aevb-z2-h200-nall-s0"
@@ -108,14 +107,6 @@ def test_instrument_facts_name_the_worst_and_best_classes():
     assert facts["inst_best"] == "1 (99%), 0 (90%)"
     assert facts["inst_accuracy"] == pytest.approx(57.8) and facts["inst_share"] == 25
     assert np.isnan(facts["inst_confident"])
-
-
-@pytest.fixture(scope="module")
-def fig4_store(tmp_path_factory):
-    """A store with Fig. 4's Frey Face run trained briefly through the runner: images.npz and decoder.npz."""
-    store = tmp_path_factory.mktemp("fig4")
-    run_figure(4, 1000, only="frey-*", results_dir=store, workers=1, log=lambda s: None)
-    return store
 
 
 def test_check_decoders_passes_a_stored_decoder_and_catches_images_it_does_not_give(fig4_store, tmp_path):
