@@ -5,6 +5,12 @@ natural size (not shrunk to fit the column), its math is typeset by MathJax (no 
 error output, and every internal link (and #anchor) resolves. Two screenshots of each chapter are saved under
 ``_build/screenshots/``: the top of the page, and the whole page (``NAME-full.png``, up to ``FULL_PAGE_CAP`` px). Runs where ``make test`` points ``AEVB_BOOK_HTML`` at the built HTML; under CI that
 variable is required.
+
+Chapter 10's latent-space explorers (issue 27): ``window.aevbExplorer.decode`` against the Python decoder on the same
+stored weights and against the trained float32 decoder's committed images; pointer and arrow keys move the image;
+no request leaves the local server; the time of one decode (``_build/screenshots/explorer-decode-ms.txt``); the
+explorers fit the page at 1280 px and 390 px, light and dark (screenshots ``explorer-NAME-WIDTH-THEME.png``); the
+page works opened as a file.
 """
 import functools
 import os
@@ -13,9 +19,14 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urldefrag, urljoin
 
+import numpy as np
 import pytest
 
 from aevb.book.pdf import CHROMEDRIVER, CHROMIUM, WAIT_FOR_MATHJAX, chromium, serve  # the book's PDF printer drives the same browser
+from aevb.experiments.decoders import STORED_ERROR, decode_stored
+from aevb.experiments.grids import grid_points
+from aevb.experiments.images import load_images
+from aevb.experiments.store import RESULTS_DIR, run_decoder
 
 FULL_PAGE_CAP = 30_000  # px: the tallest full-page screenshot (Chromium's limit is far above)
 HTML = os.environ.get("AEVB_BOOK_HTML")
@@ -110,3 +121,148 @@ def test_chapter_page_in_chromium(chapter, server, browser):
         browser.save_screenshot(str(SHOTS / f"{chapter}-full.png"))
     finally:
         browser.set_window_size(size["width"], size["height"])
+
+
+# ---- chapter 10's latent-space explorer (issue 27) -------------------------------------------------------------
+
+EXPLORER_PAGE = "chapters/10_fig4_manifolds.html"
+EXPLORERS = {"mnist": "mnist-aevb-z2-h500-nall-s0", "frey": "frey-aevb-z2-h200-nall-s0"}  # name -> stored run
+FRAME_MS = 1000 / 60  # one decode must take far less than a frame at 60 Hz
+IMAGE_PIXELS = "return arguments[0].querySelector('canvas.aevb-x-image').toDataURL()"
+
+
+def _stored_decoder(name):
+    return run_decoder(RESULTS_DIR / "runs" / EXPLORERS[name])
+
+
+@pytest.fixture
+def explorer_page(server, browser):
+    browser.set_window_size(1280, 1600)
+    browser.get(urljoin(server, EXPLORER_PAGE))
+    assert browser.execute_async_script(WAIT_FOR_MATHJAX) == "ok"
+    return browser
+
+
+def _roots(browser):
+    from selenium.webdriver.common.by import By
+
+    return {r.get_attribute("data-aevb-explorer"): r for r in browser.find_elements(By.CSS_SELECTOR,
+                                                                                    "[data-aevb-explorer]")}
+
+
+def test_explorer_decodes_as_the_python_decoder_on_the_stored_weights(explorer_page):
+    """``window.aevbExplorer.decode`` against ``aevb.experiments.decoders.decode_stored`` (float64, the same stored
+    weights) at random z over the whole plane, and against the trained float32 decoder (its committed Fig. 4
+    images, drawn at the grid's points and rounded to grey levels) within the stored precision's stated error."""
+    roots = _roots(explorer_page)
+    assert set(roots) == set(EXPLORERS) and all("aevb-explorer-live" in r.get_attribute("class")
+                                                 for r in roots.values())
+    decode = "return arguments[1].map(z => window.aevbExplorer.decode(arguments[0], z))"
+    for name, run in EXPLORERS.items():
+        arrays = _stored_decoder(name)
+        z = np.random.default_rng(len(name)).uniform(-4, 4, (200, 2))
+        got = np.array(explorer_page.execute_script(decode, name, z.tolist()))  # (200, D)
+        assert got.shape == (200, {"mnist": 784, "frey": 560}[name]) and 0 <= got.min() and got.max() <= 1
+        assert np.abs(got - decode_stored(arrays, z)).max() <= 1e-5
+        grid = grid_points().numpy().astype(float)
+        at_grid = np.array(explorer_page.execute_script(decode, name, grid.tolist()))  # (400, D)
+        manifold = load_images(RESULTS_DIR / "runs" / run)["manifold"]  # the float32 decoder, rounded to 1/255
+        assert np.abs(at_grid - manifold).max() <= STORED_ERROR + 0.5 / 255 + 1e-6
+
+
+def test_explorer_pointer_and_keys_move_the_image_and_nothing_leaves_the_server(explorer_page, server):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    for name, root in _roots(explorer_page).items():
+        plane = root.find_element(By.CSS_SELECTOR, "canvas.aevb-x-plane")
+        readout = root.find_element(By.CSS_SELECTOR, ".aevb-x-z")
+        explorer_page.execute_script("arguments[0].scrollIntoView({block: 'center'})", root)
+        before, z_before = explorer_page.execute_script(IMAGE_PIXELS, root), readout.text
+        ActionChains(explorer_page).move_to_element_with_offset(plane, 40, -50).perform()
+        moved = explorer_page.execute_script(IMAGE_PIXELS, root)
+        assert readout.text != z_before and moved != before, f"{name}: the pointer did not move z and the image"
+        plane.click()  # focus (and a pointer-down there)
+        clicked, z_clicked = explorer_page.execute_script(IMAGE_PIXELS, root), readout.text
+        plane.send_keys(Keys.SHIFT + Keys.ARROW_LEFT)
+        assert readout.text != z_clicked, f"{name}: an arrow key did not move z"
+        assert explorer_page.execute_script(IMAGE_PIXELS, root) != clicked, f"{name}: an arrow key left the image"
+        strip = "return arguments[0].querySelector('canvas.aevb-x-strip').toDataURL()"
+        old_strip = explorer_page.execute_script(strip, root)
+        root.find_element(By.XPATH, ".//button[contains(., 'A = z')]").click()
+        assert explorer_page.execute_script(strip, root) != old_strip, f"{name}: A = z did not redraw the strip"
+    urls = explorer_page.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name).concat("
+        "Array.from(document.querySelectorAll('script[src], link[href], img[src], iframe[src]'))"
+        ".map(e => e.src || e.href))")
+    outside = sorted({u for u in urls if not u.startswith((server, "data:", "blob:", "about:"))})
+    assert outside == [], f"requests that leave the local server: {outside}"
+
+
+def test_explorer_decode_time(explorer_page):
+    """The time of one decode of the larger model (MNIST's 2-500-784) in headless Chromium, reported (written
+    beside the screenshots) and far under a frame."""
+    ms = explorer_page.execute_script(
+        "const d = window.aevbExplorer.decode; d('mnist', [0, 0]);"
+        "const t = performance.now(); for (let i = 0; i < 500; i++) d('mnist', [Math.sin(i), Math.cos(i)]);"
+        "return (performance.now() - t) / 500;")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / "explorer-decode-ms.txt").write_text(f"{ms:.3f} ms per decode of the MNIST decoder (2-500-784)\n")
+    print(f"explorer: {ms:.3f} ms per decode of the MNIST decoder in headless Chromium")
+    assert ms < FRAME_MS / 2
+
+
+# The contrast (WCAG 2) between an element's text colour and the first background behind it that is at least
+# half opaque
+CONTRAST = """
+const lum = c => { const v = c.match(/[\\d.]+/g).slice(0, 3).map(x => x / 255)
+  .map(x => x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4);
+  return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+let bg = 'rgb(255, 255, 255)';
+for (let n = arguments[0]; n && n.nodeType === 1; n = n.parentElement) {
+  const c = getComputedStyle(n).backgroundColor, v = (c.match(/[\\d.]+/g) || []);
+  if (v.length === 3 || (v.length === 4 && +v[3] >= 0.5)) { bg = c; break; } }  // fainter tints: see through
+const a = lum(getComputedStyle(arguments[0]).color), b = lum(bg);
+return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+"""
+MIN_CONTRAST = 4.5  # WCAG 2 AA for body text
+
+
+@pytest.mark.parametrize("width,theme", [(1280, "light"), (1280, "dark"), (390, "light"), (390, "dark")])
+def test_explorer_fits_the_page_in_both_themes(explorer_page, width, theme):
+    """At desktop and phone width, light and dark mode: every explorer's parts lie inside the viewport (nothing
+    cut off), its text and buttons are legible on what lies behind them (the theme shows a cell's HTML output on a
+    light card in dark mode; the plane's ink is the explorer's own text colour); a screenshot of each explorer is
+    saved."""
+    from selenium.webdriver.common.by import By
+
+    explorer_page.set_window_size(width, 1000)
+    explorer_page.execute_script("document.documentElement.dataset.theme = arguments[0];"
+                                 "document.documentElement.dataset.mode = arguments[0];", theme)
+    viewport = explorer_page.execute_script("return document.documentElement.clientWidth")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for name, root in _roots(explorer_page).items():
+        explorer_page.execute_script("arguments[0].scrollIntoView({block: 'start'})", root)
+        for part in root.find_elements(By.CSS_SELECTOR, "canvas, button, .aevb-x-legend, .aevb-x-z"):
+            box = explorer_page.execute_script("const r = arguments[0].getBoundingClientRect();"
+                                               "return [r.left, r.right, r.width];", part)
+            assert box[2] > 0 and box[0] >= 0 and box[1] <= viewport + 0.5, (
+                f"{name} at {width} px ({theme}): {part.get_attribute('class') or part.text} spans {box[:2]}, "
+                f"the viewport 0-{viewport}")
+        for part in [root, *root.find_elements(By.CSS_SELECTOR, "button, .aevb-x-z, .aevb-x-strip-note")]:
+            contrast = explorer_page.execute_script(CONTRAST, part)
+            assert contrast >= MIN_CONTRAST, f"{name} ({theme}): {part.text[:30]!r} has contrast {contrast:.1f}"
+        root.screenshot(str(SHOTS / f"explorer-{name}-{width}-{theme}.png"))
+
+
+def test_explorer_works_from_the_built_files(browser):
+    """Opened as a file (file://, no server), as a reader who downloaded the built book would: both explorers
+    start and decode."""
+    browser.set_window_size(1280, 1600)
+    browser.get((Path(HTML) / EXPLORER_PAGE).resolve().as_uri())
+    roots = _roots(browser)
+    assert set(roots) == set(EXPLORERS) and all("aevb-explorer-live" in r.get_attribute("class")
+                                                 for r in roots.values())
+    image = browser.execute_script("return window.aevbExplorer.decode('frey', [0.5, -0.5])")
+    assert len(image) == 560 and 0 < min(image) and max(image) < 1

@@ -163,7 +163,7 @@ def test_committed_store_is_consistent():
 def test_tasks_return_their_files(tmp_path):
     config = dataclasses.replace(figure_configs(4, 1000)[0], lr=0.02)
     (out,) = train_task([dataclasses.asdict(config)], [str(tmp_path / "a" / "runs" / "x")], threads=1)
-    assert set(out["files"]) == {"config.json", "curve.csv", "images.npz"} and out["samples"] == 1000
+    assert set(out["files"]) == {"config.json", "curve.csv", "images.npz", "decoder.npz"} and out["samples"] == 1000
     out["name"] = "y"
     run_dir = store_files(out["name"], out["files"], tmp_path / "b")  # what the caller does with a Ray worker's result
     assert run_dir == tmp_path / "b" / "runs" / "y"
