@@ -123,6 +123,32 @@ def read_text(path: Path, remedy: str = "") -> str:
     return text
 
 
+def read_npz(path: str | Path, remedy: str = "", contents: str = "") -> dict[str, np.ndarray]:
+    """The arrays of the npz archive ``path``, read in full; the one reader of the store's npz files.
+
+    ``StoreError`` (naming ``path`` and the problem, then ``remedy``) where the file is missing, empty, not an npz
+    archive numpy can read in full (torn, another file's bytes) or one array saved alone; ``contents`` says what
+    the archive should hold, in the message ("... not an npz archive{contents}", e.g. " of images")."""
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(path, "not found", remedy)
+    if path.stat().st_size == 0:
+        raise StoreError(path, "is empty", remedy)
+    try:
+        with open(path, "rb") as fh:  # numpy leaves a path it opened open where the archive is torn
+            f = np.load(fh, allow_pickle=False)
+            if isinstance(f, np.lib.npyio.NpzFile):
+                with f:
+                    arrays = {k: f[k] for k in f.files}
+    except Exception as e:  # zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError: torn or foreign
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise StoreError(path, f"cannot be read as an npz archive{contents} ({type(e).__name__}: {first})",
+                         remedy) from None
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise StoreError(path, f"holds one array, not an npz archive{contents}", remedy)
+    return arrays
+
+
 def read_csv(path: str | Path, columns: list[str] | None = None, remedy: str = "") -> list[dict]:
     """Rows of a CSV of numbers written by ``atomic_write_csv``, parsed as float; the one reader of such files.
 

@@ -28,7 +28,7 @@ from aevb.config import TrainConfig
 from aevb.data import load_mnist, load_split
 from aevb.datasets import DATASETS
 from aevb.experiments.grids import figures_of, grid_points
-from aevb.files import StoreError, atomic_write
+from aevb.files import StoreError, atomic_write, read_npz
 
 DECODER_FILE = "decoder.npz"
 STORED_ERROR = 1 / 255  # the largest per-pixel error of the decoded means that float16 weights may cause
@@ -161,21 +161,7 @@ def load_decoder(run_dir: str | Path, config: TrainConfig, remedy: str = "") -> 
     holds exactly the arrays of ``expected_arrays(config)`` with their shapes and dtypes, and they match their
     checksum. ``StoreError`` (naming the file, the problem, then ``remedy``) otherwise."""
     path = Path(run_dir) / DECODER_FILE
-    if not path.exists():
-        raise StoreError(path, "not found", remedy)
-    if path.stat().st_size == 0:
-        raise StoreError(path, "is empty", remedy)
-    try:
-        with open(path, "rb") as fh:
-            f = np.load(fh, allow_pickle=False)
-            if isinstance(f, np.lib.npyio.NpzFile):
-                with f:
-                    arrays = {k: f[k] for k in f.files}
-    except Exception as e:  # zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError: torn or foreign
-        first = (str(e).strip().splitlines() or [""])[0]
-        raise StoreError(path, f"cannot be read as an npz archive ({type(e).__name__}: {first})", remedy) from None
-    if not isinstance(f, np.lib.npyio.NpzFile):
-        raise StoreError(path, "holds one array, not an npz archive", remedy)
+    arrays = read_npz(path, remedy)
     _check_arrays(path, arrays, config, remedy)
     return arrays
 

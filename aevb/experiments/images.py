@@ -12,7 +12,7 @@ import torch
 from aevb.config import TrainConfig
 from aevb.datasets import DATASETS
 from aevb.experiments.grids import GRID_N, N_SAMPLES_FIG5, figures_of, grid_points
-from aevb.files import StoreError, atomic_write
+from aevb.files import StoreError, atomic_write, read_npz
 
 
 @torch.no_grad()
@@ -57,22 +57,7 @@ def load_images(run_dir: str | Path, config: TrainConfig | None = None, remedy: 
     draws for it, of their shapes. ``StoreError`` (naming the file, the problem, then ``remedy``) otherwise;
     ``aevb.experiments.store.run_images`` rebuilds a bad file from the run's checkpoint where there is one."""
     path = Path(run_dir) / "images.npz"
-    if not path.exists():
-        raise StoreError(path, "not found", remedy)
-    if path.stat().st_size == 0:
-        raise StoreError(path, "is empty", remedy)
-    try:
-        with open(path, "rb") as fh:  # numpy leaves a path it opened open where the archive is torn
-            f = np.load(fh, allow_pickle=False)
-            if isinstance(f, np.lib.npyio.NpzFile):
-                with f:
-                    arrays = {k: f[k] for k in f.files}
-    except Exception as e:  # zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError: torn or foreign
-        first = (str(e).strip().splitlines() or [""])[0]
-        raise StoreError(path, f"cannot be read as an npz archive of images ({type(e).__name__}: {first})",
-                         remedy) from None
-    if not isinstance(f, np.lib.npyio.NpzFile):
-        raise StoreError(path, "holds one array, not an npz archive of images", remedy)
+    arrays = read_npz(path, remedy, " of images")
     want = image_shapes(config) if config is not None else None
     if want is not None and set(arrays) != set(want):
         raise StoreError(path, f"holds the arrays {', '.join(sorted(arrays)) or 'none'}; expected "

@@ -104,6 +104,27 @@ def samples_reached(run_dir: str | Path) -> int:
     return int(rows[-1]["samples"]) if rows else 0
 
 
+def _rebuilt(run_dir: Path, config: TrainConfig, load, write, applies: bool, what: str, again: str):
+    """``load(run_dir, config, remedy)`` where the file is good; where it is missing or bad and the run's
+    ``checkpoint.pt`` holds the model of its last evaluation: ``write(model)``, a warning ("FILE: PROBLEM; ``again``
+    from CHECKPOINT"), and the file read again. Otherwise the ``StoreError`` with the regenerate command (``what``:
+    what the file was made from the model, for the message where the checkpoint is of another point)."""
+    remedy = _remedy(run_dir, config)
+    try:
+        return load(run_dir, config, remedy)
+    except StoreError as e:
+        if not applies or not checkpoint_file(run_dir).exists():
+            raise
+        ckpt = read_checkpoint(run_dir, remedy=remedy)[0]
+        reached = samples_reached(run_dir)
+        if ckpt["trainer"]["samples"] != reached:
+            raise e.remedied(f"{remedy} (checkpoint.pt is at {ckpt['trainer']['samples']:,} samples, the curve at "
+                             f"{reached:,}: not the model {what})") from None
+        write(load_model(run_dir))
+        warnings.warn(f"{e.path}: {e.problem}; {again} from {checkpoint_file(run_dir)}", stacklevel=3)
+        return load(run_dir, config, remedy)
+
+
 def run_images(run_dir: str | Path, config: TrainConfig | None = None) -> dict[str, np.ndarray]:
     """A store run's Fig. 4 / 5 images (``aevb.experiments.images.load_images``, checked against its config). Where
     ``images.npz`` is missing or bad and the run's ``checkpoint.pt`` holds the model of its last evaluation, the
@@ -111,20 +132,9 @@ def run_images(run_dir: str | Path, config: TrainConfig | None = None) -> dict[s
     says so; otherwise the ``StoreError`` says how to regenerate the run."""
     run_dir = Path(run_dir)
     config = run_config(run_dir)[0] if config is None else config
-    remedy = _remedy(run_dir, config)
-    try:
-        return load_images(run_dir, config, remedy)
-    except StoreError as e:
-        if not image_shapes(config) or not checkpoint_file(run_dir).exists():
-            raise
-        ckpt = read_checkpoint(run_dir, remedy=remedy)[0]
-        reached = samples_reached(run_dir)
-        if ckpt["trainer"]["samples"] != reached:
-            raise e.remedied(f"{remedy} (checkpoint.pt is at {ckpt['trainer']['samples']:,} samples, the curve at "
-                             f"{reached:,}: not the model the images were drawn from)") from None
-        write_images(run_dir, render_images(config, load_model(run_dir), config.seed))
-        warnings.warn(f"{e.path}: {e.problem}; drawn again from {checkpoint_file(run_dir)}", stacklevel=2)
-        return load_images(run_dir, config, remedy)
+    return _rebuilt(run_dir, config, load_images,
+                    lambda model: write_images(run_dir, render_images(config, model, config.seed)),
+                    bool(image_shapes(config)), "the images were drawn from", "drawn again")
 
 
 def run_decoder(run_dir: str | Path, config: TrainConfig | None = None) -> dict[str, np.ndarray]:
@@ -134,20 +144,9 @@ def run_decoder(run_dir: str | Path, config: TrainConfig | None = None) -> dict[
     how to regenerate the run."""
     run_dir = Path(run_dir)
     config = run_config(run_dir)[0] if config is None else config
-    remedy = _remedy(run_dir, config)
-    try:
-        return load_decoder(run_dir, config, remedy)
-    except StoreError as e:
-        if not stores_decoder(config) or not checkpoint_file(run_dir).exists():
-            raise
-        ckpt = read_checkpoint(run_dir, remedy=remedy)[0]
-        reached = samples_reached(run_dir)
-        if ckpt["trainer"]["samples"] != reached:
-            raise e.remedied(f"{remedy} (checkpoint.pt is at {ckpt['trainer']['samples']:,} samples, the curve at "
-                             f"{reached:,}: not the model of the run's last evaluation)") from None
-        write_decoder(run_dir, decoder_arrays(config, load_model(run_dir)))
-        warnings.warn(f"{e.path}: {e.problem}; written again from {checkpoint_file(run_dir)}", stacklevel=2)
-        return load_decoder(run_dir, config, remedy)
+    return _rebuilt(run_dir, config, load_decoder,
+                    lambda model: write_decoder(run_dir, decoder_arrays(config, model)),
+                    stores_decoder(config), "of the run's last evaluation", "written again")
 
 
 def store_files(name: str, files: dict[str, bytes], results_dir: str | Path) -> Path:
