@@ -62,8 +62,10 @@ def test_the_page_shows_no_injected_cell_and_folds_the_knobs(tmp_path):
     assert "remove-cell" in injected["metadata"]["tags"] and "hide-input" not in injected["metadata"]["tags"]
     assert "hide-input" in knobs["metadata"]["tags"] and "remove-cell" not in knobs["metadata"]["tags"]
     assert knobs["metadata"]["mystnb"]["code_prompt_show"] == "Rerun knobs"
-    assert "".join(knobs["source"]).startswith('# Rerun with other values: make chapter CH=07 PARAMS="-p name value"')
-    assert "".join(knobs["source"]).endswith("x = 1  # a parameter")
+    source = "".join(knobs["source"])
+    assert source.split("\n")[1] == '# make chapter CH=07 PARAMS="-p name value"'
+    assert source.startswith("# Rerun with other values") and source.endswith("x = 1  # a parameter")
+    assert max(len(line) for line in source.split("\n")) <= 88  # the code column: nothing scrolls sideways
     before = executed.stat().st_mtime_ns, executed.read_text()
     assert not for_the_page(executed)
     assert execute([nb], out, params="-p x 3", log=lambda _: None) == []  # reused: the file is left as it was

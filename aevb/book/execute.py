@@ -37,7 +37,8 @@ START_GAP = 2.0  # seconds between the starts of the first chapters executed at 
 
 
 KNOBS_PROMPT = ("Rerun knobs", "Hide the rerun knobs")  # the folded parameters cell's toggle, shown and open
-KNOBS_LINE = '# Rerun with other values: make chapter CH={ch} PARAMS="-p name value" (see the page "Rerun anything")'
+KNOBS_LINE = ('# Rerun with other values (the page "Rerun anything" says how):\n'
+              '# make chapter CH={ch} PARAMS="-p name value"')  # short lines: the code column is 88 characters
 
 
 def for_the_page(executed: Path) -> bool:
@@ -56,7 +57,10 @@ def for_the_page(executed: Path) -> bool:
             cell["metadata"]["mystnb"] = {"code_prompt_show": KNOBS_PROMPT[0], "code_prompt_hide": KNOBS_PROMPT[1]}
             source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
             if not source.startswith(line):
-                cell["source"] = line + "\n" + source
+                old = source.split("\n")  # a header of an earlier wording goes: one header, the current one
+                while old and old[0].startswith(("# Rerun with other values", "# make chapter CH=")):
+                    old.pop(0)
+                cell["source"] = line + "\n" + "\n".join(old)
     new = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
     if json.loads(new) == json.loads(text):
         return False
