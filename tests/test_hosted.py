@@ -21,7 +21,7 @@ SPEC.loader.exec_module(hosted_cell)
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 # Chapters whose set-up cell is still to be written by their editors (python binder/hosted_cell.py
 # chapters/NN_*.ipynb): remove a chapter from this set when it has it
-PENDING = {"10_fig4_manifolds"}
+PENDING: set[str] = set()
 
 
 @pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
