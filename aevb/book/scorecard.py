@@ -138,7 +138,7 @@ def _ordering_panel(label: str, a, b, columns: tuple[str, ...], axis: tuple[floa
 
 def _panels_row(key: str, panels: list[Panel], rule: Rule, why: str = "") -> Row:
     if not panels:
-        return Row(CLAIMS[key], UNTESTED, why=why or "no stored runs to compare", rule=rule)
+        return Row(CLAIMS[key], UNTESTED, why=why or "no runs of the book to compare", rule=rule)
     verdict = all_panels(panels)
     counts = ", ".join(f"{sum(p.verdict == v for p in panels)} {v}" for v in VERDICTS
                        if any(p.verdict == v for p in panels))
@@ -214,7 +214,7 @@ def hidden_units_row(results_dir: Path) -> Row:
         panels.append(Panel(label, verdict, f"AEVB − wake-sleep {margin:+.1f} ± {spread:.1f} nats (test bound)",
                             note))
     if len(margins) < 2:
-        return Row(CLAIMS["hidden-units"], UNTESTED, why="needs both hidden sizes stored", rule=SAME_SIGN)
+        return Row(CLAIMS["hidden-units"], UNTESTED, why="needs runs with both hidden sizes", rule=SAME_SIGN)
     return Row(CLAIMS["hidden-units"], same_sign(margins), "; ".join(p.number for p in panels),
                f"the test bound at {hi:,} samples, the largest budget both sizes reached",
                tuple(panels), SAME_SIGN)
@@ -231,7 +231,7 @@ def ws_complexity_row(results_dir: Path) -> Row:
     ratios = {(d, z): _rate(algs["wake-sleep"][0]) / _rate(algs["aevb"][0])
               for (d, z), algs in sorted(_fig2(results_dir).items()) if "aevb" in algs and "wake-sleep" in algs}
     if not ratios:
-        return Row(CLAIMS["ws-complexity"], UNTESTED, why="no stored pair of runs", rule=SAME_COST)
+        return Row(CLAIMS["ws-complexity"], UNTESTED, why="no pair of runs to compare", rule=SAME_COST)
     panels = tuple(Panel(f"{NAMES[d]}, N_z = {z}", same_cost([r]), f"{r:.2f}×") for (d, z), r in ratios.items())
     return Row(CLAIMS["ws-complexity"], same_cost(list(ratios.values())), f"wake-sleep / AEVB seconds per "
                f"datapoint: {min(ratios.values()):.2f}× to {max(ratios.values()):.2f}×", "Fig. 2's seed-0 runs, each "
@@ -249,7 +249,7 @@ def sampling_slow_row(results_dir: Path) -> Row:
     ratios = {n: (_mcem_ratio(by), len(by["aevb"])) for n, by in sorted(_fig3(results_dir).items())
               if "aevb" in by and "mcem" in by}
     if not ratios:
-        return Row(CLAIMS["sampling-slow"], UNTESTED, why="no stored MCEM and AEVB runs", rule=COSTLIER)
+        return Row(CLAIMS["sampling-slow"], UNTESTED, why="no MCEM and AEVB runs to compare", rule=COSTLIER)
     panels = tuple(Panel(f"N_train = {n:,}", costlier([r]), f"{r:.1f}×",
                          f"AEVB's seconds are those of its {k} seeds trained together" if k > 1 else "")
                    for n, (r, k) in ratios.items())
@@ -264,7 +264,7 @@ def mcem_full_set_row(results_dir: Path) -> Row:
     and who is ahead on the test set at equal training time, on N_train = 50,000."""
     by = _fig3(results_dir).get(50_000, {})
     if "aevb" not in by or "mcem" not in by:
-        return Row(CLAIMS["mcem-full-set"], UNTESTED, why="no stored full-set MCEM and AEVB runs",
+        return Row(CLAIMS["mcem-full-set"], UNTESTED, why="no full-set MCEM and AEVB runs to compare",
                    rule=NOT_EFFICIENT)
     ratio = _mcem_ratio(by)
     at = compare(("aevb", by["aevb"][0]), ("mcem", by["mcem"][0]), "test_marginal", "seconds")
@@ -329,11 +329,12 @@ def fig3_reading_rows(results_dir: Path) -> list[Row]:
         by = fig3.get(n, {})
         key = f"fig3-mcem-{n}"
         rows.append(_panels_row(key, [panel(n, by, "mcem")], ORDERING) if "aevb" in by and "mcem" in by else
-                    _untested(key, "no stored AEVB and MCEM runs"))
-    why = (f"App. D's error and AIS: {FIG3_AIS_POINTS} training and test points of every run (results/studies/"
-           f"fig3-ais.csv)" if measured else "App. D's error: |App. D − AIS| on the first test points of the seed-0 "
-           "models (results/studies/appd-repeats.csv); AIS has not measured the runs as they end "
-           "(python -m aevb measure fig3-ais)" if fallback else "App. D's error not measured")
+                    _untested(key, "no AEVB and MCEM runs to compare"))
+    why = (f"App. D's error and AIS: {FIG3_AIS_POINTS} training and test points of every run (python -m aevb "
+           f"measure fig3-ais)" if measured else "App. D's error: |App. D − AIS| on the first test points of the "
+           "seed-0 models of the figure's first version (python -m aevb measure appd-repeats); AIS has not yet "
+           "measured the runs as they end (python -m aevb measure fig3-ais)" if fallback else
+           "App. D's error not measured")
     return [Row(r.claim, r.verdict, r.number, "; ".join(filter(None, (r.why, why))), r.panels, r.rule)
             for r in rows]
 
@@ -405,7 +406,7 @@ def appd_rows(results_dir: Path) -> list[Row]:
     ``appd-dimension`` measurement (App. D against AIS, AEVB models with N_z from 2 to 20)."""
     gaps = _appd_gaps(results_dir)
     if gaps is None:
-        why = "no results/studies/appd-dimension.csv (python -m aevb measure appd-dimension)"
+        why = "App. D has not been measured against AIS by N_z (python -m aevb measure appd-dimension)"
         return [_untested("appd-good", why), _untested("appd-unreliable", why)]
     number = "App. D − AIS: " + ", ".join(f"N_z = {z}: {g:+.2f}" for z, g in gaps.items()) + " nats"
     why = "the mean over the same test points of AEVB models with 100 hidden units"
@@ -492,8 +493,8 @@ def time_row(results_dir: Path) -> Row:
 
 NOT_TESTED = {
     "fig2-variance": "needs Fig. 2's trained models: the spread of the plotted bound's estimate over repeated "
-                     "draws (their checkpoints are not in the store)",
-    "one-sample": "no stored runs with L > 1 to set beside L = 1",
+                     "draws (the book ships no trained models, only their curves)",
+    "one-sample": "no runs with L > 1 to set beside L = 1",
     "streaming": "no run on a non-stationary stream",
     "tasks": "Fig. 4 shows visualization; recognition, denoising and representation are not measured",
     "vision": "no denoising, inpainting or super-resolution is measured",
@@ -516,7 +517,7 @@ def fig4_row(results_dir: Path, seeds=(0, 1, 2, 3), classifier_seed: int = 0, ep
     runs = [r for s in seeds for r in figure_runs(4, results_dir, seeds=(s,))
             if r["config"].dataset == "mnist" and (r["dir"] / "images.npz").exists()]
     if not runs:
-        return _untested("fig4-digits", "no stored MNIST manifold")
+        return _untested("fig4-digits", "no MNIST manifold to count")
     settings = ClassifierSettings() if epochs is None else ClassifierSettings(epochs=epochs)
     classifier = fit_classifier(*load_mnist("train"), seed=classifier_seed, settings=settings)
     covered = {r["config"].seed: (class_coverage(predict(classifier, load_images(r["dir"])["manifold"]))["n_covered"],
@@ -539,7 +540,7 @@ def fig5_row(results_dir: Path) -> Row:
 def full_vb_row(results_dir: Path) -> Row:
     runs = {r["config"].algorithm: r for r in figure_runs("full-vb", results_dir) if r["curve"]}
     if "full-vb" not in runs:
-        return _untested("full-vb", "no stored full-VB run (python -m aevb study full-vb)")
+        return _untested("full-vb", "no full-VB run (python -m aevb study full-vb)")
     c = runs["full-vb"]["curve"]
     finite = all(math.isfinite(r["train_bound"]) and math.isfinite(r["test_bound"]) for r in c)
     verdict = HOLDS if finite and c[-1]["train_bound"] - c[0]["train_bound"] > TRAINABLE_RISE else FAILS
