@@ -278,8 +278,9 @@ def moved(before: str | Path, runs: Iterable[dict]) -> list[dict]:
             continue
         bounds = [abs(row[c] - v[row["samples"]]) for c, v in mine.items() if c.endswith("_bound")
                   for row in r["curve"] if row["samples"] in v]
-        same = bool(bounds) and max(bounds) <= SAME_TRAJECTORY_ATOL
-        for column, values in mine.items() if same else ():
+        if not bounds or max(bounds) > SAME_TRAJECTORY_ATOL:
+            continue  # not shown to be the same trajectory
+        for column, values in mine.items():
             d = [row[column] - values[row["samples"]] for row in r["curve"] if row["samples"] in values]
             if d:
                 out.append({"run": r["name"], "column": column, "evaluations": len(d), "mean change": sum(d) / len(d),
