@@ -181,6 +181,17 @@ def test_accounting_rows_and_curves_put_fig3_on_each_axis():
     assert {r["x"] for r in long if r["algorithm"] == "mcem" and r["accounting"] == "gradients"} == {16e3, 16e4, 16e5}
 
 
+def test_fig3_facts_find_where_a_test_curve_peaks():
+    """A curve that rises then falls peaks inside; one that still rises peaks at its last evaluation (drop 0)."""
+    runs = [_fig3_run("aevb", 1000, [-150.0, -120.0, -125.5], 1e-4),
+            _fig3_run("wake-sleep", 1000, [-160.0, -140.0, -130.0], 2e-4)]
+    facts = figures.fig3_facts(runs)
+    assert (facts["n1000_aevb_test_peak"], facts["n1000_aevb_test_peak_at"]) == (-120.0, 10_000)
+    assert facts["n1000_aevb_test_drop"] == pytest.approx(5.5)
+    assert (facts["n1000_ws_test_peak_at"], facts["n1000_ws_test_drop"]) == (100_000, 0.0)
+    assert facts["n1000_ws_test_diff"] == pytest.approx(4.5) and facts["n1000_ws_test_ahead"] == "3 of 3"
+
+
 def test_moved_compares_a_curve_with_its_earlier_measurement(tmp_path):
     """Where the lower bound shows the same trajectory, the change of each other column; a run whose bound differs
     (trained again since) or that has no bound in the file (MCEM) is left out."""

@@ -293,8 +293,10 @@ def fig3_facts(runs: Iterable[dict]) -> dict:
     ``n50000``), baseline b (``ws``, ``mcem``) and split s (``train``, ``test``): ``{n}_{b}_{s}_ahead`` (shared
     evaluations where AEVB is above, "k of m"), ``{n}_{b}_{s}_since`` (the first from which it stays above, or
     "never"), ``{n}_{b}_{s}_diff`` (AEVB − b at the last shared evaluation, nats); for each algorithm a
-    (``aevb``, ``ws``, ``mcem``): ``{n}_{a}_{s}_final`` and ``{n}_{a}_gap`` (train − test at its last evaluation)
-    and ``{n}_{a}_samples``; and ``{n}_mcem_seconds_ratio`` (MCEM's training seconds per sample over AEVB's)."""
+    (``aevb``, ``ws``, ``mcem``): ``{n}_{a}_{s}_final`` and ``{n}_{a}_gap`` (train − test at its last evaluation),
+    ``{n}_{a}_samples``, and where its test estimate peaked: ``{n}_{a}_test_peak`` (nats), ``{n}_{a}_test_peak_at``
+    (samples) and ``{n}_{a}_test_drop`` (peak − last, nats; 0 where the last evaluation is the peak); and
+    ``{n}_mcem_seconds_ratio`` (MCEM's training seconds per sample over AEVB's)."""
     short = {"aevb": "aevb", "wake-sleep": "ws", "mcem": "mcem"}
     curves = {(r["config"].n_train, r["config"].algorithm): r["curve"] for r in runs if r["curve"]}
     facts: dict = {}
@@ -304,6 +306,10 @@ def fig3_facts(runs: Iterable[dict]) -> dict:
             facts[f"{key}_{s}_final"] = c[-1][f"{s}_marginal"]
         facts[f"{key}_gap"] = c[-1]["train_marginal"] - c[-1]["test_marginal"]
         facts[f"{key}_samples"] = int(c[-1]["samples"])
+        peak = max(c, key=lambda r: r["test_marginal"])  # the first of equal maxima
+        facts[f"{key}_test_peak"] = peak["test_marginal"]
+        facts[f"{key}_test_peak_at"] = int(peak["samples"])
+        facts[f"{key}_test_drop"] = peak["test_marginal"] - c[-1]["test_marginal"]
         if alg == "aevb":
             continue
         a = curves.get((n, "aevb"))
