@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from aevb.book.rerun import duration, machine, rerun_time, training_seconds
+from aevb.book.rerun import duration, machine, rerun_time, training_seconds, training_time
 from aevb.config import TrainConfig
 from aevb.experiments.runs import curve_columns
 from aevb.files import atomic_write_csv, atomic_write_json
@@ -47,6 +47,8 @@ def test_training_time_at_the_fastest_shipped_speed_of_the_same_model(tmp_path):
     assert searched == pytest.approx(100.0)  # the §5 search: 3 step sizes x 50,000 samples
     assert training_seconds(dataclasses.replace(model, algorithm="wake-sleep"), tmp_path) is None
     assert training_seconds(model, tmp_path / "empty") is None
+    assert training_time([model, dataclasses.replace(model, budget=2_000_000)], tmp_path) == ("5 min", machine(ENV))
+    assert training_time([model, dataclasses.replace(model, n_z=7)], tmp_path)[0].startswith("not known")
 
 
 def test_a_pass_of_several_seeds_is_counted_once(tmp_path):

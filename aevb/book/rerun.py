@@ -7,7 +7,7 @@ computed when the page is built:
   training wall time), a pass that trained several seeds at once counted once, plus the §5 step-size search
   (not in ``seconds``) at the run's speed, on the machine each ran on (its ``config.json``);
 - training a model the book does not ship (an exercise's command): its budget at the speed of the fastest run the
-  book ships with of the same model and learner (``training_seconds``).
+  book ships with of the same model and learner (``training_seconds``; ``training_time`` in words).
 
 ``rerun_time`` gives the opening's words, ready for MyST-NB's ``glue``; ``duration`` writes seconds for reading.
 """
@@ -76,6 +76,15 @@ def training_seconds(config: TrainConfig, results_dir: str | Path | None = None)
         return None
     rate, meta = max(rates, key=lambda r: r[0])
     return (config.budget + _search_samples(config)) / rate, machine(meta.get("environment", {}))
+
+
+def training_time(configs: Iterable[TrainConfig], results_dir: str | Path | None = None) -> tuple[str, str]:
+    """``training_seconds`` of ``configs`` together, as words to glue: ``(duration, machines)``; where no shipped
+    run has one of the models, words that say so instead of a number."""
+    found = [training_seconds(c, results_dir) for c in configs]
+    if not found or None in found:
+        return "not known for these settings (no run this book ships with has them)", "no machine"
+    return duration(sum(s for s, _ in found)), " and ".join(sorted({m for _, m in found}))
 
 
 def _runs_seconds(runs: Iterable[dict]) -> tuple[float, list[str]]:
