@@ -53,12 +53,15 @@ def test_training_time_at_the_fastest_shipped_speed_of_the_same_model(tmp_path):
 
 def test_a_pass_of_several_seeds_is_counted_once(tmp_path):
     base = TrainConfig(n_z=2, hidden=(500,), lr=0.02)
-    stacked = [_ship(tmp_path, f"s{s}", dataclasses.replace(base, seed=s), 1_000_000, 600.0) for s in (1, 2, 3)]
+    stacked = [_ship(tmp_path, f"s{s}", dataclasses.replace(base, seed=s), 1_000_000, 600.0 + s / 1000)
+               for s in (1, 2, 3)]  # one pass: each seed's run records the pass's time, to the millisecond
     alone = _ship(tmp_path, "frey", TrainConfig(dataset="frey", n_z=2, hidden=(200,)), 1_000_000, 300.0)
-    words = rerun_time(time.perf_counter() - 5, smoke_test=False, runs=stacked + [alone])
+    apart = _ship(tmp_path, "s4", dataclasses.replace(base, seed=4), 1_000_000, 620.0)  # trained on its own
+    words = rerun_time(time.perf_counter() - 5, smoke_test=False, runs=stacked + [alone, stacked[0]])
     # 600 s for the three seeds, 300 s for the other run and 45 s for its step-size search
     assert words["rerun_train"] == duration(945.0) == "16 min"
     assert words["rerun_train_machine"] == machine(ENV)
+    assert rerun_time(time.perf_counter(), False, runs=stacked + [alone, apart])["rerun_train"] == duration(1565.0)
     assert words["rerun_page"] == "5 s" and words["rerun_settings"] == "at its default settings"
     assert rerun_time(time.perf_counter(), smoke_test=True)["rerun_settings"].startswith("with the reduced")
     assert "rerun_train" not in rerun_time(time.perf_counter(), smoke_test=True)

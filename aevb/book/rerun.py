@@ -87,19 +87,31 @@ def training_time(configs: Iterable[TrainConfig], results_dir: str | Path | None
     return duration(sum(s for s, _ in found)), " and ".join(sorted({m for _, m in found}))
 
 
+STACKED = 0.5  # seconds: runs of one model and budget whose training times differ by less were one pass
+
+
 def _runs_seconds(runs: Iterable[dict]) -> tuple[float, list[str]]:
     """Training seconds of shipped runs (dicts with ``config``, ``curve``, ``dir``, as ``aevb.book.figures``
-    loads them), a pass of several seeds counted once, the step-size search added; and their machines."""
-    passes, machines = {}, []
+    loads them), the step-size search added, a pass that trained several seeds at once counted once (the seeds'
+    runs share every setting but the seed and record the pass's time, to within ``STACKED``); and their
+    machines."""
+    groups, machines = {}, set()
     for r in runs:
         if not r["curve"]:
             continue
         config, meta = run_config(r["dir"])
         last = r["curve"][-1]
-        key = (seedless(config), last["seconds"])  # one pass, however many seeds
-        passes[key] = last["seconds"] * (1 + _search_samples(config) / last["samples"])
-        machines.append(machine(meta.get("environment", {})))
-    return sum(passes.values()), sorted(set(machines))
+        seconds = last["seconds"] * (1 + _search_samples(config) / last["samples"])
+        groups.setdefault((seedless(config), last["samples"]), set()).add(seconds)
+        machines.add(machine(meta.get("environment", {})))
+    total = 0.0
+    for times in groups.values():
+        previous = None
+        for t in sorted(times):  # a new pass wherever the next time is more than STACKED later
+            if previous is None or t - previous > STACKED:
+                total += t
+            previous = t
+    return total, sorted(machines)
 
 
 def rerun_time(started: float, smoke_test: bool, runs: Iterable[dict] = ()) -> dict[str, str]:
