@@ -106,19 +106,31 @@ def book_style() -> None:
 
 class Table:
     """A results table as the book shows it: an HTML table in the page (``_repr_html_``), aligned text where
-    there is no HTML (``__repr__``, a terminal). Build it with ``table``."""
+    there is no HTML (``__repr__``, a terminal). Build it with ``table``; ``folded`` adds a second table of detail
+    below it, folded (so that the first keeps few enough columns to fit the page's text column)."""
 
-    def __init__(self, frame: pd.DataFrame, caption: str | None = None):
+    def __init__(self, frame: pd.DataFrame, caption: str | None = None,
+                 detail: tuple[str, Table] | None = None):
         self.frame = frame  # the formatted cells, as strings, one column per key
         self.caption = caption  # shown above the table, or None
+        self.detail = detail  # (summary, table) shown folded below the table under that summary, or None
+
+    def folded(self, summary: str, detail: Table) -> Table:
+        """This table with ``detail`` below it, folded under the line ``summary`` (a <details> in the page)."""
+        return Table(self.frame, self.caption, (summary, detail))
 
     def _repr_html_(self) -> str:
         body = self.frame.to_html(index=False, border=0, classes=["aevb-table"], escape=True)
-        return f"<p><b>{html.escape(self.caption)}</b></p>{body}" if self.caption else body
+        shown = f"<p><b>{html.escape(self.caption)}</b></p>{body}" if self.caption else body
+        if self.detail is None:
+            return shown
+        summary, detail = self.detail
+        return f"{shown}<details><summary>{html.escape(summary)}</summary>{detail._repr_html_()}</details>"
 
     def __repr__(self) -> str:
         text = self.frame.to_string(index=False)
-        return f"{self.caption}\n{text}" if self.caption else text
+        shown = f"{self.caption}\n{text}" if self.caption else text
+        return shown if self.detail is None else f"{shown}\n\n{self.detail[0]}:\n{self.detail[1]!r}"
 
 
 def table(rows: list[dict], columns: dict[str, str], caption: str | None = None,

@@ -149,3 +149,13 @@ def test_table_shows_words_for_headers_and_formats_each_column():
     assert "<th>relative error</th>" in shown._repr_html_()
     with pytest.raises(KeyError, match="rel_eror"):  # a header for no column: a typo, not silently ignored
         table(rows, {"rel_error": ".2g"}, headers={"rel_eror": "relative error"})
+
+
+def test_a_table_folds_its_detail_below_it():
+    main = table([{"model": "VAE", "nll": 86.5}], {"model": "", "nll": ".1f"})
+    shown = main.folded("each row's training time", table([{"model": "VAE", "minutes": 12.0}], {"model": "",
+                                                                                           "minutes": ".0f"}))
+    html = shown._repr_html_()
+    assert html.index("86.5") < html.index("<details><summary>each row&#x27;s training time</summary>") < html.index(
+        "<td>12</td>")
+    assert main.detail is None and "each row's training time:" in repr(shown) and "12" in repr(shown)
