@@ -54,8 +54,9 @@ def test_the_committed_benchmark_reads_and_tabulates(store):
         assert r["nll"] > 0 and 0 < r["nll_se"] < 5 and r["samples"] == stage_budget(BURDA_SHORT_STAGES) == 780_000
         assert r["passes"] == 13
         assert r["nll"] < r["elbo_nll"]  # the k = 5000 bound is above the ELBO
-    html = benchmark_table(rows)._repr_html_()
-    assert html.count("<tr") == len(rows) + 1 and "86.76" in html
+    shown = benchmark_table(rows)
+    assert len(shown.frame) == len(shown.detail[1].frame) == len(rows) and "86.76" in shown._repr_html_()
+    assert shown._repr_html_().count("<tr") == 2 * (len(rows) + 1) and "<details>" in shown._repr_html_()
     assert len(gaps) == 6 and gap_table(gaps)._repr_html_().count("<tr") == 7
     for g in gaps:
         assert g["total_gap"] == pytest.approx(g["approximation_gap"] + g["amortization_gap"], abs=1e-3)
