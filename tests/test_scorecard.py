@@ -7,10 +7,12 @@ import shutil
 
 import pytest
 
-from aevb.book.claims import CLAIMS, SENTENCES
+from bs4 import BeautifulSoup
+
+from aevb.book.claims import CLAIMS, READINGS, SENTENCES
 from aevb.book.scorecard import (Row, appd_rows, appe_readings, appe_table, estimator_evidence, estimator_rows,
-                                 fig3_reading_rows, html_table, scorecard, tally)
-from aevb.book.verdicts import APPD_AGREEMENT, VERDICTS
+                                 fig3_reading_rows, html_table, scorecard, summary_html, tally, verdict_class)
+from aevb.book.verdicts import APPD_AGREEMENT, CAVEAT, FAILS, HOLDS, ORDERING, UNTESTED, VERDICTS, Panel
 from aevb.experiments.measurements import COLUMNS, study_path
 from aevb.experiments.grids import SEEDS
 from aevb.experiments.store import RESULTS_DIR, figure_runs, read_index
@@ -186,3 +188,91 @@ def test_app_e_readings_compare_like_with_like_and_can_change(tmp_path):
         shutil.rmtree(run)
     _annealed_copy(store, upto=5_000_000)
     assert appe_readings(store) == []
+
+
+# --- the page: the summary at a glance and the claims' table (on made-up cards whose counts are known) ------------
+
+def _card(verdicts: dict[str, str]) -> list[Row]:
+    """A card of every sentence and reading, in the scorecard's order: ``verdicts`` by claim key, others "holds".
+    The failing claims have three panels, one of which fails; the others one panel each."""
+    rows = []
+    for c in SENTENCES + READINGS:
+        v = verdicts.get(c.key, HOLDS)
+        panels = ((Panel("panel A", HOLDS, "+1.0 nats"), Panel("panel B", FAILS, "-7.5 nats", "behind"),
+                   Panel("panel C", CAVEAT, "+0.1 nats")) if v == FAILS else (Panel("only", v, "1.0×"),))
+        rows.append(Row(c, v, f"number of {c.key}", f"why {c.key}", panels))
+    return rows
+
+
+BUDGETS = {"Fig. 2": {"least": 10_000_000, "most": 10_000_000, "runs": 18, "seeds": [0], "machine": "a laptop"}}
+
+
+def _chips(page) -> dict[str, str]:
+    return {v: page.select_one(f"ul.aevb-tally li.{verdict_class(v)}").get_text(" ", strip=True) for v in VERDICTS}
+
+
+def test_the_summary_counts_claims_not_panels_and_names_each_that_fails():
+    """Known counts: 2 sentences that fail (3 panels each), 3 with a caveat, 5 not tested, the rest hold; of the
+    readings, one fails. The summary counts claims, gives each failing claim one line with its failing panel
+    only, linked to its row, and counts the readings apart."""
+    fails, caveats = [c.key for c in SENTENCES[:2]], [c.key for c in SENTENCES[2:5]]
+    untested = [c.key for c in SENTENCES[5:10]]
+    verdicts = {**dict.fromkeys(fails, FAILS), **dict.fromkeys(caveats, CAVEAT), **dict.fromkeys(untested, UNTESTED),
+                READINGS[0].key: FAILS, READINGS[1].key: CAVEAT}
+    rows = _card(verdicts)
+    page = BeautifulSoup(summary_html(rows, BUDGETS), "html.parser")
+    holding = len(SENTENCES) - 10
+    assert page.select_one(".aevb-lead").get_text(" ", strip=True) == \
+        f"Of the paper's {len(SENTENCES)} empirical sentences:"
+    assert _chips(page) == {HOLDS: f"✓ {holding} hold", CAVEAT: "! 3 hold with a caveat", FAILS: "✗ 2 do not hold",
+                            UNTESTED: "– 5 not tested"}
+    sentence_fails, reading_fails = page.select("ul.aevb-fails")
+    lines = sentence_fails.select("li")
+    assert [a["href"] for li in lines for a in li.select("a")] == [f"#claim-{k}" for k in fails]
+    for li, key in zip(lines, fails):
+        text = li.get_text(" ", strip=True)
+        assert CLAIMS[key].subject in text and f"({CLAIMS[key].place})" in text
+        assert "panel B: -7.5 nats" in text and "panel A" not in text and "panel C" not in text
+    assert [a["href"] for a in reading_fails.select("a")] == [f"#claim-{READINGS[0].key}"]
+    assert "1 does not hold" in page.select_one(".aevb-readings").get_text()
+    assert "1 holds with a caveat" in page.select_one(".aevb-readings").get_text()
+    assert "10,000,000 training samples (seed 0), trained on a laptop" in page.select_one(".aevb-basis").get_text()
+    table = BeautifulSoup(html_table(rows), "html.parser")
+    assert all(table.find(id=a["href"][1:]) for a in page.select("ul.aevb-fails a"))  # the links land on rows
+
+
+def test_the_summary_of_a_card_where_everything_holds_has_no_failing_line():
+    page = BeautifulSoup(summary_html(_card({}), {}), "html.parser")
+    assert _chips(page)[HOLDS] == f"✓ {len(SENTENCES)} hold" and _chips(page)[FAILS] == "✗ 0 do not hold"
+    assert not page.select("ul.aevb-fails") and not page.select(".aevb-basis")
+    one = _card({SENTENCES[0].key: FAILS, SENTENCES[1].key: UNTESTED})
+    chips = _chips(BeautifulSoup(summary_html(one, {}), "html.parser"))
+    assert chips[FAILS] == "✗ 1 does not hold" and chips[UNTESTED] == "– 1 not tested"
+
+
+def test_the_claims_table_colours_each_verdict_and_folds_its_detail():
+    """Every claim is a <tbody> with its anchor and its verdict's class; its verdict a badge with the class, a mark
+    and the word (not colour alone); its detail folded in <details>, every panel with its own badge; the readings
+    under their own heading; the rule's Markdown as HTML."""
+    verdicts = {SENTENCES[0].key: FAILS, SENTENCES[1].key: CAVEAT, SENTENCES[2].key: UNTESTED}
+    rows = _card(verdicts)
+    rows[3] = Row(rows[3].claim, HOLDS, rule=ORDERING)
+    table = BeautifulSoup(html_table(rows), "html.parser")
+    claims = table.select("tbody.aevb-claim")
+    assert [b["id"] for b in claims] == [f"claim-{r.claim.key}" for r in rows]
+    for body, row in zip(claims, rows):
+        assert f"aevb-row-{row.verdict.replace(' ', '-')}" in body["class"]
+        (verdict,) = body.select("td.aevb-verdict .aevb-v")
+        assert verdict_class(row.verdict) in verdict["class"] and verdict.get_text(" ", strip=True).endswith(
+            row.verdict) and verdict.select_one(".aevb-v-mark").get_text()
+        (detail,) = body.select("details")
+        assert [b.get_text(" ", strip=True).split(" ", 1)[1] for b in detail.select("table.aevb-panels .aevb-v")] \
+            == [p.verdict for p in row.panels]
+        assert detail.select_one(f"a[href='{row.claim.evidence}']")
+    assert {verdict_class(v) for v in VERDICTS} <= {c for b in table.select(".aevb-v") for c in b["class"]}
+    group = table.select("tbody.aevb-group")
+    assert len(group) == 1 and group[0].find_next_sibling("tbody")["id"] == f"claim-{READINGS[0].key}"
+    rule = table.select_one(f"#claim-{rows[3].claim.key} .aevb-rule")
+    assert rule.select_one("strong") and "**" not in rule.get_text()
+    readings_only = BeautifulSoup(html_table(rows[-len(READINGS):]), "html.parser")
+    assert not readings_only.select("tbody.aevb-group")  # their heading only where sentences come first

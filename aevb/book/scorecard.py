@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,7 +143,8 @@ def _panels_row(key: str, panels: list[Panel], rule: Rule, why: str = "") -> Row
     verdict = all_panels(panels)
     counts = ", ".join(f"{sum(p.verdict == v for p in panels)} {v}" for v in VERDICTS
                        if any(p.verdict == v for p in panels))
-    return Row(CLAIMS[key], verdict, f"{len(panels)} panels: {counts}", why, tuple(panels), rule)
+    return Row(CLAIMS[key], verdict, f"{len(panels)} panel{'s' * (len(panels) != 1)}: {counts}", why, tuple(panels),
+               rule)
 
 
 def fig2_ordering_row(results_dir: Path) -> Row:
@@ -381,15 +383,19 @@ def appe_readings(results_dir: Path, budget: int = APPE_BUDGET) -> list[ReadingP
 
 def appe_table(pairs: list[ReadingPair]) -> str:
     """``appe_readings`` as an HTML table: a row per panel and baseline, the verdict and margins under each
-    reading, and whether the schedule changed the verdict."""
-    def cell(p: Panel) -> str:
-        return f"<td class=\"{_cls(p.verdict)}\">{html.escape(p.verdict)}<br><small>{html.escape(p.number)}</small></td>"
+    reading, and whether the schedule changed the verdict (in a box that scrolls sideways where the page is
+    narrower than the table)."""
+    headers = ("Panel", "Reading (a): Adagrad's own decay", "Reading (b): an explicit schedule", "Changed?")
 
-    head = "".join(f"<th>{h}</th>" for h in ("Panel", "Reading (a): Adagrad's own decay",
-                                             "Reading (b): an explicit schedule", "Changed?"))
-    body = "".join(f"<tr><td>{html.escape(q.adagrad.label)}</td>{cell(q.adagrad)}{cell(q.annealed)}"
-                   f"<td>{'yes' if q.changed else 'no'}</td></tr>" for q in pairs)
-    return f"<table class=\"readings\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    def cell(p: Panel, header: str) -> str:
+        return f"<td data-label=\"{header}\">{badge(p.verdict)}<br><small>{html.escape(p.number)}</small></td>"
+
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    body = "".join(f"<tr><td class=\"aevb-label\">{html.escape(q.adagrad.label)}</td>{cell(q.adagrad, headers[1])}"
+                   f"{cell(q.annealed, headers[2])}<td data-label=\"{headers[3][:-1]}\">{'yes' if q.changed else 'no'}</td>"
+                   f"</tr>" for q in pairs)
+    return (f"<div class=\"aevb-card aevb-scroll\"><table class=\"aevb-appe\"><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table></div>")
 
 
 def _appd_gaps(results_dir: Path) -> dict[int, float] | None:
@@ -618,29 +624,78 @@ def store_budgets(results_dir: str | Path = RESULTS_DIR) -> dict[str, dict]:
     return out
 
 
-def summary_markdown(rows: list[Row], budgets: dict[str, dict]) -> str:
-    """The card's answer at a glance: the tally of the paper's sentences, each that does not hold in a line, the
-    readings of Fig. 3 counted apart, and what it all rests on."""
+# --- the page: the answer at a glance, and the claims' table (styled by _static/aevb-scorecard.css) ------------
+
+MARKS = {HOLDS: "✓", CAVEAT: "!", FAILS: "✗", UNTESTED: "–"}  # shown beside a verdict's word, never instead of it
+COUNTED = {HOLDS: ("holds", "hold"), CAVEAT: ("holds with a caveat", "hold with a caveat"),
+           FAILS: ("does not hold", "do not hold"), UNTESTED: ("not tested", "not tested")}  # 1, and more
+HEADERS = ("Where", "The paper says", "Verdict", "What we measured")
+
+
+def verdict_class(verdict: str) -> str:
+    """The CSS class of ``verdict`` ("aevb-v-holds-with-a-caveat"): its colour, light and dark."""
+    return "aevb-v-" + verdict.replace(" ", "-")
+
+
+def _mark(verdict: str) -> str:
+    return f"<span class=\"aevb-v-mark\" aria-hidden=\"true\">{MARKS[verdict]}</span>"
+
+
+def badge(verdict: str) -> str:
+    """A verdict as the page shows it: a mark and the word, coloured by its class."""
+    return f"<span class=\"aevb-v {verdict_class(verdict)}\">{_mark(verdict)} {html.escape(verdict)}</span>"
+
+
+def counted(n: int, verdict: str) -> str:
+    """"1 holds", "3 do not hold"."""
+    return f"{n} {COUNTED[verdict][n != 1]}"
+
+
+def row_id(row: Row) -> str:
+    """The anchor of a claim's row in the table ("claim-fig2-ordering"), which the summary links to."""
+    return f"claim-{row.claim.key}"
+
+
+def failing_line(row: Row) -> str:
+    """One line on a claim that does not hold, as HTML: what it says (linked to its row), where, and the panels
+    that fail with their numbers (or the claim's number where it has no panels)."""
+    failing = [p for p in row.panels if p.verdict == FAILS]
+    detail = "; ".join(f"{p.label}: {p.number}" if len(row.panels) > 1 else p.number for p in failing)
+    return (f"<li><a href=\"#{row_id(row)}\">{html.escape(row.claim.subject)}</a> "
+            f"<span class=\"aevb-place\">({html.escape(row.claim.place)})</span>: "
+            f"{html.escape(detail or row.number)}.</li>")
+
+
+def _span(least: int, most: int) -> str:
+    return f"{least:,}" if least == most else f"{least:,} to {most:,}"
+
+
+def summary_html(rows: list[Row], budgets: dict[str, dict]) -> str:
+    """The card's answer at a glance: the paper's sentences counted by verdict (claims, not panels), a line on
+    each that does not hold, the readings of Fig. 3 counted apart (each that does not hold in a line too), and
+    what it all rests on (``store_budgets``)."""
     counts = tally(rows)
     sentences, readings = counts["sentences"], counts["readings"]
-    n = sum(sentences.values())
-    lines = [f"**Of the paper's {n} empirical sentences, {sentences[HOLDS]} hold, {sentences[CAVEAT]} hold with a "
-             f"caveat, {sentences[FAILS]} do not hold and {sentences[UNTESTED]} are not tested.**", ""]
     keys = {c.key for c in SENTENCES}
-    for r in rows:
-        if r.verdict == FAILS:
-            failing = [p for p in r.panels if p.verdict == FAILS]
-            detail = "; ".join(f"{p.label}: {p.number}" if len(r.panels) > 1 else p.number for p in failing)
-            where = f" ({r.claim.place})" if r.claim.key in keys else ""
-            lines.append(f"- *Does not hold*: {r.claim.subject}{where}. {detail or r.number}.")
-    lines += ["", f"Our readings of Fig. 3, which no sentence of the paper states, are counted apart: "
-              f"{readings[HOLDS]} hold, {readings[CAVEAT]} hold with a caveat, {readings[FAILS]} do not hold.", ""]
-    for label, b in budgets.items():
-        span = f"{b['least']:,}" if b["least"] == b["most"] else f"{b['least']:,} to {b['most']:,}"
-        seeds = f"seed {b['seeds'][0]}" if len(b["seeds"]) == 1 else f"seeds {', '.join(map(str, b['seeds']))}"
-        lines.append(f"{label}'s {b['runs']} runs reached {span} training samples ({seeds}), trained on "
-                     f"{b['machine']}.")
-    return "\n".join(lines)
+
+    def fails(in_sentences: bool) -> str:
+        lines = "".join(failing_line(r) for r in rows if r.verdict == FAILS and (r.claim.key in keys) == in_sentences)
+        return f"<ul class=\"aevb-fails\">{lines}</ul>" if lines else ""
+
+    chips = "".join(f"<li class=\"aevb-v {verdict_class(v)}\">{_mark(v)} <strong>{n}</strong> {COUNTED[v][n != 1]}</li>"
+                    for v, n in sentences.items())
+    lead = f"Of the paper's <strong>{sum(sentences.values())}</strong> empirical sentences:"
+    parts = [f"<p class=\"aevb-lead\">{lead}</p>", f"<ul class=\"aevb-tally\">{chips}</ul>", fails(True)]
+    if sum(readings.values()):
+        shown = ", ".join(counted(n, v) for v, n in readings.items() if n or v != UNTESTED)
+        readings_line = f"What Figure 3 shows with no sentence claiming it (our readings, counted apart): {shown}."
+        parts += [f"<p class=\"aevb-readings\">{readings_line}</p>", fails(False)]
+    basis = " ".join(f"{label}'s {b['runs']} runs reached {_span(b['least'], b['most'])} training samples "
+                     f"({'seed' if len(b['seeds']) == 1 else 'seeds'} {', '.join(map(str, b['seeds']))}), trained "
+                     f"on {b['machine']}." for label, b in budgets.items())
+    if basis:
+        parts.append(f"<p class=\"aevb-basis\">{html.escape(basis)}</p>")
+    return f"<div class=\"aevb-card aevb-summary\">{''.join(parts)}</div>"
 
 
 def rules_markdown() -> str:
@@ -648,29 +703,55 @@ def rules_markdown() -> str:
     return "\n".join(f"- {r.describe()}" for r in RULES)
 
 
-def _cls(verdict: str) -> str:
-    return "verdict " + verdict.replace(" ", "-")
+def emphasis(text: str) -> str:
+    """A rule's text (Markdown's **strong** and *emphasis*, as ``rules_markdown`` prints it) as escaped HTML."""
+    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(text))
+    return re.sub(r"\*(.+?)\*", r"<em>\1</em>", text)
+
+
+def _panels_table(panels: tuple[Panel, ...]) -> str:
+    """Every panel's verdict, as a small table (stacked at phone width)."""
+    head = "".join(f"<th>{h}</th>" for h in ("Panel", "Verdict", "What we measured", "What decided it"))
+    body = "".join(f"<tr><td class=\"aevb-label\">{html.escape(p.label)}</td><td>{badge(p.verdict)}</td>"
+                   f"<td>{html.escape(p.number)}</td><td>{html.escape(p.note)}</td></tr>" for p in panels)
+    return f"<table class=\"aevb-panels\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _detail(r: Row) -> str:
+    """A claim's folded detail: what its verdict rests on, every panel's verdict, the rule, the evidence's page."""
+    parts = [f"<p>{html.escape(r.why)}</p>" if r.why else "", _panels_table(r.panels) if r.panels else ""]
+    if r.rule is not None:
+        parts.append(f"<p class=\"aevb-rule\">Rule ({html.escape(r.rule.name)}): {emphasis(r.rule.describe())}</p>")
+    parts.append(f"<p><a href=\"{html.escape(r.claim.evidence)}\">The evidence in the book</a></p>")
+    panels = f" ({len(r.panels)} panels)" if len(r.panels) > 1 else ""
+    return f"<details><summary>How it was judged{panels}</summary>{''.join(parts)}</details>"
+
+
+def _claim_rows(r: Row) -> str:
+    """One claim as a ``<tbody>`` of two rows: the claim (where, quote, verdict, number) and its folded detail
+    across the table; at phone width the ``<tbody>`` is one card."""
+    return (f"<tbody id=\"{row_id(r)}\" class=\"aevb-claim aevb-row-{verdict_class(r.verdict)[7:]}\">"
+            f"<tr><td class=\"aevb-where\" data-label=\"{HEADERS[0]}\">{html.escape(r.claim.place)}</td>"
+            f"<td class=\"aevb-says\"><span class=\"aevb-subject\">{html.escape(r.claim.subject)}</span> "
+            f"<q>{html.escape(r.claim.quote)}</q></td>"
+            f"<td class=\"aevb-verdict\">{badge(r.verdict)}</td>"
+            f"<td class=\"aevb-number\" data-label=\"{HEADERS[3]}\">{html.escape(r.number)}</td></tr>"
+            f"<tr class=\"aevb-more\"><td colspan=\"{len(HEADERS)}\">{_detail(r)}</td></tr></tbody>")
 
 
 def html_table(rows: list[Row]) -> str:
-    """The rows as an HTML table: the quote and its place, the verdict (classed for colour), our number, and a
-    folded detail with the rule, what the verdict rests on and every panel's verdict."""
-    def detail(r: Row) -> str:
-        parts = [f"<p>{html.escape(r.why)}</p>" if r.why else ""]
-        if r.panels:
-            parts.append("<table class=\"panels\"><tbody>" + "".join(
-                f"<tr><td>{html.escape(p.label)}</td><td class=\"{_cls(p.verdict)}\">{html.escape(p.verdict)}</td>"
-                f"<td>{html.escape(p.number)}</td><td>{html.escape(p.note)}</td></tr>" for p in r.panels)
-                + "</tbody></table>")
-        if r.rule is not None:
-            parts.append(f"<p class=\"rule\">Rule ({html.escape(r.rule.name)}): {html.escape(r.rule.describe())}</p>")
-        parts.append(f"<p><a href=\"{html.escape(r.claim.evidence)}\">The evidence in the book</a></p>")
-        return f"<details><summary>How it was judged</summary>{''.join(parts)}</details>"
-
-    body = "".join(
-        f"<tr><td><span class=\"subject\">{html.escape(r.claim.subject)}</span><br>"
-        f"<q>{html.escape(r.claim.quote)}</q> <span class=\"place\">({html.escape(r.claim.place)})</span></td>"
-        f"<td class=\"{_cls(r.verdict)}\">{html.escape(r.verdict)}</td>"
-        f"<td>{html.escape(r.number)}{detail(r)}</td></tr>" for r in rows)
-    head = "".join(f"<th>{h}</th>" for h in ("The paper says", "Verdict", "What we measured"))
-    return f"<table class=\"scorecard\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    """The rows as an HTML table: where the claim stands, its quote, the verdict (a mark and the word, coloured),
+    our number, and under each a folded detail (``<details>``) with what it rests on, every panel's verdict, the
+    rule and a link to the evidence. The readings of Fig. 3 come under a heading of their own."""
+    keys = {c.key for c in SENTENCES}
+    body, headed = [], False
+    for r in rows:
+        if r.claim.key in {c.key for c in READINGS} and not headed and any(q.claim.key in keys for q in rows):
+            headed = True
+            body.append(f"<tbody class=\"aevb-group\"><tr><th colspan=\"{len(HEADERS)}\">What Figure 3 shows with no "
+                        f"sentence claiming it: our readings, counted apart</th></tr></tbody>")
+        body.append(_claim_rows(r))
+    cols = "".join(f"<col class=\"aevb-col-{i}\">" for i in range(len(HEADERS)))
+    head = "".join(f"<th>{h}</th>" for h in HEADERS)
+    return (f"<div class=\"aevb-card aevb-claims-box\"><table class=\"aevb-claims\"><colgroup>{cols}</colgroup>"
+            f"<thead><tr>{head}</tr></thead>{''.join(body)}</table></div>")
