@@ -1,11 +1,13 @@
-"""The chapters' "Rerun time" (``aevb.book.rerun``): durations written for reading, a model's training time from
-the fastest shipped run of that model, and a figure chapter's runs counted once per training pass."""
+"""The chapters' "Rerun time" (``aevb.book.rerun``, ``aevb.book.retrain``): durations written for reading, a
+model's training time from the fastest shipped run of that model, and a figure chapter's runs counted once per
+training pass."""
 import dataclasses
 import time
 
 import pytest
 
-from aevb.book.rerun import duration, machine, rerun_time, training_seconds, training_time
+from aevb.book.rerun import duration, machine, rerun_time
+from aevb.book.retrain import runs_training, training_seconds, training_time
 from aevb.config import TrainConfig
 from aevb.experiments.runs import curve_columns
 from aevb.files import atomic_write_csv, atomic_write_json
@@ -57,11 +59,12 @@ def test_a_pass_of_several_seeds_is_counted_once(tmp_path):
                for s in (1, 2, 3)]  # one pass: each seed's run records the pass's time, to the millisecond
     alone = _ship(tmp_path, "frey", TrainConfig(dataset="frey", n_z=2, hidden=(200,)), 1_000_000, 300.0)
     apart = _ship(tmp_path, "s4", dataclasses.replace(base, seed=4), 1_000_000, 620.0)  # trained on its own
-    words = rerun_time(time.perf_counter() - 5, smoke_test=False, runs=stacked + [alone, stacked[0]])
+    words = rerun_time(time.perf_counter() - 5, False, runs_training(stacked + [alone, stacked[0]]))
     # 600 s for the three seeds, 300 s for the other run and 45 s for its step-size search
     assert words["rerun_train"] == duration(945.0) == "16 min"
     assert words["rerun_train_machine"] == machine(ENV)
-    assert rerun_time(time.perf_counter(), False, runs=stacked + [alone, apart])["rerun_train"] == duration(1565.0)
+    with_apart = runs_training(stacked + [alone, apart])
+    assert rerun_time(time.perf_counter(), False, with_apart)["rerun_train"] == duration(1565.0)
     assert words["rerun_page"] == "5 s" and words["rerun_settings"] == "at its default settings"
     assert rerun_time(time.perf_counter(), smoke_test=True)["rerun_settings"].startswith("with the reduced")
     assert "rerun_train" not in rerun_time(time.perf_counter(), smoke_test=True)
