@@ -29,7 +29,7 @@ def _texts(fig: Figure) -> list:
             + [t for leg in legends for t in leg.get_texts()])
 
 
-@pytest.fixture(params=list(LABELS), ids=lambda f: f.__name__)
+@pytest.fixture(scope="module", params=list(LABELS), ids=lambda f: f.__name__)
 def drawn(request):
     book_style()
     fig = request.param()
