@@ -1,6 +1,8 @@
-"""Shared test set-up: the data directory, the step paths, and training data with a corrupt image."""
+"""Shared test set-up: the data directory, the step paths, training data with a corrupt image, and the command line
+run in this process."""
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +10,7 @@ import pytest
 import torch
 
 from aevb import data
+from aevb.cli import main
 from aevb.experiments.runner import run_figure
 from aevb.learners import ALGORITHMS
 from aevb.threads import registry_dir
@@ -31,6 +34,25 @@ def no_network(monkeypatch):
         raise urllib.error.URLError("network disabled in this test")
 
     monkeypatch.setattr(urllib.request, "urlopen", refuse)
+
+
+@pytest.fixture
+def cli(capsys):
+    """``python -m aevb ARGS`` run in this process (``aevb.cli.main``, what ``python -m aevb`` calls), for the tests
+    of a command's behaviour: returns a ``subprocess.CompletedProcess`` with its exit code (argparse's too) and what
+    it printed. A fresh interpreter for each command would import torch again, and torch._dynamo at its first
+    optimiser (about 3 s of CPU a command); the tests of what only a separate process shows (the exit status of ``python -m aevb``, Ctrl-C, SIGKILL, a lock
+    or a thread claim held by another process) start one."""
+    def run(*args) -> subprocess.CompletedProcess:
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:  # argparse: a bad flag (2), --help (0)
+            code = e.code
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(["python", "-m", "aevb", *map(str, args)], code, out.out, out.err)
+
+    return run
 
 
 @pytest.fixture(params=[True, False], ids=["fused", "autograd"])

@@ -1,5 +1,6 @@
 """``python -m aevb train``: a real subprocess writes config.json, curve.csv and a checkpoint that
-loads back into the same model; bad flags get a clear message."""
+loads back into the same model; bad flags get a clear message; ``evaluate`` and every algorithm's ``train``, run in
+this process (the ``cli`` fixture: ``aevb.cli.main``, what ``python -m aevb`` calls)."""
 import json
 import subprocess
 import sys
@@ -32,20 +33,20 @@ def test_train_writes_a_run_directory(tmp_path):
     assert model.log_likelihood(x, model.encoder(x).mean).shape == (2,)
 
 
-def test_bad_arguments_are_named(tmp_path):
-    p = _cli("train", "--dataset", "cifar", "--out", str(tmp_path))
+def test_bad_arguments_are_named(tmp_path, cli):
+    p = cli("train", "--dataset", "cifar", "--out", str(tmp_path))
     assert p.returncode == 2 and "--dataset" in p.stderr and "cifar" in p.stderr
-    p = _cli("train", "--budget", "-5", "--out", str(tmp_path))
+    p = cli("train", "--budget", "-5", "--out", str(tmp_path))
     assert p.returncode == 2 and "--budget" in p.stderr and "positive" in p.stderr
-    p = _cli("train", "--hidden", "5x", "--out", str(tmp_path))
+    p = cli("train", "--hidden", "5x", "--out", str(tmp_path))
     assert p.returncode == 2 and "--hidden" in p.stderr
-    p = _cli("train", "--lr", "fast", "--out", str(tmp_path))
+    p = cli("train", "--lr", "fast", "--out", str(tmp_path))
     assert p.returncode == 2 and "'auto'" in p.stderr
 
 
-def test_evaluate_each_method_on_a_trained_run_and_record_marginals(tmp_path):
+def test_evaluate_each_method_on_a_trained_run_and_record_marginals(tmp_path, cli):
     out = tmp_path / "run"
-    p = _cli("train", "--n-z", "2", "--hidden", "20", "--budget", "2000", "--n-train", "300", "--lr", "0.1",
+    p = cli("train", "--n-z", "2", "--hidden", "20", "--budget", "2000", "--n-train", "300", "--lr", "0.1",
              "--marginal", "hmc", "--marginal-points", "20", "--no-progress", "--out", str(out))
     assert p.returncode == 0, p.stderr
     rows = read_csv(out / "curve.csv")
@@ -53,32 +54,32 @@ def test_evaluate_each_method_on_a_trained_run_and_record_marginals(tmp_path):
     # log p(x) >= the lower bound, up to the noise of 20 points
     assert rows[-1]["test_marginal"] > rows[-1]["test_bound"] - 2
     for method, extra in (("hmc", []), ("iwae", ["--k", "50"]), ("ais", ["--n-chains", "2", "--n-steps", "20"])):
-        p = _cli("evaluate", str(out), "--method", method, "--split", "test", "--n-points", "15", *extra)
+        p = cli("evaluate", str(out), "--method", method, "--split", "test", "--n-points", "15", *extra)
         assert p.returncode == 0, p.stderr
         assert f"{method} log p(x), test, first 15 points" in p.stdout
         est = read_csv(out / f"marginal-{method}-test.csv")
         assert len(est) == 15 and all(r["log_px"] < 0 for r in est)
 
 
-def test_evaluate_a_missing_run_is_a_clear_error(tmp_path):
-    p = _cli("evaluate", str(tmp_path / "nope"))
+def test_evaluate_a_missing_run_is_a_clear_error(tmp_path, cli):
+    p = cli("evaluate", str(tmp_path / "nope"))
     assert p.returncode == 2 and "config.json" in p.stderr
 
 
-def test_every_algorithm_trains_from_the_cli(tmp_path):
+def test_every_algorithm_trains_from_the_cli(tmp_path, cli):
     common = ["--n-z", "2", "--hidden", "20", "--budget", "2000", "--n-train", "300", "--lr", "0.05",
               "--marginal-points", "10", "--no-progress"]
     expect = {"wake-sleep": ["train_bound", "test_bound"], "full-vb": ["train_bound", "test_bound", "kl_theta"],
               "mcem": ["train_marginal", "test_marginal"]}  # (aevb: test_train_writes_a_run_directory)
     for algorithm, columns in expect.items():
         out = tmp_path / algorithm
-        p = _cli("train", "--algorithm", algorithm, *common, "--out", str(out))
+        p = cli("train", "--algorithm", algorithm, *common, "--out", str(out))
         assert p.returncode == 0, p.stderr
         assert list(read_csv(out / "curve.csv")[-1]) == ["samples", "seconds", *columns]
     assert "--marginal hmc" in p.stdout  # mcem without --marginal: App. D, said out loud
-    p = _cli("evaluate", str(tmp_path / "mcem"), "--method", "iwae", "--n-points", "5")
+    p = cli("evaluate", str(tmp_path / "mcem"), "--method", "iwae", "--n-points", "5")
     assert p.returncode == 2 and "no recognition model" in p.stderr
-    p = _cli("evaluate", str(tmp_path / "full-vb"), "--method", "hmc", "--n-points", "5")
+    p = cli("evaluate", str(tmp_path / "full-vb"), "--method", "hmc", "--n-points", "5")
     assert p.returncode == 2 and "full-vb" in p.stderr
-    p = _cli("evaluate", str(tmp_path / "mcem"), "--method", "hmc", "--n-points", "5")
+    p = cli("evaluate", str(tmp_path / "mcem"), "--method", "hmc", "--n-points", "5")
     assert p.returncode == 0 and "hmc log p(x), test, first 5 points" in p.stdout
