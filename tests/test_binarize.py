@@ -4,8 +4,6 @@ import copy
 import dataclasses
 import hashlib
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -226,17 +224,13 @@ def test_frey_face_is_refused_naming_the_parameter(mode):
         TrainConfig(dataset="frey", hidden=(200,), binarize=mode)
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "aevb", *args], capture_output=True, text=True, timeout=300)
-
-
-def test_cli_binarize_flag(tmp_path):
+def test_cli_binarize_flag(tmp_path, cli):
     args = ["train", "--n-z", "2", "--hidden", "20", "--budget", "2000", "--n-train", "200", "--lr", "0.05",
             "--no-progress"]
-    ok = _cli(*args, "--binarize", "dynamic", "--out", str(tmp_path / "d"))
+    ok = cli(*args, "--binarize", "dynamic", "--out", str(tmp_path / "d"))
     assert ok.returncode == 0, ok.stderr
     assert json.loads((tmp_path / "d" / "config.json").read_text())["config"]["binarize"] == "dynamic"
-    bad = _cli(*args, "--binarize", "sometimes", "--out", str(tmp_path / "bad"))
+    bad = cli(*args, "--binarize", "sometimes", "--out", str(tmp_path / "bad"))
     assert bad.returncode == 2 and "--binarize = 'sometimes' is not allowed" in bad.stderr
-    frey = _cli(*args, "--dataset", "frey", "--binarize", "static", "--out", str(tmp_path / "frey"))
+    frey = cli(*args, "--dataset", "frey", "--binarize", "static", "--out", str(tmp_path / "frey"))
     assert frey.returncode == 2 and "--binarize = 'static' is not allowed with dataset 'frey'" in frey.stderr

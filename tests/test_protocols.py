@@ -5,8 +5,6 @@ parameter. App. E's annealed reading: its schedule against its definition, every
 study that trains Fig. 3 under it."""
 import dataclasses
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -140,7 +138,7 @@ def test_the_study_rows_share_one_schedule():
         (1, "full", "dynamic"), (1, "iaf", "dynamic"), (1, "diagonal", None)}
 
 
-def test_commands_round_trip(tmp_path):
+def test_commands_round_trip(tmp_path, cli):
     """``train_command`` of a preset run names ``--protocol burda`` and only what differs from the preset (the
     grey-level row: ``--binarize none``); run from the command line, it trains that config."""
     config = dataclasses.replace(TINY, binarize=None, k=3)
@@ -148,8 +146,7 @@ def test_commands_round_trip(tmp_path):
     assert cmd.startswith("python -m aevb train --protocol burda ") and "--binarize none" in cmd and "--k 3" in cmd
     assert "--n-z 2" in cmd and "--batch-size" not in cmd and "--lr" not in cmd
     assert "--protocol" not in train_command(TrainConfig(), "out")
-    out = subprocess.run([sys.executable, "-m", *cmd.split()[2:], "--no-progress"], capture_output=True,
-                         text=True, timeout=300, check=False)
+    out = cli(*cmd.split()[3:], "--no-progress")  # python -m aevb ...
     assert out.returncode == 0, out.stderr
     saved = TrainConfig.from_dict(json.loads((tmp_path / "q" / "config.json").read_text())["config"])
     assert saved == dataclasses.replace(config, eval_train_points=saved.eval_train_points,

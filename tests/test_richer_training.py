@@ -4,8 +4,6 @@ richer family is evaluated by its ELBO (estimator A with its exact log q), the d
 for bit, and settings that do not go together are refused naming the parameter."""
 import dataclasses
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -200,18 +198,14 @@ def test_names_commands_and_old_configs():
     assert (loaded.posterior, loaded.n_flows, loaded.k) == ("diagonal", 2, 1) and loaded == TINY
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "aevb", *args], capture_output=True, text=True, timeout=300, check=False)
-
-
-def test_cli_flags(tmp_path):
+def test_cli_flags(tmp_path, cli):
     args = ["train", "--n-z", "2", "--hidden", "20", "--budget", "1000", "--n-train", "200", "--lr", "0.02",
             "--no-progress"]
-    ok = _cli(*args, "--posterior", "iaf", "--n-flows", "1", "--k", "3", "--out", str(tmp_path / "q"))
+    ok = cli(*args, "--posterior", "iaf", "--n-flows", "1", "--k", "3", "--out", str(tmp_path / "q"))
     assert ok.returncode == 0, ok.stderr
     saved = json.loads((tmp_path / "q" / "config.json").read_text())["config"]
     assert (saved["posterior"], saved["n_flows"], saved["k"]) == ("iaf", 1, 3)
-    bad = _cli(*args, "--posterior", "flow", "--out", str(tmp_path / "bad"))
+    bad = cli(*args, "--posterior", "flow", "--out", str(tmp_path / "bad"))
     assert bad.returncode == 2 and "--posterior = 'flow' is not allowed" in bad.stderr
-    ws = _cli(*args, "--algorithm", "wake-sleep", "--k", "5", "--out", str(tmp_path / "ws"))
+    ws = cli(*args, "--algorithm", "wake-sleep", "--k", "5", "--out", str(tmp_path / "ws"))
     assert ws.returncode == 2 and "--k = 5 is not allowed with algorithm='wake-sleep'" in ws.stderr

@@ -8,8 +8,6 @@ import json
 import os
 import pickle
 import shutil
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -140,10 +138,9 @@ def test_a_checkpoint_of_other_settings_does_not_rewrite_the_curve(tiny_copy):
         read_curve(tiny_copy)
 
 
-def test_figure_list_with_a_torn_curve_is_one_error_line(store):
+def test_figure_list_with_a_torn_curve_is_one_error_line(store, cli):
     _torn(store / "runs" / RUN / "curve.csv")
-    p = subprocess.run([sys.executable, "-m", "aevb", "figure", "2", "--list", "--results", str(store)],
-                       capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    p = cli("figure", "2", "--list", "--results", store)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {store / 'runs' / RUN / 'curve.csv'}: "), p.stderr

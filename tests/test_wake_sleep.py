@@ -4,8 +4,6 @@ import copy
 import json
 import math
 import re
-import subprocess
-import sys
 
 import torch
 
@@ -57,14 +55,14 @@ def test_wake_updates_only_the_decoder_and_sleep_only_the_encoder():
     assert all(g is not None for g in g_sleep[: len(enc)]) and all(g is None for g in g_sleep[len(enc):])
 
 
-def test_runs_from_the_cli(tmp_path):
-    """``python -m aevb train --algorithm wake-sleep``: a real subprocess on a tiny budget writes the run's
+def test_runs_from_the_cli(tmp_path, cli):
+    """``python -m aevb train --algorithm wake-sleep`` (run in this process: the ``cli`` fixture) on a tiny budget
+    writes the run's
     config.json, curve.csv (the lower bound by its recognition model) and a checkpoint that loads back, and
     prints the final bounds, finite and as the curve has them."""
     out = tmp_path / "run"
-    p = subprocess.run([sys.executable, "-m", "aevb", "train", "--algorithm", "wake-sleep", "--n-z", "2",
-                        "--hidden", "20", "--budget", "2000", "--n-train", "300", "--lr", "0.05", "--no-progress",
-                        "--out", str(out)], capture_output=True, text=True, timeout=300)
+    p = cli("train", "--algorithm", "wake-sleep", "--n-z", "2", "--hidden", "20", "--budget", "2000", "--n-train",
+            "300", "--lr", "0.05", "--no-progress", "--out", out)
     assert p.returncode == 0, p.stderr
     meta = json.loads((out / "config.json").read_text())
     assert meta["config"]["algorithm"] == "wake-sleep" and meta["config"]["n_train"] == 300
