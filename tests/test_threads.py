@@ -22,8 +22,8 @@ def registry(tmp_path, monkeypatch):
     torch.set_num_threads(before)
 
 
-def _claim_in_a_new_process(env_dir, arg="None") -> int:
-    out = subprocess.run([sys.executable, "-c", f"from aevb.threads import claim; print(claim({arg}))"],
+def _claim_in_a_new_process(env_dir) -> int:
+    out = subprocess.run([sys.executable, "-c", "from aevb.threads import claim; print(claim())"],
                          capture_output=True, text=True, timeout=60,
                          env={**os.environ, "AEVB_THREADS_DIR": str(env_dir)})
     assert out.returncode == 0, out.stderr
@@ -42,15 +42,16 @@ def test_fair_share(entries, n_cores, share):
 
 
 def test_a_process_alone_takes_every_core_and_beside_others_its_share(registry):
+    """A new process claims (and its entry is gone when it exits); then this one, beside another live process."""
     assert _claim_in_a_new_process(registry) == cores()  # alone (its entry is gone when it exits)
     assert not list(registry.glob("*.json"))
     other = _sleeper()
     try:
         (registry / f"{other.pid}.json").write_text(json.dumps({"threads": None}))  # a live automatic claimant
-        assert _claim_in_a_new_process(registry) == max(1, cores() // 2)
+        assert claim(None) == max(1, cores() // 2) == torch.get_num_threads()
         (registry / f"{other.pid}.json").write_text(json.dumps({"threads": cores()}))  # a live fixed claim
-        assert _claim_in_a_new_process(registry) == 1
-        assert _claim_in_a_new_process(registry, "3") == 3  # a fixed count is taken as given
+        assert claim(None) == 1 == torch.get_num_threads()
+        assert claim(3) == 3 == torch.get_num_threads()  # a fixed count is taken as given
     finally:
         other.kill()
         other.wait()
@@ -63,8 +64,8 @@ def test_entries_of_dead_processes_and_torn_entries_are_dropped(registry):
     registry.mkdir(parents=True)
     (registry / f"{dead.pid}.json").write_text(json.dumps({"threads": 64}))
     (registry / "12345678.json").write_text("{torn")
-    assert _claim_in_a_new_process(registry) == cores()
-    assert not list(registry.glob("*.json"))
+    assert claim(None) == cores()
+    assert [p.name for p in registry.glob("*.json")] == [f"{os.getpid()}.json"]  # this process's entry alone
 
 
 def test_rebalance_follows_other_processes(registry):
@@ -82,11 +83,10 @@ def test_rebalance_follows_other_processes(registry):
     assert rebalance() is None and torch.get_num_threads() == 1  # a fixed claim is left alone
 
 
-def test_a_bad_thread_count_is_a_clear_error(registry):
+def test_a_bad_thread_count_is_a_clear_error(registry, cli):
     with pytest.raises(ValueError, match="threads=0"):
         claim(0)
-    out = subprocess.run([sys.executable, "-m", "aevb", "train", "--threads", "0"], capture_output=True, text=True,
-                         timeout=60)
+    out = cli("train", "--threads", "0")
     assert out.returncode == 2 and "--threads" in out.stderr and "Traceback" not in out.stderr
 
 
