@@ -31,10 +31,6 @@ TINY = TrainConfig(n_z=2, hidden=(20,), budget=3000, n_train=500, lr=0.05, eval_
                    checkpoint_every=1000, progress=False)
 
 
-def _cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "aevb", *args], capture_output=True, text=True, timeout=300, **kw)
-
-
 # --- parameters ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("field,value,allowed", [
@@ -75,8 +71,8 @@ def test_notebook_parameters_are_checked_after_papermill_injection():
         check_notebook({**ns, "smoke_test": "yes"})
 
 
-def test_cli_names_the_flag(tmp_path):
-    p = _cli("train", "--n-z", "0", "--out", str(tmp_path / "r"))
+def test_cli_names_the_flag(tmp_path, cli):
+    p = cli("train", "--n-z", "0", "--out", tmp_path / "r")
     assert p.returncode == 2 and "--n-z = 0 is not allowed: it must be a positive whole number" in p.stderr
     assert not (tmp_path / "r").exists()  # nothing written for a rejected command
 
@@ -233,10 +229,12 @@ def test_non_finite_parameters_are_named_before_a_checkpoint(tmp_path, monkeypat
 
 # --- long runs ----------------------------------------------------------------------------------------
 
-def test_kill_9_then_the_same_command_gives_the_same_curve(tmp_path):
+def test_kill_9_then_the_same_command_gives_the_same_curve(tmp_path, cli):
+    """``python -m aevb train`` killed with SIGKILL part way (a process of its own), then the same command again
+    (run in this process, as the uninterrupted reference is: the ``cli`` fixture) resumes to the reference's curve."""
     args = ["train", "--n-z", "2", "--hidden", "200", "--budget", "150000", "--n-train", "2000", "--lr", "0.02",
             "--checkpoint-every", "3000", "--no-progress"]
-    ref = _cli(*args, "--out", str(tmp_path / "ref"))
+    ref = cli(*args, "--out", tmp_path / "ref")
     assert ref.returncode == 0, ref.stderr
     out = tmp_path / "killed"
     p = subprocess.Popen([sys.executable, "-m", "aevb", *args, "--out", str(out)],
@@ -250,7 +248,7 @@ def test_kill_9_then_the_same_command_gives_the_same_curve(tmp_path):
     p.wait()
     partial = read_csv(out / "curve.csv")
     assert partial[-1]["samples"] < 150_000
-    again = _cli(*args, "--out", str(out))
+    again = cli(*args, "--out", out)
     assert again.returncode == 0 and "resuming from" in again.stdout
     a, b = read_csv(tmp_path / "ref" / "curve.csv"), read_csv(out / "curve.csv")
     assert [(r["samples"], r["train_bound"], r["test_bound"]) for r in a] == \
