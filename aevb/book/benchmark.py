@@ -77,8 +77,9 @@ def benchmark_rows(runs: list[dict], results_dir: str | Path | None = None) -> l
 
 
 def benchmark_table(rows: list[dict]) -> Table:
-    """``benchmark_rows`` as the chapter's table, ours beside Burda et al.'s: the test NLL and active units, with
-    each row's data, training time and AIS check folded below it (few enough columns for the text column)."""
+    """``benchmark_rows`` as the chapter's table, ours beside Burda et al.'s: the test NLL and active units (ours /
+    theirs in one cell), with each row's data, training time and AIS check folded below it (few enough columns
+    for the text column)."""
     def cell(v, spec):
         return "" if v is None else format(v, spec)
 
@@ -87,7 +88,8 @@ def benchmark_table(rows: list[dict]) -> Table:
               "published NLL": cell(r["published_nll"], ".2f"),
               "ours − published": "" if r["nll"] is None or r["published_nll"] is None else
               f"{r['nll'] - r['published_nll']:+.2f}",
-              "active units": cell(r["active_units"], "d"), "published units": cell(r["published_au"], "d")}
+              "active units, ours / published": " / ".join(cell(r[k], "d") for k in ("active_units", "published_au")
+                                                           if r[k] is not None)}
              for r in rows]
     detail = [{"model": r["model"], "data": r["data"], "minutes": f"{r['minutes']:.1f}",
                "AIS / bound, subset": "" if r["ais_nll"] is None else
