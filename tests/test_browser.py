@@ -2,9 +2,13 @@
 
 For every chapter page: it renders (a title), its figures load (no broken images) and are shown at their
 natural size (not shrunk to fit the column), its math is typeset by MathJax (no MathJax errors), it has no
-error output, and every internal link (and #anchor) resolves. Two screenshots of each chapter are saved under
-``_build/screenshots/``: the top of the page, and the whole page (``NAME-full.png``, up to ``FULL_PAGE_CAP`` px). Runs where ``make test`` points ``AEVB_BOOK_HTML`` at the built HTML; under CI that
-variable is required.
+error output, and every internal link (and #anchor) resolves. For every chapter page and the front page, nothing
+is cut off at a laptop's width (1280 px) and a phone's (390 px), in light and dark mode: the page does not scroll
+sideways, every display equation, table, code block and printed output fits its column (on a phone it may scroll
+in its own box), and in dark mode too the text of tables and links is legible (``CUT_OFF``). Screenshots of each
+page are saved under ``_build/screenshots/``: the top of the page in each setting (``PAGE-WIDTH-THEME.png``) and
+each chapter's whole page at 1280 px (``PAGE-full.png``, up to ``FULL_PAGE_CAP`` px). Runs where ``make test``
+points ``AEVB_BOOK_HTML`` at the built HTML; under CI that variable is required.
 
 Chapter 10's latent-space explorers (issue 27): ``window.aevbExplorer.decode`` against the Python decoder on the same
 stored weights and against the trained float32 decoder's committed images; pointer and arrow keys move the image;
@@ -113,7 +117,6 @@ def test_chapter_page_in_chromium(chapter, server, browser):
         if frag:
             assert re.search(rf'id="{re.escape(frag)}"', page), f"{link}: no element with id {frag!r}"
     SHOTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SHOTS / f"{chapter}.png"))  # the top of the page, as a reader first sees it
     height = min(browser.execute_script("return document.documentElement.scrollHeight"), FULL_PAGE_CAP)
     size = browser.get_window_size()
     try:  # the whole page, every figure and table in it, at the same width
@@ -121,6 +124,169 @@ def test_chapter_page_in_chromium(chapter, server, browser):
         browser.save_screenshot(str(SHOTS / f"{chapter}-full.png"))
     finally:
         browser.set_window_size(size["width"], size["height"])
+    _nothing_cut_off(browser, chapter)  # and the top of the page, as a reader first sees it, in each setting
+
+
+# The contrast (WCAG 2) between an element's text colour and the first background behind it that is at least
+# half opaque: CONTRAST_OF defines it as a function (contrastOf) for scripts that measure many elements at once
+CONTRAST_OF = """
+const lum = c => { const v = c.match(/[\\d.]+/g).slice(0, 3).map(x => x / 255)
+  .map(x => x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4);
+  return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+const contrastOf = el => {
+  let bg = 'rgb(255, 255, 255)';
+  for (let n = el; n && n.nodeType === 1; n = n.parentElement) {
+    const c = getComputedStyle(n).backgroundColor, v = (c.match(/[\\d.]+/g) || []);
+    if (v.length === 3 || (v.length === 4 && +v[3] >= 0.5)) { bg = c; break; } }  // fainter tints: see through
+  const a = lum(getComputedStyle(el).color), b = lum(bg);
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05); };
+"""
+CONTRAST = CONTRAST_OF + "return contrastOf(arguments[0]);"
+MIN_CONTRAST = 4.5  # WCAG 2 AA for body text
+
+
+# ---- nothing cut off, at a laptop's and a phone's width, light and dark (issue 26) ------------------------------
+
+# (width, theme): each page is loaded once, at 1280 px in light mode, and then shown in each other setting by
+# resizing the window and switching the theme's mode (CSS alone lays the page out again; MathJax's output does not
+# depend on the width)
+LAYOUTS = [(1280, "light"), (1280, "dark"), (390, "light"), (390, "dark")]
+WINDOW_HEIGHT = {1280: 1600, 390: 844}  # 1280 x 1600: the browser's own size (aevb.book.pdf.CHROME_FLAGS)
+
+# What is cut off, as a list of sentences (empty: nothing). Every folded section (<details>) is opened first, so
+# that what a reader unfolds is checked too. Checked:
+# - the page: no wider than the viewport (it would scroll sideways), naming what widens it;
+# - every display equation, table, preformatted block (code, printed output) and image in the article: its content
+#   lies inside its column (the article's text column; the page's width for a cell tagged full-width) and inside
+#   every box around it that clips. On a phone (arguments[1] false) a box around it that scrolls sideways
+#   (overflow-x auto or scroll: the theme's output areas, code blocks and display math) may hold it instead, if it
+#   holds it from its left edge on and itself fits: content left of a scrolling box's edge (a display equation
+#   centred in a box narrower than itself) cannot be scrolled to. On a laptop (arguments[1] true) it must fit its
+#   column: only a box the book marks as scrolling on purpose (class aevb-scroll) may scroll it;
+# - in the article, the text of every table cell and link: contrast at least arguments[0] against what lies behind
+#   it (contrastOf, CONTRAST_OF).
+CUT_OFF = CONTRAST_OF + r"""
+const [minContrast, laptop] = arguments, problems = [], root = document.documentElement, vw = root.clientWidth;
+const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+const folded = Array.from(document.querySelectorAll('details:not([open])'));
+folded.forEach(d => { d.open = true; });
+const shown = el => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+const name = el => {
+  if (el.matches('mjx-container')) {
+    const item = window.MathJax && MathJax.startup.document.getMathItemsWithin(el)[0];
+    return 'equation ' + (item ? item.math.replace(/\s+/g, ' ').trim() : el.textContent).slice(0, 70);
+  }
+  const where = el.closest('section[id]'), text = el.innerText.replace(/\s+/g, ' ').trim();
+  return `${el.tagName.toLowerCase()} "${text.slice(0, 50)}"` + (where ? ` (section #${where.id})` : '');
+};
+const clipped = el => {  // a box around el (in the article) that clips or scrolls
+  for (let n = el.parentElement; n && n !== article; n = n.parentElement)
+    if (getComputedStyle(n).overflowX !== 'visible') return true;
+  return false;
+};
+if (root.scrollWidth > vw + 1) {  // what sticks out of the window (itself or its text), in no box that clips
+  const reach = e => { const r = e.getBoundingClientRect();  // its text's reach too, unless it scrolls or clips
+    return getComputedStyle(e).overflowX === 'visible' ? Math.max(r.right, r.left + e.scrollWidth) : r.right; };
+  const out = Array.from(article.querySelectorAll('*')).filter(e => reach(e) > vw + 1 && !clipped(e));
+  const wide = out.filter(e => !out.some(c => c !== e && e.contains(c)));  // the innermost
+  problems.push(`the page is ${root.scrollWidth} px wide in a ${vw} px window (it scrolls sideways)` +
+                (wide.length ? `, widened by ${wide.slice(0, 3).map(name).join('; ')}` : ''));
+}
+const column = article.getBoundingClientRect();
+const targets = article.querySelectorAll('mjx-container[display="true"], table, pre, img');
+for (const el of targets) {
+  if (!shown(el) || el.parentElement.closest('mjx-container, table, pre')) continue;  // the outermost only
+  const r = el.getBoundingClientRect();
+  let box = {left: r.left, right: r.left + Math.max(r.width, el.scrollWidth)};  // pre: its lines' width
+  if (el.matches('mjx-container')) {  // what MathJax drew, wherever it lies
+    for (const part of el.querySelectorAll('mjx-math, mjx-mtable, mjx-labels, mjx-mtd')) {
+      const p = part.getBoundingClientRect();
+      if (p.width > 0) box = {left: Math.min(box.left, p.left), right: Math.max(box.right, p.right)};
+    }
+  }
+  let cut = null;
+  for (let n = el; n && n !== article && !cut; n = n.parentElement) {
+    const style = getComputedStyle(n);
+    if (style.overflowX === 'visible') continue;
+    const b = n.getBoundingClientRect();
+    if (box.left < b.left - 1) cut = `its left ${Math.round(b.left - box.left)} px cut off`;
+    else if (box.right > b.right + 1) {
+      if (!['auto', 'scroll'].includes(style.overflowX)) cut = `its right ${Math.round(box.right - b.right)} px cut off`;
+      else if (laptop && !n.closest('.aevb-scroll'))
+        cut = `${Math.round(box.right - b.right)} px wider than its box, which scrolls sideways`;
+      else box = {left: b.left, right: b.right};  // it scrolls in its own box: that box must fit
+    }
+  }
+  if (!cut) {
+    const full = el.closest('.tag_full-width, .full-width');
+    const [left, right] = full ? [0, vw] : [column.left, column.right];
+    if (box.left < left - 1) cut = `its left ${Math.round(left - box.left)} px outside the column`;
+    else if (box.right > right + 1) cut = `${Math.round(box.right - right)} px wider than the column ` +
+      `(${Math.round(right - left)} px) on the right`;
+  }
+  if (cut) problems.push(`${name(el)}: ${cut}`);
+}
+const texts = new Set();
+for (const holder of article.querySelectorAll('table, a[href]:not(.headerlink)')) {
+  for (const el of [holder, ...holder.querySelectorAll('*')]) {
+    if (shown(el) && !el.closest('mjx-container') &&
+        Array.from(el.childNodes).some(t => t.nodeType === 3 && t.textContent.trim())) texts.add(el);
+  }
+}
+const faint = Array.from(texts).map(el => [el, contrastOf(el)]).filter(([el, c]) => c < minContrast);
+for (const [el, c] of faint.slice(0, 5)) problems.push(`${name(el)}: contrast ${c.toFixed(1)}`);
+if (faint.length > 5) problems.push(`and ${faint.length - 5} more texts of low contrast`);
+folded.forEach(d => { d.open = false; });
+return problems;
+"""
+
+
+def _cut_off(browser, page: str) -> list[str]:
+    """``page`` (loaded, at 1280 px in light mode) in each of ``LAYOUTS``: what is cut off there (``CUT_OFF``), each
+    problem prefixed with the setting; a screenshot of the top of the page in each setting (``PAGE-WIDTH-THEME.png``).
+    Leaves the window at 1280 x 1600 in light mode."""
+    problems = []
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        for width, theme in LAYOUTS:
+            browser.set_window_size(width, WINDOW_HEIGHT[width])
+            browser.execute_script("document.documentElement.dataset.theme = arguments[0];"
+                                   "document.documentElement.dataset.mode = arguments[0]; window.scrollTo(0, 0);",
+                                   theme)
+            browser.save_screenshot(str(SHOTS / f"{page}-{width}-{theme}.png"))
+            found = browser.execute_script(CUT_OFF, MIN_CONTRAST, width >= 1000)  # 1280 px: a laptop
+            problems += [f"{width} px, {theme}: {p}" for p in found]
+    finally:
+        browser.set_window_size(1280, WINDOW_HEIGHT[1280])
+        browser.execute_script("document.documentElement.dataset.theme = 'light';"
+                               "document.documentElement.dataset.mode = 'light';")
+    return problems
+
+
+# Pages where something is still cut off, with what and whose fix it waits for: the test expects the problem
+# there (and fails once it is gone, so that the page leaves this list) and reports the page as an expected failure
+LAYOUT_PENDING: dict[str, str] = {
+    "10_fig4_manifolds": "two bash commands of 102 and 107 characters, where 88 fit the column at 1280 px; the "
+                         "table of the judge on decoder means, 3 px too wide",
+    "11_fig5_samples": "a bash command of 104 characters, where 88 fit the column at 1280 px",
+}
+
+
+def _nothing_cut_off(browser, page: str) -> None:
+    """Fails if anything on ``page`` is cut off or illegible in any of ``LAYOUTS`` (see ``LAYOUT_PENDING``)."""
+    problems = _cut_off(browser, page)
+    if page in LAYOUT_PENDING:
+        assert problems, f"{page}: nothing is cut off now: take it out of LAYOUT_PENDING"
+        pytest.xfail(f"{page} (LAYOUT_PENDING: {LAYOUT_PENDING[page]}): " + "; ".join(problems[:3]))
+    assert problems == [], f"{page}: cut off or illegible (CUT_OFF):\n" + "\n".join(problems)
+
+
+def test_front_page_fits(server, browser):
+    """The front page (intro): nothing cut off, and legible, at a laptop's and a phone's width, light and dark."""
+    browser.set_window_size(1280, WINDOW_HEIGHT[1280])
+    browser.get(urljoin(server, "intro.html"))
+    assert browser.execute_async_script(WAIT_FOR_MATHJAX) == "ok"
+    _nothing_cut_off(browser, "intro")
 
 
 # ---- chapter 10's latent-space explorer (issue 27) -------------------------------------------------------------
@@ -211,22 +377,6 @@ def test_explorer_decode_time(explorer_page):
     (SHOTS / "explorer-decode-ms.txt").write_text(f"{ms:.3f} ms per decode of the MNIST decoder (2-500-784)\n")
     print(f"explorer: {ms:.3f} ms per decode of the MNIST decoder in headless Chromium")
     assert ms < FRAME_MS / 2
-
-
-# The contrast (WCAG 2) between an element's text colour and the first background behind it that is at least
-# half opaque
-CONTRAST = """
-const lum = c => { const v = c.match(/[\\d.]+/g).slice(0, 3).map(x => x / 255)
-  .map(x => x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4);
-  return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
-let bg = 'rgb(255, 255, 255)';
-for (let n = arguments[0]; n && n.nodeType === 1; n = n.parentElement) {
-  const c = getComputedStyle(n).backgroundColor, v = (c.match(/[\\d.]+/g) || []);
-  if (v.length === 3 || (v.length === 4 && +v[3] >= 0.5)) { bg = c; break; } }  // fainter tints: see through
-const a = lum(getComputedStyle(arguments[0]).color), b = lum(bg);
-return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-"""
-MIN_CONTRAST = 4.5  # WCAG 2 AA for body text
 
 
 @pytest.mark.parametrize("width,theme", [(1280, "light"), (1280, "dark"), (390, "light"), (390, "dark")])
