@@ -2,7 +2,6 @@
 beside ``images.npz``, float16 only where the decoded means stay within 1/255 of the float32 decoder's, the test
 encodings with their labels, checksummed and checked on read; the committed runs' files decode to their
 committed Fig. 4 images."""
-import dataclasses
 import shutil
 
 import numpy as np
@@ -11,10 +10,10 @@ import torch
 
 from aevb.data import load_mnist, load_split
 from aevb.experiments.decoders import (DECODER_FILE, STORED_ERROR, checksum, decode_stored, decoder_arrays,
-                                       grey_level_difference, load_decoder, stores_decoder, write_decoder)
+                                       grey_level_difference, load_decoder, stores_decoder)
 from aevb.experiments.grids import figure_configs, figures_of, grid_points, run_name
 from aevb.experiments.images import load_images
-from aevb.experiments.runs import checkpoint_file, load_model, run
+from aevb.experiments.runs import checkpoint_file, load_model
 from aevb.experiments.store import RESULTS_DIR, run_config, run_decoder
 from aevb.files import StoreError
 from aevb.models import build_vae
@@ -79,14 +78,15 @@ def test_float32_where_float16_would_err_by_more_than_a_grey_level(fig4_store):
     assert np.abs(decode_stored(half, z) - full).max() > STORED_ERROR  # what float16 would have stored
 
 
-def test_mnist_decoder_holds_encodings_with_their_labels(tmp_path):
-    (config,) = [c for c in figure_configs(4, 1000) if run_name(c) == MNIST]
-    config = dataclasses.replace(config, lr=0.01, budget=1000)
-    result = run(config, tmp_path / MNIST)
-    write_decoder(tmp_path / MNIST, decoder_arrays(config, result.model))
-    arrays = load_decoder(tmp_path / MNIST, config)
+def test_mnist_decoder_holds_encodings_with_their_labels(fig4_grid):
+    run_dir = fig4_grid[0] / "runs" / MNIST  # written by the runner
+    config = run_config(run_dir)[0]
+    arrays = load_decoder(run_dir, config)
     assert arrays["encodings"].shape == (10_000, 2) and np.array_equal(arrays["labels"], load_mnist("test")[1])
     assert [arrays[f"weight{i}"].shape for i in (0, 1)] == [(500, 2), (784, 500)]
+    with torch.no_grad():
+        mu = load_model(run_dir).encoder(load_split(config, "test", "cpu")).mu.numpy()
+    np.testing.assert_allclose(arrays["encodings"], mu, rtol=0, atol=1e-5)  # the encoder's means of the test images
 
 
 # ---- checked on read -------------------------------------------------------------------------------------------

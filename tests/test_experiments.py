@@ -4,12 +4,13 @@ executor runs the same grid."""
 import csv
 import dataclasses
 import json
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 import torch
 
@@ -17,7 +18,7 @@ from aevb.cli import main
 from aevb.experiments.executors import local
 from aevb.experiments.grids import FIGURES, GRID_N, STUDIES, figure_configs, figures_of, grid, run_name, select
 from aevb.experiments.images import load_images, manifold
-from aevb.experiments.runner import pending, run_figure, tasks, train_task
+from aevb.experiments.runner import pending, run_figure, run_grid, tasks, train_task
 from aevb.experiments.runs import load_config, run
 from aevb.experiments.store import (INDEX_COLUMNS, RESULTS_DIR, ahead, ahead_since, behind, check_prefix,
                                     figure_runs, index_rows, store_files)
@@ -25,6 +26,7 @@ from aevb.files import read_csv
 from aevb.validation import ParameterError
 
 RUN = "mnist-aevb-z2-h500-nall-s0"
+FREY = "frey-aevb-z2-h200-nall-s0"
 
 
 def test_the_grids_are_the_papers():
@@ -75,11 +77,16 @@ def test_manifold_grid_is_the_inverse_gaussian_cdf_of_the_unit_square():
     assert torch.allclose(z[2, :, 1], q.flip(0)[2].expand(4))
 
 
-def test_a_grid_is_stored_indexed_resumed_and_reproduced(tmp_path):
-    """Fig. 4's two runs through the local pool: files, index, images; a second call trains nothing; a larger
-    budget extends the runs; the prefix check reproduces the stored curve and catches a tampered one."""
-    done = run_figure(4, 2000, results_dir=tmp_path, workers=2, log=lambda s: None)
-    assert sorted(d["name"] for d in done) == ["frey-aevb-z2-h200-nall-s0", RUN]
+def test_a_grid_is_stored_indexed_resumed_and_reproduced(fig4_grid, tmp_path):
+    """Fig. 4's two runs through the local pool (trained to 1,000 samples by the fixture, then to 2,000 here):
+    files, index, images; a second call trains nothing; a larger budget extends the runs; the prefix check
+    reproduces the stored curve and catches a tampered one."""
+    store, done = fig4_grid
+    assert sorted(d["name"] for d in done) == [FREY, RUN] and [d["samples"] for d in done] == [1000, 1000]
+    assert sorted(done[0]["files"]) == ["config.json", "curve.csv", "decoder.npz", "images.npz"]
+    shutil.copytree(store, tmp_path, dirs_exist_ok=True)
+    done = run_figure(4, 2000, results_dir=tmp_path, workers=2, log=lambda s: None)  # both extended, in the pool
+    assert sorted(d["name"] for d in done) == [FREY, RUN]
     rows = index_rows(tmp_path)
     with open(tmp_path / "index.csv") as f:
         assert list(csv.DictReader(f)) == [{k: str(v) for k, v in r.items()} for r in rows]
@@ -94,7 +101,7 @@ def test_a_grid_is_stored_indexed_resumed_and_reproduced(tmp_path):
     curve = read_csv(tmp_path / "runs" / RUN / "curve.csv")
     assert [r["samples"] for r in curve] == [1000, 1800, 2000, 3000]
     got = {r["path"]: r["samples"] for r in index_rows(tmp_path)}
-    assert got == {f"runs/{RUN}": 3000, "runs/frey-aevb-z2-h200-nall-s0": 2000}
+    assert got == {f"runs/{RUN}": 3000, f"runs/{FREY}": 2000}
     runs = {r["name"]: r for r in figure_runs(4, tmp_path)}
     assert runs[RUN]["curve"] == curve and runs[RUN]["lr"] in (0.01, 0.02, 0.1)
 
@@ -118,32 +125,38 @@ def test_local_executor_reports_a_failed_task_and_finishes_the_others():
     assert isinstance(out[3], ValueError) and "three" in str(out[3])
 
 
-def test_cli_figure_lists_and_trains(tmp_path, capsys):
-    assert main(["figure", "4", "--budget", "1000", "--only", "frey-*", "--results", str(tmp_path),
+def test_cli_figure_lists_and_trains(fig4_store, tmp_path, capsys):
+    shutil.copytree(fig4_store, tmp_path, dirs_exist_ok=True)  # Fig. 4's Frey Face run at 1,000 samples
+    assert main(["figure", "4", "--budget", "2000", "--only", "frey-*", "--results", str(tmp_path),
                  "--workers", "1"]) == 0
+    assert read_csv(tmp_path / "runs" / FREY / "curve.csv")[-1]["samples"] == 2000
     assert main(["figure", "4", "5", "--list", "--budget", "1000", "--results", str(tmp_path)]) == 0
     listed = capsys.readouterr().out
-    assert "frey-aevb-z2-h200-nall-s0" in listed and "1,000 samples" in listed
+    assert re.search(rf"^{FREY} +2,000 samples$", listed, re.MULTILINE), listed
     assert "mnist-aevb-z20-h500-nall-s0" in listed and listed.count("mnist") == 4  # Fig. 4 and 5, no repeats
     assert main(["figure", "3", "--only", "nothing", "--results", str(tmp_path)]) == 2
 
 
-def test_two_run_grid_through_a_local_ray_instance(tmp_path):
+def test_two_run_grid_through_a_local_ray_instance(fig4_grid, tmp_path):
     """The ray executor (Ray is an optional extra, installed by `make test`): the same two runs as the local
-    pool, the same numbers."""
+    pool (the fixture's, each with the step size its §5 search chose there: a step size given instead of searched
+    takes the same trajectory), the same numbers."""
     try:
         import ray  # noqa: F401
     except ImportError:
         pytest.fail("Ray is not installed: pip install -r requirements-ray.txt (make test does)")
-    run_figure(4, 1000, executor="ray", workers=2, results_dir=tmp_path / "ray", log=lambda s: None)
-    run_figure(4, 1000, executor="local", workers=2, results_dir=tmp_path / "local", log=lambda s: None)
-    for name in (RUN, "frey-aevb-z2-h200-nall-s0"):
-        a, b = (read_csv(tmp_path / d / "runs" / name / "curve.csv") for d in ("ray", "local"))
+    local = fig4_grid[0]
+    searched = {c: json.loads((local / "runs" / run_name(c) / "config.json").read_text())["lr_used"]
+                for c in figure_configs(4, 1000)}
+    run_grid([dataclasses.replace(c, lr=lr) for c, lr in searched.items()], tmp_path / "ray", executor="ray",
+             workers=2, log=lambda s: None)
+    for name in (RUN, FREY):
+        a, b = (read_csv(d / "runs" / name / "curve.csv") for d in (tmp_path / "ray", local))
         assert [{k: v for k, v in r.items() if k != "seconds"} for r in a] == \
                [{k: v for k, v in r.items() if k != "seconds"} for r in b]
         assert json.loads((tmp_path / "ray" / "runs" / name / "config.json").read_text())["lr_used"] > 0
-    assert np.array_equal(load_images(tmp_path / "ray" / "runs" / RUN)["samples"],
-                          load_images(tmp_path / "local" / "runs" / RUN)["samples"])
+        for f in ("images.npz", "decoder.npz"):
+            assert (tmp_path / "ray" / "runs" / name / f).read_bytes() == (local / "runs" / name / f).read_bytes(), f
 
 
 def test_committed_store_is_consistent():
@@ -214,14 +227,15 @@ def test_a_run_in_progress_records_its_step_size(tmp_path):
     assert json.loads((out / "config.json").read_text())["lr_used"] == meta["lr_used"]
 
 
-def test_a_finished_run_without_its_images_is_drawn_again(tmp_path):
+def test_a_finished_run_without_its_images_is_drawn_again(fig4_grid, tmp_path):
     """A Fig. 4/5 run whose images were lost (e.g. the runner was killed after the run finished) is pending until
     they are drawn; drawing it does not train it further."""
-    run_figure(4, 1000, only="frey-*", results_dir=tmp_path, workers=1, log=lambda s: None)
-    run_dir = tmp_path / "runs" / "frey-aevb-z2-h200-nall-s0"
+    shutil.copytree(fig4_grid[0], tmp_path, dirs_exist_ok=True)  # Fig. 4's runs at 1,000 samples
+    run_dir = tmp_path / "runs" / FREY
     before = (run_dir / "images.npz").read_bytes()
+    assert pending(figure_configs(4, 1000), tmp_path) == []
     (run_dir / "images.npz").unlink()
-    assert [run_name(c) for c in pending(figure_configs(4, 1000), tmp_path)] == [RUN, run_dir.name]
+    assert [run_name(c) for c in pending(figure_configs(4, 1000), tmp_path)] == [run_dir.name]
     run_figure(4, 1000, only="frey-*", results_dir=tmp_path, workers=1, log=lambda s: None)
     assert (run_dir / "images.npz").read_bytes() == before and samples_of(run_dir) == 1000
 
@@ -247,9 +261,11 @@ def test_the_seeds_of_a_run_are_one_stacked_task(tmp_path, capsys):
     assert sorted(map(len, groups)) == [1] * 4 + [2] * 22  # 18 Fig. 2 + 4 Fig. 3 runs stacked, 2 MCEM x 2 alone
     assert all(len({dataclasses.replace(c, seed=0) for c in g}) == 1 for g in groups)
     assert sorted(map(len, tasks(grid([2], 1000, [0, 1]), stack=False))) == [1] * 36
-    done = run_figure(4, 1000, only="frey-*", seed=[0, 1], results_dir=tmp_path / "store", workers=1,
-                         log=lambda s: None)
-    assert sorted(d["name"] for d in done) == ["frey-aevb-z2-h200-nall-s0", "frey-aevb-z2-h200-nall-s1"]
+    # Fig. 4's Frey Face run for seeds 0 and 1, its step size given (the stacked §5 search: tests/test_fused.py)
+    frey = [dataclasses.replace(c, lr=0.02) for c in select(grid([4], 1000, [0, 1]), "frey-*")]
+    assert len(tasks(frey)) == 1
+    done = run_grid(frey, tmp_path / "store", workers=1, log=lambda s: None)
+    assert sorted(d["name"] for d in done) == [FREY, "frey-aevb-z2-h200-nall-s1"]
     curves = [read_csv(tmp_path / "store" / "runs" / d["name"] / "curve.csv") for d in done]
     assert curves[0] != curves[1] and [r["samples"] for r in curves[0]] == [r["samples"] for r in curves[1]]
     assert main(["train", "--dataset", "frey", "--n-z", "2", "--hidden", "20", "--budget", "1000", "--lr", "0.02",
