@@ -79,3 +79,17 @@ def test_zfree_baseline_under_each_setting():
     assert blocks_on_all <= base["none /255"]["train"] < blocks_on_all + 10
     assert base["none /255"]["test"] > base["blocks /255"]["test"]  # the test frames, now fitted too
     assert np.isfinite([v for b in base.values() for v in b.values()]).all()
+
+
+def test_the_split_table_is_shown_one_row_per_setting_and_bound():
+    runs = fake_runs()
+    base = {studies.setting_label(c): {"train": 500.0 + i, "test": 490.0} for i, c in enumerate(studies.settings())}
+    shown = studies.split_shown(studies.split_table(runs, 1_000_000, base))
+    frame = shown.frame
+    assert list(frame.columns) == ["setting", "bound", "N_z = 2", "N_z = 5", "N_z = 10", "N_z = 20",
+                                   studies.ZFREE_ROW]
+    assert frame["setting"].tolist()[:4] == ["blocks /255", "", "", "frames /255"]
+    assert frame["bound"].tolist()[:3] == ["train", "test", "gap"] and len(frame) == 12
+    assert frame.iloc[4]["N_z = 20"] == f"{1000.0 + 20 + 100 - 20 * 2:.1f}"  # frames /255, test: train - N_z·2
+    assert frame.iloc[5]["N_z = 5"] == "10.0" and frame.iloc[2][studies.ZFREE_ROW] == "10.0"  # gaps
+    assert frame.iloc[9]["N_z = 20"] == ""  # blocks /256 at N_z = 20: not trained, an empty cell

@@ -12,7 +12,8 @@ frames are trained on), and our blocks at /256 (the authors' scale). Here:
 - ``split_table``: train bound, test bound and their gap at one evaluation point, per N_z and setting, with the
   z-free baseline as a last row (a ``pandas.DataFrame``; NaN where a run is missing or has no such point);
 - ``split_numbers``: the table's values, and a few differences of them, under flat names for the
-  chapter's prose (MyST-NB glue).
+  chapter's prose (MyST-NB glue);
+- ``split_shown``: the table as the chapter shows it, narrow enough for the text column.
 
 A setting's *key* (``blocks``, ``frames``, ``none``, ``div256``) is its run-name mark (``run_name``; ``blocks``
 for none); its *label* (``"blocks /255"``) is what the table shows.
@@ -31,6 +32,7 @@ from aevb.datasets import DATASETS
 from aevb.experiments.grids import FIG2_NZ, FREY_SPLIT_VARIANTS
 from aevb.experiments.store import RESULTS_DIR, figure_runs
 from aevb.latent_use import independent_gaussian
+from aevb.plots import Table, table
 
 STUDY = "frey-split"
 ZFREE_ROW = "no z (per-pixel Gaussian)"  # the table's last row: the z-free baseline
@@ -98,6 +100,18 @@ def split_table(runs: list[dict], samples: int, baselines: dict[str, dict[str, f
     for label in labels:
         table[(label, "gap")] = table[(label, "train")] - table[(label, "test")]
     return table
+
+
+def split_shown(split: pd.DataFrame) -> Table:
+    """``split_table``'s table as the chapter shows it: one row per setting and bound (train, test, gap; the
+    setting named on its first row only), one column per N_z and one for the z-free model, in nats to one
+    decimal (an empty cell where the table has NaN): five columns of numbers instead of twelve."""
+    columns = list(split.index)  # "N_z = 2", ..., ZFREE_ROW
+    rows = []
+    for (setting, bound), values in split.T.iterrows():
+        rows.append({"setting": setting if bound == "train" else "", "bound": bound,
+                     **{c: None if math.isnan(v) else v for c, v in values.items()}})
+    return table(rows, {"setting": "", "bound": "", **dict.fromkeys(columns, ".1f")})
 
 
 def split_numbers(table: pd.DataFrame) -> dict[str, float]:
