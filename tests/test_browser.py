@@ -265,10 +265,7 @@ def _cut_off(browser, page: str) -> list[str]:
 
 # Pages where something is still cut off, with what and whose fix it waits for: the test expects the problem
 # there (and fails once it is gone, so that the page leaves this list) and reports the page as an expected failure
-LAYOUT_PENDING: dict[str, str] = {
-    "10_fig4_manifolds": "the table of the judge on decoder means (14 columns, ten of them cells per class) is 3 px "
-                         "wider than the column at 1280 px",
-}
+LAYOUT_PENDING: dict[str, str] = {}
 
 
 def _nothing_cut_off(browser, page: str) -> None:
