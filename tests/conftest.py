@@ -43,8 +43,8 @@ def cli(capsys):
     """``python -m aevb ARGS`` run in this process (``aevb.cli.main``, what ``python -m aevb`` calls), for the tests
     of a command's behaviour: returns a ``subprocess.CompletedProcess`` with its exit code (argparse's too) and what
     it printed. A fresh interpreter for each command would import torch again, and torch._dynamo at its first
-    optimiser (about 3 s of CPU a command); the tests of what only a separate process shows (the exit status of ``python -m aevb``, Ctrl-C, SIGKILL, a lock
-    or a thread claim held by another process) start one."""
+    optimiser (about 3 s of CPU a command); the tests of what only a separate process shows (the exit status of
+    ``python -m aevb``, Ctrl-C, SIGKILL, a lock or a thread claim held by another process) start one."""
     def run(*args) -> subprocess.CompletedProcess:
         capsys.readouterr()
         try:
