@@ -105,5 +105,5 @@ def evaluations(config: TrainConfig) -> list[int]:
 def seedless(config: TrainConfig) -> TrainConfig:
     """What runs that differ only in their seed share: every setting but the seed, a step size given in advance
     and ``fused`` (which path computes the step: the same trajectory either way). Runs with one ``seedless``
-    config are trained in one pass (``aevb.learners.protocol.fit_seeds``)."""
+    config are trained in one pass (``aevb.learners.fitting.fit_seeds``)."""
     return dataclasses.replace(config, seed=0, lr=None, fused=True)

@@ -30,7 +30,7 @@ def per_point_bound(model, x: torch.Tensor, estimator="B", n_samples: int = 1,
     """Lower-bound estimate for every row of x: (N, D) -> (N,). ``estimator``: a name of ``aevb.estimators``'
     ``ESTIMATORS`` ("A", "B"; for eq. 9's diagonal q) or a function of their signature
     ``(model, encoder, x: (B, D), n_samples) -> (B,)`` (a richer posterior's ELBO, estimator A with its exact
-    log q: ``aevb.learners.aevb.family_elbo``)."""
+    log q: ``aevb.learners.families.family_elbo``)."""
     est = estimator if callable(estimator) else ESTIMATORS[estimator]
     return torch.cat([est(model, model.encoder, xb, n_samples) for xb in x.split(batch_size)])
 

@@ -5,7 +5,7 @@ integrator, Metropolis correction. All chains advance together: ``log_prob`` map
 gradient for every chain comes from one autograd call on the sum (the chains are independent), or, where a caller
 has it written out, from ``value_and_grad`` in its place: (z: (C, Z), value: bool) -> (log_prob: (C,), or None
 where not ``value``, gradient: (C, Z)), asked for log_prob only where it is used, at a trajectory's ends (App. E's
-MCEM: ``aevb.models.LatentVariableModel.log_joint_and_grad_z``); the random draws are the same either way. Each
+MCEM: ``aevb.learners.fused.log_joint.log_joint_and_grad_z``); the random draws are the same either way. Each
 chain has its own step size, adapted during warm-up by dual averaging (Hoffman & Gelman 2014, Alg. 5)
 towards ``target_accept`` (the paper's App. D and E use 90%) and then frozen, so that the samples kept
 come from a valid Markov chain.

@@ -1,8 +1,11 @@
-"""Training protocols: the paper's (§5, Adagrad) and the later literature's standard one as a named preset.
+"""Training protocols: the paper's (§5, Adagrad) and the later literature's standard one as a named preset, each an
+object (``Protocol``) that the trainers call: its check of the settings it joins (``check``), its start
+(``initialise_``), its optimiser (``optimizer``), its step size at a step (``step_size``) and its loss scaling
+(``scale_loss``). ``TrainConfig.protocol`` names one (``PROTOCOLS``, ``protocol_of``); the other settings of a run
+stay its own. This module is the one home of each protocol's rules, Burda et al.'s included:
 
-``TrainConfig.protocol`` names how the parameters are updated; the other settings of a run stay its own:
-
-- ``"paper"`` (§5): Adagrad with one global step size (searched from {0.01, 0.02, 0.1} when ``lr`` is None).
+- ``"paper"`` (§5): Adagrad with one global step size (searched from {0.01, 0.02, 0.1} when ``lr`` is None):
+  ``Paper``.
 - ``"annealed"``: App. E's second reading of "the Adagrad stepsizes (with accompanying annealing schedule)": §5's
   Adagrad whose global step size is also lowered by an explicit schedule, lr · 10^(−n / ``ANNEAL_TENFOLD``) after n
   training samples, lowered in steps every ``ANNEAL_EVERY`` samples (``annealed_step_size``): a tenth of it after
@@ -11,15 +14,15 @@
   therefore picks the same step size as under ``"paper"``. The first reading, Adagrad's own decay (its steps
   shrink as the squared gradients add up), is ``"paper"``: the authors' code (dpkingma/anglepy, ``wzoptim.py``
   at 02681a5) changes no global step size. The schedule's shape is ours: the paper gives none
-  (``aevb.experiments.grids``: study ``appe-anneal``).
+  (``aevb.experiments.grids``: study ``appe-anneal``): ``Annealed``.
 - ``"burda"``: Burda, Grosse & Salakhutdinov (2015), "Importance Weighted Autoencoders", §5 and App. C: Adam with
   β1 = 0.9, β2 = 0.999, ε = 1e-4, and the step size decayed in stages: 3^i passes over the training set at
   0.001 · 10^(−i/7) for i = 0 … 7, 3,280 passes in all (``stage``, ``step_size``). Where the paper is silent we
   follow their released code (yburda/iwae: ``nnet.py``, ``iwae.py``, ``optimizers.py`` at ae2ed90, ``experiments.py``
   at 8e601aa): the network starts from Glorot & Bengio's uniform weights with zero biases and the decoder's output
   bias at the log-odds of the mean training pixel (not §5's N(0, 0.01²)), and the gradient is that of the
-  minibatch's *sum* of bounds (Adam is invariant to the gradient's scale except through ε).
-  ``aevb.learners.aevb.Trainer`` does both. ``burda_config`` is their whole one-stochastic-layer setting:
+  minibatch's *sum* of bounds (Adam is invariant to the gradient's scale except through ε): ``Burda``.
+  ``burda_config`` is their whole one-stochastic-layer setting:
   784–200–200–50 with tanh, dynamically binarized MNIST on all 60,000 training images, minibatches of 20, no
   prior on the parameters, the step size 0.001.
 
@@ -36,10 +39,15 @@ What the two choices from their code are worth early in training: ``benchmarks/b
 from __future__ import annotations
 
 import dataclasses
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
 
 from aevb.config import TrainConfig
-from aevb.validation import PROTOCOL_NAMES as PROTOCOLS  # TrainConfig.protocol's values: ("paper", "annealed", "burda")
-ADAGRAD_PROTOCOLS = ("paper", "annealed")  # the protocols that update by §5's Adagrad
+from aevb.validation import PROTOCOL_NAMES, ParameterError
+
 ANNEAL_TENFOLD = 10_000_000  # "annealed": training samples over which the global step size falls tenfold
 ANNEAL_EVERY = 100_000  # "annealed": the step size is lowered every this many training samples
 BURDA_STAGES = 8  # stages i = 0 … 7
@@ -96,3 +104,140 @@ def burda_config(**overrides) -> TrainConfig:
     """Burda et al.'s one-stochastic-layer setting (``BURDA_SETTINGS``) trained on the full schedule
     (``BURDA_BUDGET``), with ``overrides`` (e.g. ``k=5``, ``posterior="iaf"``, a shorter ``budget``)."""
     return dataclasses.replace(TrainConfig(**{**BURDA_SETTINGS, "budget": BURDA_BUDGET}), **overrides)
+
+
+def check_burda(config: TrainConfig) -> None:
+    """The rules of ``protocol="burda"``: Algorithm 1 only, a step size given (the schedule decays it), §5's
+    optimiser start."""
+    for param, given, allowed, why in (
+            ("algorithm", config.algorithm, "aevb", "the preset is Algorithm 1's (Burda et al.'s VAE and IWAE)"),
+            ("lr", config.lr, 1e-3, "the schedule decays the step size it is given (Burda et al.: 0.001); "
+                                    "§5's search is Adagrad's"),
+            ("start", config.start, "paper", "its warm-up accumulates Adagrad's squared gradients")):
+        if given is None or (param != "lr" and given != allowed):
+            raise ParameterError(f"parameter {param!r} = {given!r} is not allowed with protocol='burda': "
+                                 f"{why}; give {param}={allowed!r}")
+
+
+@torch.no_grad()
+def init_glorot_(module: nn.Module, generator: torch.Generator | None = None) -> nn.Module:
+    """Burda et al.'s (2015) initialisation, in place (yburda/iwae ``nnet.py`` ``Linear.random`` at ae2ed90): every
+    linear layer's weight ~ U(−a, a), a = √(6 / (fan_in + fan_out)) (Glorot & Bengio 2010, for tanh), its bias
+    zero, in the order of ``module.modules()``."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            a = math.sqrt(6 / (m.in_features + m.out_features))
+            u = torch.rand(m.weight.shape, generator=generator, dtype=m.weight.dtype).to(m.weight.device)
+            m.weight.copy_((2 * u - 1) * a)
+            m.bias.zero_()
+    return module
+
+
+@torch.no_grad()
+def init_burda_(model: nn.Module, x_train: torch.Tensor, seed: int) -> nn.Module:
+    """Burda et al.'s start in place of §5's (their code: ``iwae.random_iwae``, ``nnet.Linear.random``): Glorot
+    uniform weights and zero biases (``init_glorot_``, seeded by ``seed``), and the Bernoulli decoder's output bias
+    at the log-odds of the training images' mean pixel x_train: (N, D), clipped to [0.001, 0.999]."""
+    init_glorot_(model, torch.Generator().manual_seed(seed))
+    p = x_train.mean(0).clamp(1e-3, 1 - 1e-3)  # (D,)
+    model.decoder.out.bias.copy_(torch.log(p) - torch.log1p(-p))
+    return model
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a trainer updates the parameters: by default as §5 does (``Paper``), Adagrad with one global step size,
+    unless a subclass says otherwise. ``fusable``: whether the fused path's update (Adagrad in its functional form,
+    ``aevb.learners.fused.group``) is this protocol's."""
+
+    name: str = "paper"
+    fusable: bool = True
+
+    def check(self, config: TrainConfig) -> None:
+        """Raise ``ParameterError`` where settings that are each valid do not go together under this protocol."""
+
+    def initialise_(self, model: nn.Module, x_train: torch.Tensor, seed: int) -> None:
+        """The start: the model comes initialised as §5 says (``aevb.models.build_vae``); nothing more."""
+
+    def optimizer(self, groups: list[dict], lr: float, device: torch.device) -> torch.optim.Optimizer:
+        """Adagrad with the global step size ``lr`` (``adagrad_kind``: how it runs on ``device``)."""
+        return torch.optim.Adagrad(groups, lr=lr, **self.adagrad_kind(device))
+
+    def to_device(self, optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+        """After a resume, possibly on another device: update as this device does."""
+        for group in optimizer.param_groups:
+            group.update(self.adagrad_kind(device))
+
+    @staticmethod
+    def adagrad_kind(device: torch.device) -> dict:
+        """fused: one kernel for the whole update instead of several per tensor (benchmarks/train_speed.py); torch
+        has Adagrad's on the CPU only, so on a GPU the update is torch's multi-tensor (foreach) one."""
+        cpu = device.type == "cpu"
+        return {"fused": cpu, "foreach": not cpu}
+
+    def step_size(self, lr: float, step: int, warmup: int, n_train: int, batch_size: int) -> float:
+        """The global step size of minibatch step ``step`` (from 0): 0 during the optimiser start's ``warmup``
+        steps (Adagrad only accumulates squared gradients: ``aevb.config.START_WARMUP``), ``lr`` after."""
+        return 0.0 if step < warmup else lr
+
+    def scale_loss(self, loss: torch.Tensor, batch_size: int) -> torch.Tensor:
+        """The loss whose gradient the optimiser takes, from the minibatch's mean negative bound: itself (§5)."""
+        return loss
+
+
+@dataclass(frozen=True)
+class Paper(Protocol):
+    """``"paper"``: §5's Adagrad with one global step size, the start of ``aevb.models.build_vae``."""
+
+    name: str = "paper"
+
+
+@dataclass(frozen=True)
+class Annealed(Protocol):
+    """``"annealed"``: §5's Adagrad, its global step size lowered by App. E's schedule (``annealed_step_size``)."""
+
+    name: str = "annealed"
+
+    def step_size(self, lr: float, step: int, warmup: int, n_train: int, batch_size: int) -> float:
+        return 0.0 if step < warmup else annealed_step_size(lr, step * batch_size)
+
+
+@dataclass(frozen=True)
+class Burda(Protocol):
+    """``"burda"``: Burda et al.'s (2015) Adam with their staged step size, their start, and the gradient of the
+    minibatch's sum."""
+
+    name: str = "burda"
+    fusable: bool = False  # Adam: the fused path's update is Adagrad's
+
+    def check(self, config: TrainConfig) -> None:
+        check_burda(config)
+
+    def initialise_(self, model: nn.Module, x_train: torch.Tensor, seed: int) -> None:
+        init_burda_(model, x_train, seed)
+
+    def optimizer(self, groups: list[dict], lr: float, device: torch.device) -> torch.optim.Optimizer:
+        """Adam with their β and ε (``BURDA_ADAM``), multi-tensor on every device."""
+        return torch.optim.Adam(groups, lr=lr, **BURDA_ADAM, foreach=True)
+
+    def to_device(self, optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+        """Multi-tensor on every device: nothing to update."""
+
+    def step_size(self, lr: float, step: int, warmup: int, n_train: int, batch_size: int) -> float:
+        """The step size of the schedule's stage (``step_size``) at the passes done (a pass: the whole minibatches
+        of one epoch)."""
+        return step_size(lr, passes_done(step * batch_size, n_train, batch_size))
+
+    def scale_loss(self, loss: torch.Tensor, batch_size: int) -> torch.Tensor:
+        """The gradient of the minibatch's sum, as Burda et al.'s code takes it (yburda/iwae iwae.py
+        gradIminibatch_srng: T.sum(log_ws) / k), so that Adam's ε = 1e-4 acts on the same scale."""
+        return loss * batch_size
+
+
+PROTOCOLS = {p.name: p for p in (Paper(), Annealed(), Burda())}  # TrainConfig.protocol's values -> protocol
+assert tuple(PROTOCOLS) == PROTOCOL_NAMES, "aevb.validation.PROTOCOL_NAMES lists the protocols of PROTOCOLS"
+
+
+def protocol_of(config: TrainConfig) -> Protocol:
+    """The protocol ``config.protocol`` names."""
+    return PROTOCOLS[config.protocol]

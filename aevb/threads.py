@@ -12,7 +12,7 @@ machine (a directory of one JSON file per process, ``AEVB_THREADS_DIR``, default
   automatic claimants, at least 1;
 - ``claimed(threads)``: the same for the life of a block (the command line's commands);
 - ``rebalance()``: an automatic claimant takes its fair share again; the §5 protocol calls it at every pause of
-  training (``aevb.learners.protocol``), so a training that started alone gives up threads within one
+  training (``aevb.learners.fitting``), so a training that started alone gives up threads within one
   checkpoint interval when another starts, and takes them back when it ends;
 - an entry whose process is gone (ended, or killed) is ignored and removed.
 

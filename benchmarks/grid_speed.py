@@ -3,16 +3,16 @@
     python benchmarks/grid_speed.py [--models mnist-z20,frey-z20,fig3] [--k 4] [--steps 100] [--repeats 3]
     python benchmarks/grid_speed.py --fig2 [--budget 1e7] [--steps 300]     # the Fig. 2 grid's wall time
 
-Stacking: for K independent models of one of the paper's shapes (K seeds of one run), the total training samples
+Fusing: for K independent models of one of the paper's shapes (K seeds of one run), the total training samples
 per second of
-(a) ``sequential``: the project's training path (``aevb.learners.lockstep.Lockstep`` of one ``Trainer``, fused
-    step), one model after another, each with all of torch's threads (what K separate ``python -m aevb train``
+(a) ``sequential``: the project's training path (``aevb.learners.fused.group.FusedGroup`` of one ``Trainer``,
+    fused step), one model after another, each with all of torch's threads (what K separate ``python -m aevb train``
     commands do);
-(b) ``stacked``: the same K trainers in one ``Lockstep``, sharing stacked weights, one batched step for all per
-    minibatch (what ``--seed 0-3`` does), all threads;
+(b) ``fused``: the same K trainers in one ``FusedGroup``, their weights stacked in one ``FusedVAE``, one batched
+    step for all per minibatch (what ``--seed 0-3`` does), all threads;
 (c) ``pool``: the experiment runner's default executor, processes of one thread each (``--workers N
     --threads 1``), each training its share of the K models one after another;
-(d) ``pool+stacked``: the same processes, each training its share stacked.
+(d) ``pool+fused``: the same processes, each training its share fused.
 Medians over the repeats; every variant does the same number of minibatch steps of the same models.
 
 ``--fig2``: the 18 runs of Fig. 2, each timed for ``--steps`` minibatch steps by the runner's workers (2 processes of
@@ -34,7 +34,7 @@ from aevb.config import TrainConfig
 from aevb.data import load_split
 from aevb.experiments.grids import figure_configs, run_name
 from aevb.learners import ALGORITHMS
-from aevb.learners.lockstep import Lockstep
+from aevb.learners.fused.group import FusedGroup
 
 MODELS = {"mnist-z20": ("mnist", 20, 500), "frey-z20": ("frey", 20, 200), "fig3": ("mnist", 3, 100)}
 M = 100  # minibatch size
@@ -45,20 +45,20 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def _trainers(configs, threads, stacked) -> list[Lockstep]:
-    """K trainers of ``configs``: one Lockstep of all (stacked) or one Lockstep each (sequential)."""
+def _trainers(configs, threads, fused) -> list[FusedGroup]:
+    """K trainers of ``configs``: one FusedGroup of all (fused) or one FusedGroup each (sequential)."""
     torch.set_num_threads(threads)
     x = load_split(configs[0], "train", torch.device(configs[0].device))
     trainers = [ALGORITHMS[c.algorithm](c, x, 0.01) for c in configs]
-    return [Lockstep(trainers)] if stacked else [Lockstep([t]) for t in trainers]
+    return [FusedGroup(trainers)] if fused else [FusedGroup([t]) for t in trainers]
 
 
-def _train(locksteps: list[Lockstep], steps, stacked=None) -> float:
-    device = locksteps[0].trainers[0].device
+def _train(groups: list[FusedGroup], steps, fused=None) -> float:
+    device = groups[0].trainers[0].device
     _sync(device)
     t = time.perf_counter()
-    for lockstep in locksteps:
-        lockstep.advance(lockstep.trainers[0].samples + steps * M)
+    for group in groups:
+        group.advance(group.trainers[0].samples + steps * M)
     _sync(device)
     return time.perf_counter() - t
 
@@ -69,10 +69,10 @@ def _configs(dataset, n_z, h, seeds, device, algorithm="aevb"):
 
 
 def _pool_worker(args) -> list[float]:
-    dataset, n_z, h, seeds, steps, repeats, stacked, algorithm = args
-    trainers = _trainers(_configs(dataset, n_z, h, seeds, "cpu", algorithm), 1, stacked)
-    _train(trainers, 10, stacked)  # warm-up
-    return [_train(trainers, steps, stacked) for _ in range(repeats)]
+    dataset, n_z, h, seeds, steps, repeats, fused, algorithm = args
+    trainers = _trainers(_configs(dataset, n_z, h, seeds, "cpu", algorithm), 1, fused)
+    _train(trainers, 10, fused)  # warm-up
+    return [_train(trainers, steps, fused) for _ in range(repeats)]
 
 
 def _pool(jobs, processes) -> list[list[float]]:
@@ -80,7 +80,7 @@ def _pool(jobs, processes) -> list[list[float]]:
         return pool.map(_pool_worker, jobs)
 
 
-def stacking(args):
+def fusing(args):
     device = args.device
     print(f"{os.cpu_count()} CPUs; torch {torch.__version__}, {torch.get_num_threads()} threads; device {device}; "
           f"{args.steps} steps of M = {M} per model per timing, medians of {args.repeats}")
@@ -89,17 +89,17 @@ def stacking(args):
         for k in map(int, str(args.k).split(",")):
             total = k * args.steps * M
             row = {}
-            for stacked in (False, True):
-                trainers = _trainers(_configs(dataset, n_z, h, range(k), device), torch.get_num_threads(), stacked)
-                _train(trainers, 10, stacked)
-                row["stacked" if stacked else "sequential"] = statistics.median(
-                    _train(trainers, args.steps, stacked) for _ in range(args.repeats))
+            for fused in (False, True):
+                trainers = _trainers(_configs(dataset, n_z, h, range(k), device), torch.get_num_threads(), fused)
+                _train(trainers, 10, fused)
+                row["fused" if fused else "sequential"] = statistics.median(
+                    _train(trainers, args.steps, fused) for _ in range(args.repeats))
             if device == "cpu":
                 shares = [list(range(k))[i::args.processes] for i in range(args.processes)]
-                for stacked in (False, True):
-                    jobs = [(dataset, n_z, h, s, args.steps, args.repeats, stacked, "aevb") for s in shares if s]
+                for fused in (False, True):
+                    jobs = [(dataset, n_z, h, s, args.steps, args.repeats, fused, "aevb") for s in shares if s]
                     times = _pool(jobs, args.processes)
-                    row["pool+stacked" if stacked else "pool"] = statistics.median(max(ts) for ts in zip(*times))
+                    row["pool+fused" if fused else "pool"] = statistics.median(max(ts) for ts in zip(*times))
             seq = row["sequential"]
             print(f"{name:10s} K = {k:3d}  " + "  ".join(
                 f"{v}: {total / t:10,.0f} samples/s ({seq / t:.2f}x)" for v, t in row.items()), flush=True)
@@ -134,7 +134,7 @@ def main(argv=None):
     p.add_argument("--fig2", action="store_true", help="time the Fig. 2 grid instead")
     p.add_argument("--budget", type=float, default=1e7, help="--fig2: training samples per run")
     args = p.parse_args(argv)
-    fig2(args) if args.fig2 else stacking(args)
+    fig2(args) if args.fig2 else fusing(args)
 
 
 if __name__ == "__main__":

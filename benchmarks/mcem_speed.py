@@ -2,9 +2,9 @@
 
     python benchmarks/mcem_speed.py [--rounds 30] [--steps 100] [--threads 1]
 
-Fig. 3's MCEM model (MNIST, N_z = 3, 100 hidden units, M = 100) trained by an ``aevb.learners.lockstep.Lockstep``
-of one ``MCEMTrainer`` with ``fused=True`` (HMC's ∇z and the M-step's ∇θ written out: ``aevb.models``'
-``log_joint_and_grad_z`` and ``neg_log_joint_and_grads``) and with ``fused=False`` (autograd on
+Fig. 3's MCEM model (MNIST, N_z = 3, 100 hidden units, M = 100) trained by an ``aevb.learners.fused.group.FusedGroup``
+of one ``MCEMTrainer`` with ``fused=True`` (HMC's ∇z and the M-step's ∇θ written out:
+``aevb.learners.fused.log_joint``'s ``log_joint_and_grad_z`` and ``neg_log_joint_and_grads``) and with ``fused=False`` (autograd on
 ``aevb.estimators.log_joint``, the reference), timed interleaved in chunks of ``--steps`` minibatch steps (the order
 reversed every round, so that the machine's drift hits both alike). Prints the medians over rounds of seconds per
 million training samples, by wall clock and by this process's CPU time (steadier where other work shares the
@@ -22,7 +22,7 @@ import torch
 from aevb.config import TrainConfig
 from aevb.data import load_split
 from aevb.experiments.runs import environment
-from aevb.learners.lockstep import Lockstep
+from aevb.learners.fused.group import FusedGroup
 from aevb.learners.mcem import MCEMTrainer
 
 M = 100  # minibatch size
@@ -40,7 +40,7 @@ def main(argv=None):
                        progress=False)
     x = load_split(base, "train", torch.device("cpu"))
     paths = {"written out": True, "autograd": False}
-    runs = {k: Lockstep([MCEMTrainer(dataclasses.replace(base, fused=f), x, 0.1)]) for k, f in paths.items()}
+    runs = {k: FusedGroup([MCEMTrainer(dataclasses.replace(base, fused=f), x, 0.1)]) for k, f in paths.items()}
     done = dict.fromkeys(paths, 20 * M)
     for k, r in runs.items():
         r.advance(done[k])  # warm-up

@@ -6,8 +6,8 @@ For each model it times, interleaved in short chunks so that the machine's drift
 reversed every round),
 (a) ``plain``: an idiomatic PyTorch loop written below (nn.Sequential MLPs, estimator B of eq. 10, Adagrad with
     weight decay 1/N, M = 100 random minibatches from one tensor),
-(b) ``aevb``: the project's training path, an ``aevb.learners.lockstep.Lockstep`` of one ``Trainer`` (what
-    ``python -m aevb train`` runs: the fused step, ``Trainer.fused_step`` on ``aevb.fused``'s stacked blocks),
+(b) ``aevb``: the project's training path, an ``aevb.learners.fused.group.FusedGroup`` of one ``Trainer`` (what
+    ``python -m aevb train`` runs: the fused step, ``aevb.learners.fused.steps.aevb_step``),
 (c) ``autograd``: the same with ``fused=False`` (the readable reference path through autograd),
 and prints medians over the rounds of training samples per second, the median over rounds of the ratio to the
 plain loop (each round's two chunks taken seconds apart), and the achieved GFLOP/s against the measured float32
@@ -30,7 +30,7 @@ from aevb.config import TrainConfig
 from aevb.data import load
 from aevb.experiments.runs import environment
 from aevb.learners.aevb import Trainer
-from aevb.learners.lockstep import Lockstep
+from aevb.learners.fused.group import FusedGroup
 
 MODELS = {  # name -> (dataset, d_x, n_z, hidden, N_train): the §5 MNIST model, the Frey Face one, Fig. 3's
     "mnist-z20": ("mnist", 784, 20, 500, 50_000),
@@ -91,8 +91,8 @@ def plain_runner(x, d_x, n_z, h, n_train):
 
 def aevb_runner(x, dataset, n_z, h, n_train, device, fused=True):
     cfg = TrainConfig(dataset=dataset, n_z=n_z, hidden=(h,), lr=0.01, device=device, progress=False, fused=fused)
-    lockstep = Lockstep([Trainer(cfg, x[:n_train], 0.01)])
-    return lambda steps: lockstep.advance(lockstep.trainers[0].samples + steps * M)
+    group = FusedGroup([Trainer(cfg, x[:n_train], 0.01)])
+    return lambda steps: group.advance(group.trainers[0].samples + steps * M)
 
 
 def _sync(device):

@@ -60,7 +60,7 @@ def cli(capsys):
 @pytest.fixture(params=[True, False], ids=["fused", "autograd"])
 def fused(request) -> bool:
     """Run the test through both ways a training step is computed, as ``TrainConfig.fused``: the fused step
-    (``Trainer.fused_step`` on ``aevb.fused``'s stacked blocks, taken by ``aevb.learners.lockstep.Lockstep``: the
+    (``aevb.learners.fused``: the gradient written out, taken by ``aevb.learners.fused.group.FusedGroup``: the
     default for AEVB and wake-sleep) and autograd's (``Trainer.train_step``, the reference)."""
     return request.param
 

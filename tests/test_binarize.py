@@ -14,7 +14,7 @@ from aevb.config import TrainConfig
 from aevb.data import evaluation_images, load_mnist, load_split
 from aevb.experiments.grids import run_name
 from aevb.learners.aevb import Trainer
-from aevb.learners.protocol import fit
+from aevb.learners.fitting import fit
 from aevb.learners.wake_sleep import WakeSleepTrainer
 from aevb.validation import ParameterError
 

@@ -13,6 +13,7 @@ from aevb.data import load_split
 from aevb.estimators import log_joint
 from aevb.experiments.runs import run
 from aevb.hmc import log_prob_and_grad
+from aevb.learners.fused.log_joint import log_joint_and_grad_z, neg_log_joint_and_grads
 from aevb.learners.mcem import M_STEPS, TARGET_ACCEPT, MCEMTrainer
 from aevb.linear_gaussian import LinearGaussian
 from aevb.models import build_vae
@@ -157,7 +158,7 @@ def float64():
 @pytest.mark.parametrize("dataset", ["mnist", "frey"])  # the Bernoulli and the Gaussian decoder
 @pytest.mark.parametrize("hidden", [(100,), (20, 30), ()])
 def test_written_out_gradients_equal_autograds(dataset, hidden, float64):
-    """``LatentVariableModel.log_joint_and_grad_z`` (HMC's target and ∇z) and ``neg_log_joint_and_grads`` (the
+    """The fused path's ``log_joint_and_grad_z`` (HMC's target and ∇z) and ``neg_log_joint_and_grads`` (the
     M-step's objective and ∇θ) against autograd on ``log_joint``, in float64 on random instances: weights
     ~ N(0, 1/fan-in) and biases ~ N(0, 0.5²) (tanh units far from linear, logits and log-variances of order 1),
     x uniform on [0, 1], z ~ N(0, I). The values are hundreds to thousands of nats and the gradients of order 1 to
@@ -171,10 +172,10 @@ def test_written_out_gradients_equal_autograds(dataset, hidden, float64):
                 p.copy_(torch.randn(p.shape, generator=g) * (p.shape[-1] ** -0.5 if p.dim() == 2 else 0.5))
         x = torch.rand(7, model.d_x, generator=g)  # (B, D)
         z = torch.randn(7, 3, generator=g)  # (B, Z)
-        lp, grad = model.log_joint_and_grad_z(x, z)
-        no_value, grad_alone = model.log_joint_and_grad_z(x, z, value=False)
+        lp, grad = log_joint_and_grad_z(model, x, z)
+        no_value, grad_alone = log_joint_and_grad_z(model, x, z, value=False)
         ref_lp, ref_grad = log_prob_and_grad(partial(log_joint, model, x), z)
-        loss, grads = model.neg_log_joint_and_grads(x, z)
+        loss, grads = neg_log_joint_and_grads(model, x, z)
         ref_loss = -log_joint(model, x, z).mean()
         params = list(model.parameters())
         ref_grads = torch.autograd.grad(ref_loss, params)

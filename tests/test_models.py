@@ -75,30 +75,6 @@ def test_log_likelihood_of_a_constant_decoder():
     torch.testing.assert_close(model.log_likelihood(x, torch.randn(3, 2)), torch.full((3,), 6 * math.log(0.5)))
 
 
-@pytest.mark.parametrize("lik,d_x", [("bernoulli", 12), ("gaussian", 10)])
-def test_the_structure_the_fused_back_end_builds_on(lik, d_x):
-    """Every MLP's ``hidden_layers`` and ``head_layers``, and each decoder's likelihood from its head output
-    (``stacked_log_likelihood``, with its gradient written out) against ``log_likelihood`` and autograd."""
-    torch.manual_seed(0)
-    model = VAE(d_x, 3, (8, 6), lik).double()
-    for mlp, heads in ((model.encoder, [3, 3]), (model.decoder, [d_x] if lik == "bernoulli" else [d_x, d_x])):
-        assert [layer.out_features for layer in mlp.hidden_layers] == [8, 6]
-        assert [layer.out_features for layer in mlp.head_layers] == heads
-    x, z = torch.rand(5, d_x, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
-    outs = []
-    hooks = [layer.register_forward_hook(lambda m, i, o: outs.append(o)) for layer in model.decoder.head_layers]
-    ref = model.log_likelihood(x, z).sum()  # (M,) summed
-    for h in hooks:
-        h.remove()
-    ref_grad = torch.cat(torch.autograd.grad(-0.25 * ref, outs), -1)  # ∂J/∂(head output), J = −¼ Σ log p(x|z)
-    head = torch.cat(outs, -1).detach()
-    grad = torch.empty(1, *head.shape, dtype=torch.float64)
-    scratch = [torch.empty(1, 5, d_x, dtype=torch.float64) for _ in range(type(model.decoder).SCRATCH)]
-    got = type(model.decoder).stacked_log_likelihood(x[None], head[None], 0.25, grad, scratch)  # K = 1
-    torch.testing.assert_close(got, (0.25 * ref).detach().reshape(1), rtol=1e-12, atol=1e-10)
-    torch.testing.assert_close(grad[0], ref_grad, rtol=1e-10, atol=1e-12)
-
-
 @pytest.mark.parametrize("lik", ["bernoulli", "gaussian"])
 def test_sample_joint_draws_z_from_the_prior_then_x_from_the_decoder(lik):
     torch.manual_seed(0)  # the weights

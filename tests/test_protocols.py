@@ -16,7 +16,7 @@ from aevb.experiments.runs import run as run_config
 from aevb.experiments.runs import train_command
 from aevb.learners import ALGORITHMS
 from aevb.learners.aevb import Trainer
-from aevb.learners.lockstep import Lockstep, stack_key
+from aevb.learners.fused.group import FusedGroup, fused_key
 from aevb.protocols import (ANNEAL_EVERY, ANNEAL_TENFOLD, BURDA_BUDGET, BURDA_PASSES, BURDA_SETTINGS,
                             annealed_step_size, burda_config, passes_done, stage, stage_budget, stages_done, step_size)
 from aevb.validation import ParameterError
@@ -66,7 +66,7 @@ def test_the_trainer_takes_adam_and_the_stage_step_size():
     passes = [s // 2 for s in range(len(seen))]  # two steps a pass
     assert seen == [pytest.approx(1e-3 * 10 ** (-stage(p) / 7), rel=1e-12) for p in passes]
     assert len(set(seen)) == 4  # stages 0, 1, 2 and 3 were reached
-    assert not Trainer.fusable(TINY) and stack_key(Trainer, TINY) is None  # Adagrad's fused step does not apply
+    assert not Trainer.fusable(TINY) and fused_key(Trainer, TINY) is None  # Adagrad's fused step does not apply
 
 
 def _key(curve):
@@ -181,19 +181,19 @@ def test_the_annealing_schedule_against_its_definition():
 def test_an_annealed_run_is_the_paper_run_until_the_first_step_down(algorithm):
     """Under protocol="annealed" every algorithm of Fig. 3 takes Adagrad's steps at the schedule's step size: the
     same weights as under "paper" for the first 100,000 samples (the same draws, the same steps), then the step
-    size lowered by 10^(−0.01) and the weights apart. AEVB and wake-sleep through the fused stacked step, MCEM
+    size lowered by 10^(−0.01) and the weights apart. AEVB and wake-sleep through the fused step, MCEM
     through its own."""
     config = dataclasses.replace(ANNEALED, algorithm=algorithm, marginal="hmc" if algorithm == "mcem" else None)
     trainer_cls = ALGORITHMS[algorithm]
     x = load_split(config, "train", CPU)
     paper, annealed = (trainer_cls(dataclasses.replace(config, protocol=p), x, config.lr) for p in ("paper", "annealed"))
     assert trainer_cls.fusable(config) == (algorithm != "mcem") and type(annealed.opt) is torch.optim.Adagrad
-    lockstep = Lockstep([paper, annealed])
-    lockstep.advance(ANNEAL_EVERY)
+    group = FusedGroup([paper, annealed])
+    group.advance(ANNEAL_EVERY)
     assert annealed.opt.param_groups[0]["lr"] == paper.opt.param_groups[0]["lr"] == config.lr
     same = [torch.equal(a, b) for a, b in zip(paper.model.parameters(), annealed.model.parameters())]
     assert all(same)
-    lockstep.advance(ANNEAL_EVERY + 3 * config.batch_size)
+    group.advance(ANNEAL_EVERY + 3 * config.batch_size)
     assert annealed.opt.param_groups[0]["lr"] == config.lr * 10 ** (-ANNEAL_EVERY / ANNEAL_TENFOLD)
     assert paper.opt.param_groups[0]["lr"] == config.lr
     assert not all(torch.equal(a, b) for a, b in zip(paper.model.parameters(), annealed.model.parameters()))

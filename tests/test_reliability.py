@@ -23,7 +23,8 @@ from aevb.data import SOURCES, DataError, load_mnist, load_split
 from aevb.experiments.runs import run
 from aevb.files import atomic_write, atomic_write_text, read_csv
 from aevb.learners.aevb import NonFiniteError, Trainer
-from aevb.learners.lockstep import Lockstep
+from aevb.learners.fused.group import FusedGroup
+from aevb.learners.fused.steps import FUSED_STEPS
 from aevb.learners.wake_sleep import WakeSleepTrainer
 from aevb.validation import ParameterError, validate
 
@@ -160,7 +161,7 @@ def test_a_nan_gradient_under_a_finite_loss_never_reaches_a_checkpoint(tmp_path,
     """Only the loss is checked at every step; a NaN gradient under a finite loss poisons the weights, the
     next loss is NaN and the run stops there, naming the poisoned weights, with the last good checkpoint on
     disk. A finite loss with a NaN gradient comes from no input we can give (a NaN input makes the loss NaN), so
-    a hook on the public step of each path (``Trainer.train_step``, ``Trainer.fused_step``) makes one weight's
+    a hook on the step of each path (``Trainer.train_step``, the fused ``FUSED_STEPS["aevb"]``) makes one weight's
     gradient NaN at step 24."""
     if not fused:
         real = Trainer.train_step
@@ -171,15 +172,15 @@ def test_a_nan_gradient_under_a_finite_loss_never_reaches_a_checkpoint(tmp_path,
             return real(self, x)
         monkeypatch.setattr(Trainer, "train_step", poisoned)
     else:
-        real, calls = Trainer.fused_step.__func__, {"n": 0}
+        real, calls = FUSED_STEPS["aevb"], {"n": 0}
 
-        def poisoned(cls, stack, x, gens, config):
-            bound = real(cls, stack, x, gens, config)
+        def poisoned(stack, x, gens, config):
+            bound = real(stack, x, gens, config)
             calls["n"] += 1
             if calls["n"] == 25:  # step 24: finite bound, NaN gradient for one weight
                 stack.decoder.head.gw.fill_(float("nan"))  # the decoder's head: decoder.out
             return bound
-        monkeypatch.setattr(Trainer, "fused_step", classmethod(poisoned))
+        monkeypatch.setitem(FUSED_STEPS, "aevb", poisoned)
     with pytest.raises(NonFiniteError,
                        match="^training bound is nan; parameters decoder.out.weight are not finite at step 25 "):
         run(dataclasses.replace(TINY, fused=fused), tmp_path)
@@ -192,9 +193,9 @@ def test_non_finite_parameters_are_named_before_a_checkpoint(tmp_path, monkeypat
     """A weight that is not finite when training pauses for a checkpoint, although every step's bound was finite,
     is named there and that checkpoint is not written. No input we can give gets there: for a finite gradient
     Adagrad moves a weight by at most its step size, so a weight goes non-finite only by a non-finite gradient
-    under a finite bound (see the test above). So a hook on the public step of each path (``Trainer.train_step``,
-    ``Trainer.fused_step``) sets a weight to inf through the model's attributes right after the last step before
-    the checkpoint at 3000 samples (step 29)."""
+    under a finite bound (see the test above). So a hook on the step of each path (``Trainer.train_step``,
+    the fused ``FUSED_STEPS["aevb"]``) sets a weight to inf through the model's attributes right after the last
+    step before the checkpoint at 3000 samples (step 29)."""
     def corrupt(model):
         with torch.no_grad():
             model.encoder.mu.bias[0] = float("inf")
@@ -209,15 +210,15 @@ def test_non_finite_parameters_are_named_before_a_checkpoint(tmp_path, monkeypat
             return out
         monkeypatch.setattr(Trainer, "train_step", step)
     else:
-        real, calls = Trainer.fused_step.__func__, {"n": 0}
+        real, calls = FUSED_STEPS["aevb"], {"n": 0}
 
-        def step(cls, stack, x, gens, config):
-            bound = real(cls, stack, x, gens, config)  # finite: the weights were
+        def step(stack, x, gens, config):
+            bound = real(stack, x, gens, config)  # finite: the weights were
             calls["n"] += 1
             if calls["n"] == 30:
                 corrupt(stack.models[0])
             return bound
-        monkeypatch.setattr(Trainer, "fused_step", classmethod(step))
+        monkeypatch.setitem(FUSED_STEPS, "aevb", step)
     with pytest.raises(NonFiniteError, match="^parameters encoder.mu.bias are not finite at step 30 "
                                              "\\(after 3000 training samples\\)$"):
         run(dataclasses.replace(TINY, fused=fused), tmp_path)
@@ -297,18 +298,18 @@ def test_a_step_that_fails_on_corrupted_weights_names_them(fused):
     """Wake-sleep through autograd samples z ~ q(z|x) with torch.normal, which raises RuntimeError on a NaN scale
     (this stopped the Fig. 2 grid's N_z = 200 run in its step-size search at lr 0.1): the trainer turns it into
     NonFiniteError naming the parameters, so the search scores that candidate −inf and goes on. The fused step
-    draws no such error: its bound is NaN, and the error names the same parameters. Both through a ``Lockstep``,
+    draws no such error: its bound is NaN, and the error names the same parameters. Both through a ``FusedGroup``,
     as the search trains its candidates."""
     config = dataclasses.replace(TINY, algorithm="wake-sleep", fused=fused)
     t = WakeSleepTrainer(config, load_split(config, "train", torch.device("cpu")), lr=0.1)
     with torch.no_grad():
         t.model.encoder.log_var.bias.fill_(float("nan"))  # what a diverged step leaves behind
-    lockstep = Lockstep([t])
-    assert (lockstep.alone, len(lockstep.stacks)) == (([], 1) if fused else ([0], 0))  # the path asked for
-    assert lockstep.advance(200) == [-math.inf]
-    assert isinstance(lockstep.errors[0], NonFiniteError)
+    group = FusedGroup([t])
+    assert (group.alone, len(group.fused)) == (([], 1) if fused else ([0], 0))  # the path asked for
+    assert group.advance(200) == [-math.inf]
+    assert isinstance(group.errors[0], NonFiniteError)
     assert re.search("parameters encoder.log_var.bias are not finite at step 0 \\(after 0 training samples\\)$",
-                     str(lockstep.errors[0])), lockstep.errors[0]
+                     str(group.errors[0])), group.errors[0]
     if not fused:  # the trainer alone raises it too
         with pytest.raises(NonFiniteError, match="^parameters encoder.log_var.bias are not finite at step 0 "):
             t.advance(200)

@@ -17,8 +17,8 @@ from aevb.experiments.runs import run as run_config
 from aevb.experiments.runs import train_command
 from aevb.learners import ALGORITHMS
 from aevb.learners.aevb import Trainer
-from aevb.learners.richer import family_elbo
-from aevb.learners.lockstep import stack_key
+from aevb.learners.families import family_elbo
+from aevb.learners.fused.group import fused_key
 from aevb.models import VAE, GaussianEncoder, init_paper_
 from aevb.objectives import elbo
 from aevb.posteriors import FullCovarianceEncoder, IAFEncoder
@@ -47,7 +47,7 @@ def test_a_richer_run_learns_and_repeats(posterior, k, data):
     noise; the same seed gives the same curve exactly; the model trained has the family's encoder."""
     config = dataclasses.replace(TINY, posterior=posterior, k=k)
     x_train, x_test = data
-    with seeded(config.seed + 2, CPU):  # as aevb.learners.protocol seeds an evaluation
+    with seeded(config.seed + 2, CPU):  # as aevb.learners.fitting seeds an evaluation
         before = Trainer(config, x_train, lr=config.lr).evaluate(x_train[:200], x_test)
     result = run_config(config)
     assert type(result.model.encoder) is ENCODERS[posterior]
@@ -129,7 +129,7 @@ def test_the_default_is_the_papers_path_bit_for_bit(data):
     for (n, a), (m, b) in zip(model.state_dict().items(), before.state_dict().items(), strict=True):
         assert n == m and torch.equal(a, b)
     fused = dataclasses.replace(TINY, fused=True)
-    assert Trainer.fusable(fused) and stack_key(Trainer, fused) is not None
+    assert Trainer.fusable(fused) and fused_key(Trainer, fused) is not None
     assert _key(run_config(spelled).curve) == _key(run_config(TINY).curve)
     t = Trainer(TINY, x_train, lr=TINY.lr)
     ref = init_paper_(VAE(784, 2, (20,)), generator=torch.Generator().manual_seed(TINY.seed))
@@ -144,7 +144,7 @@ def test_the_default_is_the_papers_path_bit_for_bit(data):
 def test_richer_steps_are_not_fused():
     for posterior, k in [("full", 1), ("iaf", 1), ("diagonal", 5)]:
         config = dataclasses.replace(TINY, posterior=posterior, k=k, fused=True)
-        assert not Trainer.fusable(config) and stack_key(Trainer, config) is None
+        assert not Trainer.fusable(config) and fused_key(Trainer, config) is None
 
 
 @pytest.mark.parametrize("algorithm", ["wake-sleep", "mcem", "full-vb"])

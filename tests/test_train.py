@@ -8,8 +8,10 @@ import torch
 from aevb.config import TrainConfig, eval_schedule
 from aevb.data import load_split
 from aevb.evaluation import average_bound
+from aevb.learners import ALGORITHMS
 from aevb.learners.aevb import NonFiniteError, Trainer
-from aevb.learners.protocol import fit, select_lr
+from aevb.learners.fitting import fit, select_lr
+from aevb.learners.fused.group import FusedGroup
 from aevb.learners.wake_sleep import WakeSleepTrainer
 from aevb.models import build_vae
 
@@ -116,17 +118,15 @@ def test_unknown_device_is_a_clear_error():
 def test_the_anglepy_start_moves_nothing_during_its_warm_up_then_trains_as_fused_as_autograd(algorithm):
     """start="anglepy" (aevb.config.START_WARMUP): the encoder's log-variance head starts at zero, the first 101
     steps only accumulate Adagrad's squared gradients (every weight where it started), and then training moves;
-    the fused (stacked) path and autograd take the same steps (up to float rounding, which Adagrad amplifies
+    the fused path and autograd take the same steps (up to float rounding, which Adagrad amplifies
     within tens of steps at step size 0.1: compared 2 steps after the warm-up)."""
-    from aevb.learners import ALGORITHMS
-    from aevb.learners.lockstep import Lockstep
     cfg = dataclasses.replace(SMALL, algorithm=algorithm, start="anglepy")
     x = load_split(cfg, "train", torch.device("cpu"))
     cls = ALGORITHMS[algorithm]
     auto, fused = cls(dataclasses.replace(cfg, fused=False), x, 0.1), cls(cfg, x, 0.1)
     assert all((p == 0).all() for p in auto.model.encoder.log_var.parameters())
     start = [p.clone() for p in auto.model.parameters()]
-    lock = Lockstep([auto, fused])  # auto alone (fused=False), fused in a stack of one
+    lock = FusedGroup([auto, fused])  # auto alone (fused=False), fused in a group of one
     lock.advance(101 * cfg.batch_size)
     assert all(torch.equal(a, b) for a, b in zip(start, auto.model.parameters()))
     assert all(torch.equal(a, b) for a, b in zip(start, fused.model.parameters()))

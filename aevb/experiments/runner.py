@@ -32,7 +32,7 @@ from aevb.experiments.store import (RESULTS_DIR, run_decoder, run_images, run_pa
                                    write_index)
 from aevb.files import StoreError
 from aevb.learners import ALGORITHMS
-from aevb.learners.lockstep import stack_key
+from aevb.learners.fused.group import fused_key
 from aevb.threads import claimed
 from aevb.validation import ParameterError
 
@@ -57,10 +57,10 @@ def pending(configs: list[TrainConfig], results_dir: Path) -> list[TrainConfig]:
 
 def tasks(configs: list[TrainConfig], stack: bool = True) -> list[list[TrainConfig]]:
     """The runs as tasks: with ``stack``, the runs that differ only in their seed and can share a stack
-    (``aevb.learners.lockstep.stack_key``) form one task, trained in one pass; every other run alone."""
+    (``aevb.learners.fused.group.fused_key``) form one task, trained in one pass; every other run alone."""
     out: dict = {}
     for c in configs:
-        stackable = stack and stack_key(ALGORITHMS[c.algorithm], c) is not None
+        stackable = stack and fused_key(ALGORITHMS[c.algorithm], c) is not None
         out.setdefault(seedless(c) if stackable else run_name(c), []).append(c)
     return list(out.values())
 

@@ -27,7 +27,7 @@ from aevb.files import (StoreError, atomic_torch_save, atomic_write_csv, atomic_
                         read_json)
 from aevb.learners import ALGORITHMS
 from aevb.learners.aevb import TrainResult
-from aevb.learners.protocol import fit_seeds
+from aevb.learners.fitting import fit_seeds
 from aevb.protocols import burda_config
 from aevb.validation import ParameterError
 
@@ -97,7 +97,7 @@ def run(config: TrainConfig, out_dir: str | Path | None = None) -> TrainResult:
 
 
 def run_seeds(configs: list[TrainConfig], out_dirs: list, log=None) -> list:
-    """``run`` for runs that differ only in their seed, trained in one pass (``aevb.learners.protocol.fit_seeds``:
+    """``run`` for runs that differ only in their seed, trained in one pass (``aevb.learners.fitting.fit_seeds``:
     stacked weights where the step is fused). Returns a ``TrainResult`` per run, or the ``NonFiniteError`` that
     stopped it; each run writes and resumes its own directory as ``run`` does (a resumed run keeps the path of
     its step, fused or autograd, and trains beside the others where that differs). ``log(message)``, where

@@ -1,9 +1,11 @@
 """The learners: Algorithm 1 (AEVB) and the paper's baselines, each a trainer of one model.
 
-- ``aevb``: ``Trainer``, Algorithm 1 (its autograd step and its fused step side by side);
+- ``aevb``: ``Trainer``, Algorithm 1 through autograd (the reference), asking the run's protocol
+  (``aevb.protocols``) and posterior family (``families``);
 - ``wake_sleep`` (§4), ``mcem`` (App. E), ``full_vb`` (App. F): subclasses that override what differs;
-- ``lockstep``: ``Lockstep``, K trainers advanced together (stacked where their step is fused);
-- ``protocol``: the §5 protocol around them (step-size search, evaluation schedule, checkpoints): ``fit``.
+- ``fused``: the fused training path (``TrainConfig.fused``): the gradients written out, K models' weights stacked,
+  and ``FusedGroup``, K trainers advanced together;
+- ``fitting``: the §5 fit loop around them (step-size search, evaluation schedule, checkpoints): ``fit``.
 
 ``ALGORITHMS`` maps the names ``TrainConfig.algorithm`` takes to the trainers.
 """

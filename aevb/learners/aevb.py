@@ -1,5 +1,5 @@
-"""Algorithm 1 (AEVB) on one model: the trainer, its training step through autograd (the reference) and the same
-step fused (``aevb.fused``'s stacked blocks, hand-written gradient, the same random draws) beside it.
+"""Algorithm 1 (AEVB) on one model: the trainer and its training step through autograd, the reference of the fused
+step (``aevb.learners.fused.steps.aevb_step``: the gradient written out, the same random draws).
 
 repeat
     X^M ← random minibatch of M datapoints;  ε ← L random samples from p(ε)
@@ -7,25 +7,23 @@ repeat
     θ, φ ← update with g (Adagrad)
 until the budget of training samples evaluated is spent
 
-§5 settings: M = 100, L = 1, Adagrad with a global step size (chosen by ``aevb.learners.protocol.select_lr``),
+§5 settings: M = 100, L = 1, Adagrad with a global step size (chosen by ``aevb.learners.fitting.select_lr``),
 all parameters ~ N(0, 0.01) (std, see ``aevb.models``), and a N(0, I) prior on the parameters (approximate MAP).
 The objective per minibatch is (1/N) [L̃^M + log p(θ, φ)]: the mean bound of the minibatch plus
 −‖θ, φ‖² / (2N), i.e. Adagrad with weight decay 1/N. (Adagrad is invariant to the overall scale of the
 objective up to its ε, so dividing eq. 8 by N changes nothing but the numbers printed.)
 
 The budget is counted in *training samples evaluated* (the x-axis of the paper's figures): one minibatch step
-costs M. ``Trainer.advance`` trains through autograd (``train_step``); the protocol (``aevb.learners.protocol``)
-trains every run through an ``aevb.learners.lockstep.Lockstep``, which takes the fused step (``fused_step``) where
-``TrainConfig.fused`` asks and the algorithm has one, for K models of one shape at once.
+costs M. ``Trainer.advance`` trains through autograd (``train_step``); the fit loop (``aevb.learners.fitting``)
+trains every run through an ``aevb.learners.fused.group.FusedGroup``, which takes the fused step where
+``TrainConfig.fused`` asks and the algorithm has one (``fusable``), for K models of one shape at once.
 
-Beyond the paper (``TrainConfig.posterior``, ``k``): the encoder may be a full-covariance Gaussian or an inverse
-autoregressive flow (``aevb.posteriors``), and the objective the importance-weighted bound of Burda et al. 2015
-with k samples per datapoint (``aevb.objectives.iwae_objective``; k = 1: estimator A with the family's exact
-log q); those steps are autograd's (``fusable`` is False), and a richer family's curve records its ELBO by
-estimator A (``family_elbo``), since an IAF has no analytic KL for estimator B. Under ``TrainConfig.protocol``
-"annealed" (App. E's other reading, ``aevb.protocols``) Adagrad's global step size follows an explicit schedule
-(``sync_lr``); under "burda" (Burda et al. 2015) the update is Adam with their staged step size (``sync_lr``), the
-start theirs (``aevb.learners.burda.init_burda_``) and the gradient that of the minibatch's sum.
+The trainer asks two objects rather than branching on settings. The protocol (``TrainConfig.protocol``,
+``aevb.protocols``: §5's, App. E's annealed reading, Burda et al. 2015's) gives the start, the optimiser, the
+step size at a step (``sync_lr``) and the loss scaling. The posterior family (``TrainConfig.posterior``,
+``aevb.learners.families``: eq. 9's diagonal Gaussian, or after the paper a full-covariance Gaussian or an inverse
+autoregressive flow) gives the encoder, the training bound (with ``k`` > 1 the importance-weighted bound of Burda
+et al. 2015) and the bound the curve records.
 """
 from __future__ import annotations
 
@@ -37,15 +35,12 @@ import torch
 
 from aevb.config import START_WARMUP, TrainConfig
 from aevb.data import evaluation_images
-from aevb.estimators import ESTIMATORS, neg_kl_std_normal
+from aevb.estimators import ESTIMATORS
 from aevb.evaluation import average_bound
-from aevb.fused import StackedVAE
 from aevb.latent_use import active_units, latent_use
+from aevb.learners.families import family_of
 from aevb.models import build_vae
-from aevb.learners.burda import burda_adam, check_burda, init_burda_
-from aevb.learners.richer import check_richer, family_elbo, make_encoder
-from aevb.objectives import iwae_objective
-from aevb.protocols import ADAGRAD_PROTOCOLS, annealed_step_size, passes_done, step_size
+from aevb.protocols import protocol_of
 from aevb.rng import forked_rng, get_rng_state, seeded, set_rng_state
 from aevb.validation import ParameterError
 
@@ -62,25 +57,14 @@ class NonFiniteError(FloatingPointError):
     """Training produced NaN or inf."""
 
 
-@dataclass
-class AEVBWorkspace:
-    """The fused AEVB step's own buffer, kept between steps (the stacked MLPs keep theirs)."""
-
-    eps: torch.Tensor  # ε ~ N(0, I): (K, L, M, Z)
-
-    @classmethod
-    def allocate(cls, stack: StackedVAE, K: int, L: int, M: int, Z: int) -> "AEVBWorkspace":
-        return cls(eps=stack.empty(K, L, M, Z))
-
-
 class Trainer:
     """Algorithm 1 on one model; ``advance(samples)`` trains up to a sample count.
 
     Baselines subclass it and override what differs: ``check_config`` (the rules that join their settings),
     ``build_model`` (the model trained), ``param_groups`` (which parameters get the §5 weight decay),
-    ``train_step`` (one update on a minibatch), ``fusable`` / ``fused_step`` (the same update for K stacked
-    models, where there is one) and ``evaluate`` / ``columns`` (what the curve records besides samples and
-    seconds). ``batch_index`` holds the positions in the training set of the current minibatch.
+    ``train_step`` (one update on a minibatch), ``fusable`` (whether the fused step of its algorithm,
+    ``aevb.learners.fused.steps.FUSED_STEPS``, computes the same update for a config) and ``evaluate`` /
+    ``columns`` (what the curve records besides samples and seconds). ``batch_index`` holds the positions in the training set of the current minibatch.
 
     What a minibatch step costs per datapoint, for the x-axes other than training samples
     (``aevb.experiments.accounting``): ``UPDATES_PER_STEP`` weight updates, ``GRADIENTS_PER_POINT`` evaluations of
@@ -96,13 +80,13 @@ class Trainer:
             raise ParameterError(f"parameter 'batch_size' = {config.batch_size} is not allowed: it must be 1 to the "
                                  f"number of training points ({len(x_train)})")
         self.config, self.x = config, x_train
+        self.protocol, self.family = protocol_of(config), family_of(config)
         self.device = x_train.device
         self.model = self.build_model(config).to(self.device)
-        if config.protocol == "burda":
-            init_burda_(self.model, x_train, config.seed)
+        self.protocol.initialise_(self.model, x_train, config.seed)
         wd = 1.0 / len(x_train) if config.weight_decay else 0.0
         self.lr, self.warmup = lr, START_WARMUP[config.start]
-        self.opt = self._optimizer(self.param_groups(wd), lr)
+        self.opt = self.protocol.optimizer(self.param_groups(wd), lr, self.device)
         self.estimator = ESTIMATORS[config.estimator]
         self.samples, self.seconds, self.step = 0, 0.0, 0
         with seeded(config.seed + 1, self.device):
@@ -114,45 +98,33 @@ class Trainer:
     def check_config(cls, config: TrainConfig) -> None:
         """Raise ``ParameterError`` where settings that are each valid do not go together for this algorithm."""
         if config.binarize == "dynamic" and config.marginal is not None:
-            raise ParameterError(  # until aevb.learners.protocol takes the train points' log p(x) on them too
+            raise ParameterError(  # until aevb.learners.fitting takes the train points' log p(x) on them too
                 f"parameter 'binarize' = 'dynamic' is not allowed with marginal={config.marginal!r} in training: "
                 f"the train points' log p(x) would be taken on grey levels, not on the fixed binarization the "
                 f"bounds are evaluated on (aevb.data.evaluation_images); use binarize='static' or marginal=None")
-        if config.posterior != "diagonal" or config.k > 1:
-            check_richer(config)
-        if config.protocol == "burda":
-            check_burda(config)
+        family_of(config).check(config)
+        protocol_of(config).check(config)
 
     @classmethod
     def fusable(cls, config: TrainConfig) -> bool:
-        """Whether ``fused_step`` computes this algorithm's step for ``config`` (else autograd: ``train_step``):
-        estimator B with eq. 9's diagonal q and k = 1 (a richer posterior or the IWAE objective: autograd)."""
-        return (config.estimator == "B" and config.posterior == "diagonal" and config.k == 1
-                and config.protocol in ADAGRAD_PROTOCOLS)
+        """Whether the fused step (``aevb.learners.fused.steps.aevb_step``) computes this algorithm's step for
+        ``config`` (else autograd: ``train_step``): estimator B with k = 1, a family that has its analytic KL (eq. 9's
+        diagonal q: a richer posterior or the IWAE objective is autograd's) and a protocol that updates by Adagrad."""
+        return (config.estimator == "B" and config.k == 1 and family_of(config).fusable
+                and protocol_of(config).fusable)
 
     @classmethod
     def build_model(cls, config: TrainConfig) -> torch.nn.Module:
         """The model this algorithm trains, initialised as in §5 (seeded by ``config.seed``); its encoder the
-        family ``config.posterior`` asks (``make_encoder``)."""
+        family ``config.posterior`` asks (``aevb.learners.families``)."""
         return build_vae(config.dataset, config.n_z, config.hidden, config.seed,
-                         zero_log_var=config.start == "anglepy", make_encoder=make_encoder(config))
+                         zero_log_var=config.start == "anglepy", make_encoder=family_of(config).make_encoder(config))
 
     def sync_lr(self) -> bool:
-        """Set the optimizer's step size for the coming step: 0 during the ``start``'s warm-up (Adagrad only
-        accumulates squared gradients: ``aevb.config.START_WARMUP``), the run's step size after; under
-        ``protocol="annealed"`` that step size lowered by App. E's schedule at the samples done
-        (``aevb.protocols.annealed_step_size``); under ``protocol="burda"`` the step size of the schedule's stage
-        (``aevb.protocols.step_size``) at the passes done (a pass: the whole minibatches of one epoch); whether it
-        changed."""
-        M = self.config.batch_size
-        if self.config.protocol == "burda":
-            lr = step_size(self.lr, passes_done(self.step * M, len(self.x), M))
-        elif self.step < self.warmup:
-            lr = 0.0
-        elif self.config.protocol == "annealed":
-            lr = annealed_step_size(self.lr, self.step * M)
-        else:
-            lr = self.lr
+        """Set the optimizer's step size for the coming step, the protocol's at this step
+        (``aevb.protocols.Protocol.step_size``: 0 during the ``start``'s warm-up, ``aevb.config.START_WARMUP``);
+        whether it changed."""
+        lr = self.protocol.step_size(self.lr, self.step, self.warmup, len(self.x), self.config.batch_size)
         changed = any(g["lr"] != lr for g in self.opt.param_groups)
         for g in self.opt.param_groups:
             g["lr"] = lr
@@ -178,9 +150,9 @@ class Trainer:
         if self._evaluated is None or self._evaluated[0] is not x_eval:
             self._evaluated = (x_eval, evaluation_images(self.config, x_eval))
         x_eval = self._evaluated[1]  # (N, D)
-        kw = {} if self.config.posterior == "diagonal" else {"estimator": family_elbo}
-        out = {"train_bound": average_bound(self.model, x_eval, **kw),
-               "test_bound": average_bound(self.model, x_test, **kw)}
+        est = self.family.bound_estimator
+        out = {"train_bound": average_bound(self.model, x_eval, estimator=est),
+               "test_bound": average_bound(self.model, x_test, estimator=est)}
         if self.config.diagnostics:
             use = latent_use(self.model.encoder, x_eval)
             out["active_units"] = active_units(use["activity"])
@@ -193,24 +165,10 @@ class Trainer:
                 "perm": self.perm, "pos": self.pos, "samples": self.samples, "seconds": self.seconds,
                 "step": self.step}
 
-    def _adagrad_kind(self) -> dict:
-        """fused: one kernel for the whole update instead of several per tensor (benchmarks/train_speed.py); torch
-        has Adagrad's on the CPU only, so on a GPU the update is torch's multi-tensor (foreach) one."""
-        cpu = self.device.type == "cpu"
-        return {"fused": cpu, "foreach": not cpu}
-
-    def _optimizer(self, groups: list[dict], lr: float) -> torch.optim.Optimizer:
-        """The protocol's optimizer (``aevb.protocols``): §5's Adagrad, or Burda et al.'s Adam."""
-        if self.config.protocol == "burda":
-            return burda_adam(groups, lr)
-        return torch.optim.Adagrad(groups, lr=lr, **self._adagrad_kind())
-
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
-        if self.config.protocol in ADAGRAD_PROTOCOLS:
-            for group in self.opt.param_groups:  # a run may resume on another device: update as this device does
-                group.update(self._adagrad_kind())
+        self.protocol.to_device(self.opt, self.device)  # a run may resume on another device
         self.rng, self.perm, self.pos = state["rng"], state["perm"], state["pos"]
         self.samples, self.seconds, self.step = state["samples"], state["seconds"], state["step"]
 
@@ -254,47 +212,11 @@ class Trainer:
         return total / max(n, 1)
 
     def train_step(self, x: torch.Tensor) -> float:
-        """One step of Algorithm 1 on a minibatch x: (M, D); returns −(mean minibatch bound). The bound is
-        ``config.estimator``'s with L = ``n_samples`` for eq. 9's diagonal q and k = 1; otherwise the IWAE bound
-        with k = ``config.k`` samples (k = 1: estimator A with the family's exact log q), ``aevb.objectives``."""
-        cfg = self.config
-        if cfg.posterior == "diagonal" and cfg.k == 1:
-            bound = self.estimator(self.model, self.model.encoder, x, cfg.n_samples)  # (M,)
-        else:
-            bound = iwae_objective(self.model, self.model.encoder, x, cfg.k)  # (M,)
+        """One step of Algorithm 1 on a minibatch x: (M, D); returns −(mean minibatch bound). The bound is the
+        posterior family's (``aevb.learners.families.Family.objective``: ``config.estimator``'s with L = ``n_samples``
+        for eq. 9's diagonal q and k = 1; otherwise the IWAE bound with k = ``config.k`` samples)."""
+        bound = self.family.objective(self.model, x, self.config)  # (M,)
         return self._descend(-bound.mean())
-
-    @classmethod
-    @torch.no_grad()
-    def fused_step(cls, stack: StackedVAE, x: torch.Tensor, gens: list[torch.Generator],
-                   config: TrainConfig) -> torch.Tensor:
-        """``train_step`` for the K models of ``stack`` at once, estimator B (eq. 10) with L = ``n_samples``:
-        x: (K, M, D) -> the minibatch mean of L̃^B per model (K,); writes ∂J/∂(θ, φ) of J = −(that mean) into
-        ``stack.grads``. ε ~ N(0, I) is drawn from ``gens[k]`` as ``q.rsample((L,))`` draws it for model k."""
-        K, M, D = x.shape
-        L, Z = config.n_samples, stack.n_z
-        eps = stack.workspace(AEVBWorkspace, K, L, M, Z).eps
-        for k, g in enumerate(gens):
-            torch.randn(L, M, Z, generator=g, out=eps[k])
-        q = stack.encoder.forward(x)  # (K, M, 2Z) = μ | log σ²
-        mu, log_var = q[..., :Z], q[..., Z:]
-        std = log_var.mul(0.5).exp_()  # (K, M, Z)
-        z = torch.addcmul(mu.unsqueeze(1), std.unsqueeze(1), eps).view(K, L * M, Z)  # z = g(ε, x), §2.4
-        xl = x if L == 1 else x.repeat(1, L, 1)  # (K, L·M, D), rows in the order of z's
-        dec = stack.decoder.workspace(L * M)
-        log_lik = stack.likelihood.stacked_log_likelihood(xl, stack.decoder.forward(z), 1.0 / (M * L),
-                                                          dec.d_out, dec.scratch)  # (K,)
-        bound = neg_kl_std_normal(mu, log_var).mean(1).add_(log_lik)  # (K,): App. B + reconstruction
-        dz = stack.decoder.backward(z, input_grad=True).view(K, L, M, Z)
-        # through z = μ + σ ε, plus ∂KL/∂μ = μ and ∂KL/∂log σ² = (σ² − 1)/2 (App. B), each over M
-        dq = stack.encoder.workspace(M).d_out  # (K, M, 2Z)
-        d_mu, d_log_var = dq[..., :Z], dq[..., Z:]
-        torch.add(dz.sum(1) if L > 1 else dz[:, 0], mu, alpha=1.0 / M, out=d_mu)  # (K, M, Z)
-        torch.mul(dz, eps, out=dz)  # ∂J/∂z ⊙ ε (dz is a buffer of ours)
-        torch.mul(dz.sum(1) if L > 1 else dz[:, 0], std, out=d_log_var).add_(std * std, alpha=1.0 / M)
-        d_log_var.sub_(1.0 / M).mul_(0.5)
-        stack.encoder.backward(x)
-        return bound
 
     def _descend(self, loss: torch.Tensor) -> float:
         """Backpropagate ``loss`` and take an optimiser step, unless the loss is not finite.
@@ -306,9 +228,7 @@ class Trainer:
         lv = loss.item()
         if not math.isfinite(lv):
             raise self.non_finite(f"training bound is {-lv}")
-        # protocol="burda": the gradient of the minibatch's sum, as Burda et al.'s code takes it (yburda/iwae
-        # iwae.py gradIminibatch_srng: T.sum(log_ws) / k), so that Adam's ε = 1e-4 acts on the same scale
-        (loss * self.config.batch_size if self.config.protocol == "burda" else loss).backward()
+        self.protocol.scale_loss(loss, self.config.batch_size).backward()  # Burda et al.'s: the minibatch's sum
         self.opt.step()
         return lv
 

@@ -21,7 +21,8 @@ Choices the paper leaves open, made here:
   log p(x|z) and its gradient 10 times (HMC) + 5 times (M-step) per datapoint; compare by ``seconds``
   for the cost in compute.
 - **The gradients written out** where ``TrainConfig.fused`` (the default): HMC's ∇z log p_θ(x, z) and the
-  M-step's ∇θ by ``aevb.models.LatentVariableModel``'s ``log_joint_and_grad_z`` and ``neg_log_joint_and_grads``,
+  M-step's ∇θ by the fused path's ``log_joint_and_grad_z`` and ``neg_log_joint_and_grads``
+  (``aevb.learners.fused.log_joint``),
   the same quantities as autograd's on ``aevb.estimators.log_joint`` (``fused=False``, the reference) up to
   rounding, with the same random draws, about 1.4× faster on one CPU thread (``benchmarks/mcem_speed.py``: the
   37 matrix products of a step, which neither path can avoid, are half of its time).
@@ -39,6 +40,7 @@ from aevb.config import TrainConfig
 from aevb.estimators import log_joint
 from aevb.hmc import adapt_step_size, hmc
 from aevb.learners.aevb import Trainer
+from aevb.learners.fused.log_joint import log_joint_and_grad_z, neg_log_joint_and_grads
 from aevb.models import build_vae
 from aevb.rng import seeded
 from aevb.validation import ParameterError
@@ -105,7 +107,7 @@ class MCEMTrainer(Trainer):
     def e_step(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """One HMC transition of the chains of datapoints ``idx``: (M,) on p_θ(z|x), x: (M, D) -> z: (M, Z)."""
         target = lambda z: log_joint(self.model, x, z)  # noqa: E731  (M, Z) -> (M,), log p(z|x) + const
-        written_out = partial(self.model.log_joint_and_grad_z, x) if self.config.fused else None  # the same, by hand
+        written_out = partial(log_joint_and_grad_z, self.model, x) if self.config.fused else None  # the same, by hand
         res = hmc(target, self.chains[idx], 1, N_LEAPFROG, self.step_size, n_warmup=0, adapt=False,
                   value_and_grad=written_out)  # ∇z log p(z|x) by autograd on target, or written out
         z, accept = res.samples[0], res.accept_rate  # (M, Z), (M,): one transition, so its acceptance probability
@@ -115,10 +117,10 @@ class MCEMTrainer(Trainer):
 
     def train_step(self, x: torch.Tensor) -> float:
         """E-step then ``M_STEPS`` weight updates on x: (M, D); returns −(mean log p(x, z)) over the updates. The
-        M-step's gradient by autograd (``fused=False``) or written out (``model.neg_log_joint_and_grads``)."""
+        M-step's gradient by autograd (``fused=False``) or written out (``neg_log_joint_and_grads``)."""
         z = self.e_step(x, self.batch_index).detach()  # (M, Z)
         if self.config.fused:  # the same updates, the gradient written out
-            losses = [self._update(*self.model.neg_log_joint_and_grads(x, z)) for _ in range(M_STEPS)]
+            losses = [self._update(*neg_log_joint_and_grads(self.model, x, z)) for _ in range(M_STEPS)]
         else:
             losses = [self._descend(-log_joint(self.model, x, z).mean()) for _ in range(M_STEPS)]
         return sum(losses) / M_STEPS

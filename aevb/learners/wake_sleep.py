@@ -1,5 +1,5 @@
-"""The wake-sleep algorithm (Hinton, Dayan, Frey & Neal 1995), the paper's main baseline (§4, Fig. 2-3): its
-step through autograd (``losses``, the reference) and the same step fused for K stacked models (``fused_step``).
+"""The wake-sleep algorithm (Hinton, Dayan, Frey & Neal 1995), the paper's main baseline (§4, Fig. 2-3): its step
+through autograd (``losses``), the reference of the fused step (``aevb.learners.fused.steps.wake_sleep_step``).
 
 Same encoder (recognition model) and decoder as the VAE, same minibatches, Adagrad, weight decay, budget
 accounting (M real training samples per step) and evaluation (the lower bound with its recognition model).
@@ -15,26 +15,10 @@ dreams' z ~ p(z), (3) their x ~ p_θ(x|z) (the decoder's ``draw``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from aevb.estimators import analytic_kl, neg_kl_std_normal
-from aevb.fused import StackedVAE
+from aevb.estimators import analytic_kl
 from aevb.learners.aevb import Trainer
-
-
-@dataclass
-class WakeSleepWorkspace:
-    """The fused wake-sleep step's own buffers, kept between steps (the stacked MLPs keep theirs)."""
-
-    eps: torch.Tensor  # (1) ε of the wake sample: (K, M, Z)
-    z_dream: torch.Tensor  # (2) the dreams' z: (K, M, Z)
-    x_dream: torch.Tensor  # (3) the dreams' x: (K, M, D)
-
-    @classmethod
-    def allocate(cls, stack: StackedVAE, K: int, M: int, Z: int, D: int) -> "WakeSleepWorkspace":
-        return cls(eps=stack.empty(K, M, Z), z_dream=stack.empty(K, M, Z), x_dream=stack.empty(K, M, D))
 
 
 class WakeSleepTrainer(Trainer):
@@ -64,41 +48,3 @@ class WakeSleepTrainer(Trainer):
         wake, sleep, bound = self.losses(x)
         self._descend(wake + sleep)
         return -bound.mean().item()
-
-    @classmethod
-    @torch.no_grad()
-    def fused_step(cls, stack: StackedVAE, x: torch.Tensor, gens: list[torch.Generator], config) -> torch.Tensor:
-        """``train_step`` for the K models of ``stack``: x: (K, M, D) -> the minibatch mean of estimator B per
-        model (K,), with the wake and sleep gradients written into ``stack.grads``; ``gens[k]`` draws model k's
-        noise, in the order of ``losses``.
-
-        Wake: ∂/∂θ of −(1/M) Σ log p_θ(x|z), z ~ q_φ(z|x). Sleep: M dreams (z, x) ~ p(z) p_θ(x|z), ∂/∂φ of
-        −(1/M) Σ log q_φ(z|x)."""
-        K, M, D = x.shape
-        Z = stack.n_z
-        ws = stack.workspace(WakeSleepWorkspace, K, M, Z, D)
-        for k, g in enumerate(gens):
-            torch.randn(M, Z, generator=g, out=ws.eps[k])  # (1)
-            torch.randn(M, Z, generator=g, out=ws.z_dream[k])  # (2)
-        # wake
-        q = stack.encoder.forward(x)  # (K, M, 2Z) = μ | log σ²
-        mu, log_var = q[..., :Z], q[..., Z:]
-        z = torch.addcmul(mu, torch.exp(0.5 * log_var), ws.eps)  # (K, M, Z)
-        neg_kl = neg_kl_std_normal(mu, log_var).mean(1)  # (K,), before the encoder's buffers are reused
-        dec = stack.decoder.workspace(M)
-        log_lik = stack.likelihood.stacked_log_likelihood(x, stack.decoder.forward(z), 1.0 / M, dec.d_out,
-                                                          dec.scratch)  # (K,)
-        stack.decoder.backward(z)
-        # sleep: dreams from the model, then the recognition model learns to invert them
-        head = stack.decoder.forward(ws.z_dream).nan_to_num_(0.0)  # a model gone NaN (it stops at its bound)
-        for k, g in enumerate(gens):  # must not stop the others' draws
-            stack.likelihood.draw(*stack.likelihood.split_head(head[k]), generator=g, out=ws.x_dream[k])  # (3)
-        q = stack.encoder.forward(ws.x_dream)
-        mu_d, log_var_d = q[..., :Z], q[..., Z:]
-        # −log q(z|x) = ½ Σ (log 2π + log σ² + (z − μ)² / σ²): ∂/∂μ = −(z − μ)/σ², ∂/∂log σ² = ½(1 − (z − μ)²/σ²)
-        r = ws.z_dream - mu_d
-        r_over_var = r * torch.exp(-log_var_d)  # (K, M, Z)
-        d_log_var = 1 - r_over_var * r
-        torch.cat([r_over_var.mul_(-1.0 / M), d_log_var.mul_(0.5 / M)], -1, out=stack.encoder.workspace(M).d_out)
-        stack.encoder.backward(ws.x_dream)
-        return neg_kl + log_lik

@@ -1,5 +1,6 @@
-"""The §5 protocol around a learner: the step-size search, the evaluation schedule, checkpoints, and ``fit``,
-which trains one run, or ``fit_seeds``, several runs that differ only in their seed, in one pass.
+"""The fit loop of §5 around a learner: the step-size search, the evaluation schedule, checkpoints, and ``fit``,
+which trains one run (its result, or it raises), or ``fit_seeds``, several runs that differ only in their seed, in
+one pass (a result or an error per run).
 
 §5: Adagrad's global step size is chosen from {0.01, 0.02, 0.1} by the training bound over the first
 iterations (``select_lr``). The average train bound (first 10,000 training points) and test bound (whole test
@@ -7,8 +8,8 @@ set) are evaluated on a fixed grid of sample counts, ``per_decade`` points per d
 so a short run is an exact prefix of a long one; ``aevb.config.eval_schedule``) and at the end. Evaluation uses
 its own RNG stream and does not change the training trajectory; ``seconds`` is training wall time only.
 
-Every run trains through an ``aevb.learners.lockstep.Lockstep``: the seeds of ``fit_seeds`` and the step-size
-candidates of the search, stacked where their step is fused.
+Every run trains through an ``aevb.learners.fused.group.FusedGroup``: the seeds of ``fit_seeds`` and the step-size
+candidates of the search, their weights stacked where their step is fused.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from aevb.devices import resolve_device
 from aevb.evaluation import log_marginal
 from aevb.learners import ALGORITHMS
 from aevb.learners.aevb import NonFiniteError, Trainer, TrainResult
-from aevb.learners.lockstep import Lockstep
+from aevb.learners.fused.group import FusedGroup
 from aevb.rng import seeded
 from aevb.threads import rebalance
 
@@ -31,34 +32,45 @@ from aevb.threads import rebalance
 def select_lr(config: TrainConfig, x_train: torch.Tensor, trainer_cls=None) -> tuple[float, dict]:
     """§5: run each candidate step size from the same initialisation for ``lr_search_samples`` and
     keep the one with the best mean training bound over the second half of its steps. A candidate that
-    diverges to NaN/inf scores −inf; if every candidate does, the error says so. ``trainer_cls``: the
-    algorithm's trainer (default ``ALGORITHMS[config.algorithm]``)."""
-    (out,) = select_lrs([config], [x_train], trainer_cls)
-    if isinstance(out, BaseException):
-        raise out
-    return out
+    diverges to NaN/inf scores −inf; if every candidate does, ``NonFiniteError`` says so. ``trainer_cls``: the
+    algorithm's trainer (default ``ALGORITHMS[config.algorithm]``). Returns (step size, scores)."""
+    return _best_lr(config, _search([config], [x_train], trainer_cls)[0])
 
 
 def select_lrs(configs: list[TrainConfig], xs: list[torch.Tensor], trainer_cls=None) -> list:
-    """``select_lr`` for several runs of one shape, every candidate of every run trained in lockstep (stacked
-    where fused). Returns (step size, scores) per run, or the ``NonFiniteError`` of a run whose every candidate
-    diverged."""
+    """``select_lr`` for several runs of one shape, every candidate of every run trained together in one
+    ``FusedGroup`` (their weights stacked where fused). Returns (step size, scores) per run, or the
+    ``NonFiniteError`` of a run whose every candidate diverged."""
+    out = []
+    for c, scores in zip(configs, _search(configs, xs, trainer_cls)):
+        try:
+            out.append(_best_lr(c, scores))
+        except NonFiniteError as e:
+            out.append(e)
+    return out
+
+
+def _search(configs: list[TrainConfig], xs: list[torch.Tensor], trainer_cls) -> list[dict]:
+    """§5's search for several runs of one shape in one ``FusedGroup``: per run, {candidate: its mean training bound
+    over the second half of its steps} (−inf where it diverged)."""
     if not configs:
         return []
     trainer_cls = trainer_cls or ALGORITHMS[configs[0].algorithm]
     cands = [(i, lr) for i, c in enumerate(configs) for lr in c.lr_candidates]
-    lockstep = Lockstep([trainer_cls(configs[i], xs[i], lr) for i, lr in cands])
+    group = FusedGroup([trainer_cls(configs[i], xs[i], lr) for i, lr in cands])
     rebalance()
-    lockstep.advance(configs[0].lr_search_samples // 2)
+    group.advance(configs[0].lr_search_samples // 2)
     rebalance()
-    means = lockstep.advance(configs[0].lr_search_samples)
-    out = []
-    for i, c in enumerate(configs):
-        scores = {lr: m for (j, lr), m in zip(cands, means) if j == i}
-        best = max(scores, key=scores.get)
-        out.append((best, scores) if math.isfinite(scores[best]) else
-                   NonFiniteError(f"every step size in {c.lr_candidates} diverged in the step-size search"))
-    return out
+    means = group.advance(configs[0].lr_search_samples)
+    return [{lr: m for (j, lr), m in zip(cands, means) if j == i} for i in range(len(configs))]
+
+
+def _best_lr(config: TrainConfig, scores: dict) -> tuple[float, dict]:
+    """The candidate of the best score and the scores; ``NonFiniteError`` where every candidate diverged."""
+    best = max(scores, key=scores.get)
+    if not math.isfinite(scores[best]):
+        raise NonFiniteError(f"every step size in {config.lr_candidates} diverged in the step-size search")
+    return best, scores
 
 
 def checkpoint_schedule(config: TrainConfig) -> list[int]:
@@ -74,18 +86,26 @@ def fit(config: TrainConfig, trainer_cls=None, on_checkpoint=None, resume: dict 
 
     ``on_checkpoint(state)`` is called at every evaluation and every ``checkpoint_every`` samples with a
     dict that ``resume`` accepts to continue the run exactly (same minibatches, same noise, same curve).
+    Returns the run's ``TrainResult``, or raises the ``NonFiniteError`` that stopped it.
     """
-    (out,) = fit_seeds([config], trainer_cls, [on_checkpoint], [resume])
-    if isinstance(out, BaseException):
-        raise out
-    return out
+    (result,), (error,) = _fit([config], trainer_cls, [on_checkpoint], [resume])
+    if error is not None:
+        raise error
+    return result
 
 
 def fit_seeds(configs: list[TrainConfig], trainer_cls=None, on_checkpoints=None, resumes=None) -> list:
     """``fit`` for runs that differ only in their seed (and a given step size, and whether their step is fused:
-    one ``seedless`` config), trained in one pass: one ``Lockstep`` of their trainers, the §5 step-size
+    one ``seedless`` config), trained in one pass: one ``FusedGroup`` of their trainers, the §5 step-size
     searches included. Returns a ``TrainResult`` per run, or the ``NonFiniteError`` that stopped it (the others
     go on)."""
+    results, errors = _fit(configs, trainer_cls, on_checkpoints, resumes)
+    return [e or r for r, e in zip(results, errors)]
+
+
+def _fit(configs: list[TrainConfig], trainer_cls, on_checkpoints, resumes) -> tuple[list, list]:
+    """The runs of ``fit_seeds`` trained in one ``FusedGroup``: (their ``TrainResult``s, None for a run that
+    failed; the ``NonFiniteError`` that stopped each, None for a run that trained)."""
     if len({seedless(c) for c in configs}) != 1:
         raise ValueError("fit_seeds trains runs that differ only in seed and step size")
     K, cfg = len(configs), configs[0]
@@ -96,15 +116,19 @@ def fit_seeds(configs: list[TrainConfig], trainer_cls=None, on_checkpoints=None,
     x_eval = x_train[: cfg.eval_train_points]
     lrs: list = [(r["lr"], {float(k): v for k, v in r["lr_search"].items()}) if r is not None else
                  (c.lr, {}) if c.lr is not None else None for c, r in zip(configs, resumes)]
+    errors: list[NonFiniteError | None] = [None] * K
     search = [i for i, v in enumerate(lrs) if v is None]
-    for i, out in zip(search, select_lrs([configs[i] for i in search], [x_train] * len(search), trainer_cls)):
-        lrs[i] = out
-    runs = [i for i, v in enumerate(lrs) if not isinstance(v, BaseException)]  # the runs that train
+    for i, scores in zip(search, _search([configs[i] for i in search], [x_train] * len(search), trainer_cls)):
+        try:
+            lrs[i] = _best_lr(configs[i], scores)
+        except NonFiniteError as e:
+            errors[i] = e
+    runs = [i for i in range(K) if errors[i] is None]  # the runs that train
     trainers = [trainer_cls(configs[i], x_train, lrs[i][0]) for i in runs]
     for i, t in zip(runs, trainers):
         if resumes[i] is not None:
             t.load_state_dict(resumes[i]["trainer"])
-    lockstep = Lockstep(trainers)
+    group = FusedGroup(trainers)
     curves = [list(resumes[i]["curve"]) if resumes[i] is not None else [] for i in runs]
     evals = set(evaluations(cfg))
     start = min((t.samples for t in trainers), default=max(evals))
@@ -113,24 +137,26 @@ def fit_seeds(configs: list[TrainConfig], trainer_cls=None, on_checkpoints=None,
               disable=not cfg.progress, unit="sample", unit_scale=True, desc=desc) as bar:
         for point in [p for p in checkpoint_schedule(cfg) if p > start]:
             rebalance()  # this process's share of the cores, where it claimed an automatic one (aevb.threads)
-            live = [j for j, t in enumerate(trainers) if lockstep.errors[j] is None and t.samples < point]
-            lockstep.advance(point, bar)
+            live = [j for j, t in enumerate(trainers) if group.errors[j] is None and t.samples < point]
+            group.advance(point, bar)
             for j in live:
-                if lockstep.errors[j] is not None:
+                if group.errors[j] is not None:
                     continue
                 i, t = runs[j], trainers[j]
                 try:
                     _checkpoint(t, point, point in evals, curves[j], x_eval, x_test, x_train, device, bar)
                 except NonFiniteError as e:
-                    lockstep.fail(j, e)
+                    group.fail(j, e)
                     continue
                 if on_checkpoints[i] is not None:
                     on_checkpoints[i]({"trainer": t.state_dict(), "curve": curves[j], "lr": lrs[i][0],
                                        "lr_search": {str(k): v for k, v in lrs[i][1].items()}})
-    results = list(lrs)
+    results: list[TrainResult | None] = [None] * K
     for j, (i, t) in enumerate(zip(runs, trainers)):
-        results[i] = lockstep.errors[j] or TrainResult(t.model, curves[j], lrs[i][0], lrs[i][1])
-    return results
+        errors[i] = group.errors[j]
+        if errors[i] is None:
+            results[i] = TrainResult(t.model, curves[j], lrs[i][0], lrs[i][1])
+    return results, errors
 
 
 def _checkpoint(t: Trainer, point: int, evaluate: bool, curve: list, x_eval, x_test, x_train, device, bar) -> None:

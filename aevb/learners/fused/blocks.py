@@ -1,22 +1,13 @@
-"""The fused back end of Algorithm 1's step: the App. C MLPs of K models of one shape stacked, with each layer's
-backward pass written next to its forward pass, every product written into a buffer allocated once.
+"""The App. C MLPs of K models of one shape with their weights stacked, each layer's backward pass written next to
+its forward pass, every product written into a buffer allocated once: the building blocks of the fused steps
+(``aevb.learners.fused.steps``), built from the structure ``aevb.models`` exposes (each MLP's ``hidden_layers`` and
+``head_layers``) and the decoders' likelihoods of ``aevb.learners.fused.likelihoods``.
 
-autograd, ``torch.distributions`` and a fresh tensor for every intermediate cost as much time as the matrix
-products of the paper's small models (``benchmarks/train_speed.py``). Here the weights of K models are stacked,
-W: (K, out, in), so that one batched matmul serves all K: a grid of seeds, or the §5 step-size candidates of one
-run, trains in one pass (``aevb.learners.lockstep``).
-
-This module holds only the building blocks, built from the structure ``aevb.models`` exposes (each MLP's
-``hidden_layers`` and ``head_layers``; each decoder's ``stacked_log_likelihood`` and ``draw``):
-
-- ``StackedLinear``: one linear layer of K models, forward and backward;
-- ``StackedMLP``: an App. C MLP of K models (tanh trunk and head), forward and backward, its buffers in an
+- ``FusedLinear``: one linear layer of K models, W: (K, out, in), forward and backward;
+- ``FusedMLP``: an App. C MLP of K models (tanh trunk and head), forward and backward, its buffers in an
   ``MLPWorkspace``;
-- ``StackedVAE``: the encoders and decoders of K ``VAE`` modules, the map from every module parameter to its
-  gradient, and the typed workspaces of the algorithms' steps.
-
-The algorithms' fused steps sit beside their autograd references: ``aevb.learners.aevb.Trainer.fused_step``
-(estimator B, eq. 10) and ``aevb.learners.wake_sleep.WakeSleepTrainer.fused_step`` (§4).
+- ``FusedVAE``: the encoders and decoders of K ``VAE`` modules, the map from every module parameter to its
+  gradient, and the typed workspaces of the fused steps.
 
 The stacked tensors are shared with K ordinary ``VAE`` modules: each module parameter becomes a view of its slice
 ``W[k]``, so evaluation, checkpoints, the optimizer and the plots keep working on the usual modules. The μ and
@@ -30,8 +21,10 @@ from typing import TypeVar
 import torch
 from torch import nn
 
+from aevb.learners.fused.likelihoods import LIKELIHOODS
 
-class StackedLinear:
+
+class FusedLinear:
     """One linear layer of K models: W: (K, out, in), b: (K, out) and their gradients ``gw``, ``gb``.
 
     ``parts[k]`` lists model k's ``nn.Linear`` modules whose outputs the layer concatenates; their weights and
@@ -71,30 +64,30 @@ def _empty(like: torch.Tensor, *shape: int) -> torch.Tensor:
 
 @dataclass
 class MLPWorkspace:
-    """The buffers of one ``StackedMLP`` for inputs of R rows, allocated once and reused at every step."""
+    """The buffers of one ``FusedMLP`` for inputs of R rows, allocated once and reused at every step."""
 
     acts: list[torch.Tensor]  # h_1 ... h_n: the tanh outputs (K, R, width_i)
     out: torch.Tensor  # the head output (K, R, head width)
     d_out: torch.Tensor  # ∂J/∂(head output) (K, R, head width), written by the caller (e.g. the likelihood)
     d_pre: list[torch.Tensor]  # ∂J/∂a_i, a_i the pre-activation of layer i (K, R, width_i)
     d_acts: list[torch.Tensor]  # ∂J/∂h_i (K, R, width_i), i = 1 ... n
-    scratch: list[torch.Tensor]  # (K, R, D) work tensors of a decoder's stacked_log_likelihood
+    scratch: list[torch.Tensor]  # (K, R, D) work tensors of a likelihood's value_and_grad
     d_input: torch.Tensor | None = None  # ∂J/∂(MLP input) (K, R, in), allocated where asked for
 
 
-class StackedMLP:
+class FusedMLP:
     """An App. C MLP of K models: tanh layers ``trunk`` and one ``head`` layer (the concatenated head layers),
     from K modules exposing ``hidden_layers`` and ``head_layers`` (``aevb.models.MLP``)."""
 
     def __init__(self, mlps: list[nn.Module], scratch: tuple[int, int] = (0, 0)):
         n = len(mlps[0].hidden_layers)
-        self.trunk = [StackedLinear([[m.hidden_layers[i]] for m in mlps]) for i in range(n)]
-        self.head = StackedLinear([m.head_layers for m in mlps])
-        self.scratch = scratch  # (how many, width): the work tensors of a decoder's stacked_log_likelihood
+        self.trunk = [FusedLinear([[m.hidden_layers[i]] for m in mlps]) for i in range(n)]
+        self.head = FusedLinear([m.head_layers for m in mlps])
+        self.scratch = scratch  # (how many, width): the work tensors of a likelihood's value_and_grad
         self._workspaces: dict[int, MLPWorkspace] = {}
 
     @property
-    def layers(self) -> list[StackedLinear]:
+    def layers(self) -> list[FusedLinear]:
         return [*self.trunk, self.head]
 
     def workspace(self, rows: int) -> MLPWorkspace:
@@ -137,25 +130,25 @@ W = TypeVar("W")
 
 
 @dataclass
-class StackedVAE:
+class FusedVAE:
     """K ``VAE`` models of one shape (App. C MLPs) with stacked parameters: ``encoder`` and ``decoder`` are
-    ``StackedMLP``; ``grads`` maps every module parameter to its gradient (a view of a stacked tensor);
-    ``likelihood`` is the decoders' class (its ``stacked_log_likelihood`` and ``draw``)."""
+    ``FusedMLP``; ``grads`` maps every module parameter to its gradient (a view of a stacked tensor);
+    ``likelihood`` is the decoders' likelihood (``aevb.learners.fused.likelihoods``)."""
 
     models: list[nn.Module]
-    encoder: StackedMLP = field(init=False)
-    decoder: StackedMLP = field(init=False)
+    encoder: FusedMLP = field(init=False)
+    decoder: FusedMLP = field(init=False)
 
     def __post_init__(self):
         shapes = {(m.d_x, m.n_z, m.hidden, m.likelihood, hasattr(m, "encoder")) for m in self.models}
         if len(shapes) != 1 or not hasattr(self.models[0], "encoder"):
-            raise ValueError(f"StackedVAE stacks VAEs of one shape; got (d_x, n_z, hidden, likelihood, encoder) = "
+            raise ValueError(f"FusedVAE fuses VAEs of one shape; got (d_x, n_z, hidden, likelihood, encoder) = "
                              f"{sorted(shapes)}")
         m0 = self.models[0]
         self.k, self.d_x, self.n_z = len(self.models), m0.d_x, m0.n_z
-        self.likelihood = type(m0.decoder)
-        self.encoder = StackedMLP([m.encoder for m in self.models])
-        self.decoder = StackedMLP([m.decoder for m in self.models], scratch=(self.likelihood.SCRATCH, self.d_x))
+        self.likelihood = LIKELIHOODS[m0.likelihood]
+        self.encoder = FusedMLP([m.encoder for m in self.models])
+        self.decoder = FusedMLP([m.decoder for m in self.models], scratch=(self.likelihood.SCRATCH, self.d_x))
         self.grads: dict[nn.Parameter, torch.Tensor] = {}
         for layer in [*self.encoder.layers, *self.decoder.layers]:
             self.grads.update(layer.grads)

@@ -1,12 +1,12 @@
-"""Trainers in lockstep: the one home of stacking. A ``Lockstep`` owns K trainers, decides by one key
-(``stack_key``) which of them share stacked weights (``aevb.fused.StackedVAE``), advances them all to a sample
-count, and isolates a member that fails (its error is kept, the others go on).
+"""K trainers advanced together, the fused path's one place of grouping: a ``FusedGroup`` owns K trainers, decides
+by one key (``fused_key``) which of them share one ``FusedVAE`` (their weights stacked), advances them all to a
+sample count, and isolates a member that fails (its error is kept, the others go on).
 
-Trainers with one key take each minibatch step together: one batched ``fused_step`` for the whole stack, then
-each its own Adagrad update. Every trainer keeps its own minibatches, noise (a ``torch.Generator`` from its RNG
-state), step size and optimizer state, so it follows the trajectory it would follow alone, to float rounding;
-what is shared is the arithmetic. A trainer without a key (its algorithm has no fused step for its settings, or
-``TrainConfig.fused`` is off) advances alone through autograd (``Trainer.advance``).
+Trainers with one key take each minibatch step together: one fused step (``aevb.learners.fused.steps``) for all of
+them, then each its own Adagrad update. Every trainer keeps its own minibatches, noise (a ``torch.Generator`` from
+its RNG state), step size and optimizer state, so it follows the trajectory it would follow alone, to float
+rounding; what is shared is the arithmetic. A trainer without a key (its algorithm has no fused step for its
+settings, or ``TrainConfig.fused`` is off) advances alone through autograd (``Trainer.advance``).
 """
 from __future__ import annotations
 
@@ -18,35 +18,37 @@ import torch
 from torch.optim.adagrad import adagrad
 
 from aevb.config import TrainConfig, seedless
-from aevb.fused import StackedVAE
 from aevb.learners.aevb import NonFiniteError
+from aevb.learners.fused.blocks import FusedVAE
+from aevb.learners.fused.steps import FUSED_STEPS
 
 
-def stack_key(trainer_cls: type, config: TrainConfig) -> tuple | None:
-    """The one key of stacking: trainers of ``trainer_cls`` whose configs have one key share one stack (the same
-    algorithm and settings up to seed and step size, so the same model shape, minibatch size, L and device);
-    None where the step is autograd's (the algorithm has no fused step for ``config``, or ``fused`` is off)."""
+def fused_key(trainer_cls: type, config: TrainConfig) -> tuple | None:
+    """The one key of the fused path: trainers of ``trainer_cls`` whose configs have one key share one ``FusedVAE``
+    (the same algorithm and settings up to seed and step size, so the same model shape, minibatch size, L and
+    device); None where the step is autograd's (the algorithm has no fused step for ``config``, or ``fused`` is
+    off)."""
     return (trainer_cls, seedless(config)) if config.fused and trainer_cls.fusable(config) else None
 
 
 @dataclass
 class MinibatchWorkspace:
-    """The minibatches of a stack's models, drawn into one buffer at every step."""
+    """The minibatches of a ``FusedVAE``'s models, drawn into one buffer at every step."""
 
     x: torch.Tensor  # (K, M, D)
 
     @classmethod
-    def allocate(cls, stack: StackedVAE, K: int, M: int, D: int) -> "MinibatchWorkspace":
+    def allocate(cls, stack: FusedVAE, K: int, M: int, D: int) -> "MinibatchWorkspace":
         return cls(x=stack.empty(K, M, D))
 
 
 HYPER = ("lr", "weight_decay", "lr_decay", "eps", "maximize", "fused", "foreach")  # an Adagrad group's settings
 
 
-def _adagrad_update(trainers: list, stack: StackedVAE):
+def _adagrad_update(trainers: list, stack: FusedVAE):
     """The optimizer steps of ``trainers`` of ``stack``: Adagrad in its functional form on their parameters, with
-    their gradients from the stack and each optimizer's own state (so checkpoints do not change); one call per set
-    of settings (the stacked models of one step size share one multi-tensor update, a few kernels on a GPU)."""
+    their gradients from ``stack.grads`` and each optimizer's own state (so checkpoints do not change); one call per
+    set of settings (the models of one step size share one multi-tensor update, a few kernels on a GPU)."""
     calls: dict[tuple, tuple] = {}
     for t in trainers:
         for g in t.opt.param_groups:
@@ -63,7 +65,7 @@ def _adagrad_update(trainers: list, stack: StackedVAE):
     return update
 
 
-class Lockstep:
+class FusedGroup:
     """K trainers advanced together: ``advance(to_samples)`` trains every member that has not failed up to
     ``to_samples``; ``errors[i]`` is the ``NonFiniteError`` that stopped member i (None while it trains), set
     by a step or by ``fail`` (e.g. an evaluation that went non-finite)."""
@@ -73,15 +75,15 @@ class Lockstep:
         self.errors: list[NonFiniteError | None] = [None] * len(self.trainers)
         groups: dict = {}
         for i, t in enumerate(self.trainers):
-            key = stack_key(type(t), t.config)
+            key = fused_key(type(t), t.config)
             groups.setdefault(("alone", i) if key is None else key, []).append(i)
-        self.stacks: list[tuple[StackedVAE, list[int]]] = []  # (stack, its members) where stacked
+        self.fused: list[tuple[FusedVAE, list[int]]] = []  # (a FusedVAE, its members): the fused members
         self.alone: list[int] = []  # members trained through autograd
         for key, members in groups.items():
             if key[0] == "alone":
                 self.alone += members
             else:
-                self.stacks.append((StackedVAE([self.trainers[i].model for i in members]), members))
+                self.fused.append((FusedVAE([self.trainers[i].model for i in members]), members))
 
     def fail(self, i: int, error: NonFiniteError) -> None:
         """Stop member i with ``error``."""
@@ -97,17 +99,18 @@ class Lockstep:
                     means[i] = self.trainers[i].advance(to_samples, bar)
                 except NonFiniteError as e:
                     self.errors[i] = e
-        for stack, members in self.stacks:
-            for i, m in zip(members, self._advance_stack(stack, members, to_samples, bar)):
+        for stack, members in self.fused:
+            for i, m in zip(members, self._advance_fused(stack, members, to_samples, bar)):
                 means[i] = m
         return means
 
     @torch.no_grad()
-    def _advance_stack(self, stack: StackedVAE, members: list[int], to_samples: int, bar) -> list[float]:
-        """Per minibatch, one batched ``fused_step`` for the whole stack, then the members' Adagrad updates; a
-        member whose bound goes NaN or inf stops there, its update not applied."""
+    def _advance_fused(self, stack: FusedVAE, members: list[int], to_samples: int, bar) -> list[float]:
+        """Per minibatch, one fused step (``FUSED_STEPS``) for all members of ``stack``, then their Adagrad
+        updates; a member whose bound goes NaN or inf stops there, its update not applied."""
         trainers = [self.trainers[i] for i in members]
         t0, cfg = trainers[0], trainers[0].config
+        step = FUSED_STEPS[cfg.algorithm]
         x = stack.workspace(MinibatchWorkspace, stack.k, cfg.batch_size, t0.x.shape[1]).x  # (K, M, D)
         active = [k for k, i in enumerate(members) if self.errors[i] is None and trainers[k].samples < to_samples]
         gens = [torch.Generator(t0.device) for _ in trainers]  # a member not advancing draws from a spare one
@@ -126,7 +129,7 @@ class Lockstep:
                 update = _adagrad_update([trainers[k] for k in active], stack)
             for k in active:
                 trainers[k].next_batch(gens[k], out=x[k])
-            bounds = type(t0).fused_step(stack, x, gens, cfg).tolist()  # (K,)
+            bounds = step(stack, x, gens, cfg).tolist()  # (K,)
             stepped = []
             for k in active:
                 if math.isfinite(bounds[k]):
