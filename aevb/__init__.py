@@ -3,8 +3,9 @@
 The package map, in layers that only import downwards (``pyproject.toml``'s import-linter contracts):
 
 - interfaces: ``cli`` (``python -m aevb``) and ``book`` (the scorecard, the chapters' knobs, the figure chapters'
-  steps, chapter 8's studies, chapter 12's benchmark (``benchmark``), the Sphinx extension);
-- ``experiments``: the paper's figures and the investigations' studies as grids of runs (``grids``), one run on
+  steps, chapter 8's Frey Face studies (``frey_split``, ``frey_latent_use``), chapter 12's Burda et al. benchmark
+  (``burda``), the Sphinx extension);
+- ``experiments``: the paper's figures and the studies (grids of runs beyond the figures) (``grids``), one run on
   disk (``runs``), their images, the results store (``store``), Fig. 3's x-axis accountings (``accounting``),
   measurements on stored models (``measurements``), the executors and the runner (``runner``);
 - ``learners``: Algorithm 1 (``aevb``: ``Trainer``, its autograd and fused steps; ``richer``: its richer
@@ -15,9 +16,9 @@ The package map, in layers that only import downwards (``pyproject.toml``'s impo
   ``reparam`` (§2.4), ``hmc``, ``evaluation`` (the lower bound, App. D, IWAE, AIS), ``densities`` (App. D's
   fitted densities), ``latent_use`` (active units, the z-free model), ``posteriors`` (full-covariance and inverse-autoregressive-flow
   q(z|x)), ``objectives`` (the ELBO and the importance-weighted bound for any of them), ``inference_gap``
-  (Cremer et al.'s approximation and amortization gaps), ``marginal_studies``, ``classifier``
-  (Fig. 4's class count), ``linear_gaussian`` (a model with exact answers), ``fused`` (the stacked back end of the
-  training step) and ``plots``;
+  (Cremer et al.'s approximation and amortization gaps), ``estimator_comparison`` (chapter 5's estimators side
+  by side), ``classifier`` (Fig. 4's class count), ``linear_gaussian`` (a model with exact answers), ``fused``
+  (the stacked back end of the training step) and ``plots``;
 - ``protocols``: the training protocols, §5's and Burda et al.'s (2015) preset (``burda_config``);
 - data: ``data`` (the §5 data sets, checked and cached);
 - settings: ``config`` (``TrainConfig``), ``validation`` (every knob's rule), ``datasets`` (the data sets'

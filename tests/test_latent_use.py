@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from aevb.book.latent_study import curves, final_rows, findings, kl_total, step_size_search
+from aevb.book.frey_latent_use import curves, final_rows, findings, kl_total, step_size_search
 from aevb.config import TrainConfig
 from aevb.evaluation import average_bound
 from aevb.latent_use import ACTIVE_THRESHOLD, active_units, independent_gaussian, latent_use

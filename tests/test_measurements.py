@@ -9,7 +9,7 @@ import torch
 from aevb.config import TrainConfig
 from aevb.experiments.grids import run_name, study_configs
 from aevb.experiments.measurements import (COLUMNS, DIMENSION_METHODS, appd_dimension, appd_repeats, fig3_ais, measure,
-                                           posterior_activity, read_study, study_path)
+                                           posterior_activity, read_measurement, measurement_path)
 from aevb.files import atomic_write_csv
 from aevb.experiments.runs import run
 from aevb.distributions import DiagonalGaussian
@@ -49,7 +49,7 @@ def test_fig3_ais_measures_both_splits_at_the_checkpoints_samples(run_dir):
 def test_measure_without_checkpoints_is_an_error_and_writes_nothing(tmp_path):
     with pytest.raises(FileNotFoundError, match="no run of measurement 'appd-dimension' has a checkpoint"):
         measure("appd-dimension", tmp_path, log=lambda m: None)
-    assert not study_path("appd-dimension", tmp_path).exists()
+    assert not measurement_path("appd-dimension", tmp_path).exists()
     with pytest.raises(ValueError, match="not one of"):
         measure("nope", tmp_path)
 
@@ -59,9 +59,9 @@ def test_measure_only_some_runs_keeps_the_rows_of_the_others(tmp_path, run_dir):
     names = [run_name(c) for c in study_configs("appd-dimension", 1)]
     shutil.copytree(run_dir, tmp_path / "runs" / names[0])
     old = {"run": names[1], "n_z": 3, "n_points": 5, "method": "AIS", "mean": -1.0, "se": 0.1, "seconds": 1.0}
-    atomic_write_csv(study_path("appd-dimension", tmp_path), [old], COLUMNS["appd-dimension"])
+    atomic_write_csv(measurement_path("appd-dimension", tmp_path), [old], COLUMNS["appd-dimension"])
     measure("appd-dimension", tmp_path, n_points=5, only=names[0], log=lambda m: None)
-    rows = read_study("appd-dimension", tmp_path)
+    rows = read_measurement("appd-dimension", tmp_path)
     assert [r["run"] for r in rows] == [names[0]] * 4 + [names[1]] and rows[-1]["mean"] == -1.0
 
 
@@ -75,15 +75,15 @@ def test_the_benchmark_of_a_burda_run(tmp_path):
     names = [run_name(c) for c in study_configs("burda", 1)]
     run(BURDA_TINY, tmp_path / "runs" / names[0])
     old = {c: 0 for c in COLUMNS["burda"]} | {"run": names[2], "posterior": "diagonal", "binarize": "dynamic"}
-    atomic_write_csv(study_path("burda", tmp_path), [old], COLUMNS["burda"])
+    atomic_write_csv(measurement_path("burda", tmp_path), [old], COLUMNS["burda"])
     measure("burda", tmp_path, n_points=30, only=names[0], ais_points=10, log=lambda m: None)
-    rows = read_study("burda", tmp_path)
+    rows = read_measurement("burda", tmp_path)
     assert [r["run"] for r in rows] == [names[0], names[2]] and rows[1]["iwae"] == 0
     a = rows[0]
     assert (a["samples"], a["passes"], a["stages"], a["n_points"], a["ais_points"]) == (4000, 4, 2, 30, 10)
     assert a["iwae"] > a["test_elbo"] + 0.5 and abs(a["ais"] - a["iwae_on_ais"]) < 0.3  # measured 0.02
     assert 0 <= a["active_units"] <= 2 and a["iwae_se"] > 0 and a["train_seconds"] > 0
-    gap = {r["quantity"]: r for r in read_study("inference-gap", tmp_path) if r["run"] == names[0]}
+    gap = {r["quantity"]: r for r in read_measurement("inference-gap", tmp_path) if r["run"] == names[0]}
     assert set(gap) == set(QUANTITIES) and all(r["points"] == 10 for r in gap.values())
     assert gap["log_px"]["mean"] == pytest.approx(a["ais"], abs=1e-4)
     assert gap["approximation_gap"]["mean"] + gap["amortization_gap"]["mean"] == pytest.approx(

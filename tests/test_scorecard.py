@@ -13,7 +13,7 @@ from aevb.book.claims import CLAIMS, READINGS, SENTENCES
 from aevb.book.scorecard import (Row, appd_rows, appe_readings, appe_table, estimator_evidence, estimator_rows,
                                  fig3_reading_rows, html_table, scorecard, summary_html, tally, verdict_class)
 from aevb.book.verdicts import APPD_AGREEMENT, CAVEAT, FAILS, HOLDS, ORDERING, UNTESTED, VERDICTS, Panel
-from aevb.experiments.measurements import COLUMNS, study_path
+from aevb.experiments.measurements import COLUMNS, measurement_path
 from aevb.experiments.grids import SEEDS
 from aevb.experiments.store import RESULTS_DIR, figure_runs, read_index
 from aevb.files import atomic_write_csv
@@ -91,7 +91,7 @@ def test_app_d_rows_follow_their_file(tmp_path):
     def dimension(gaps):
         rows = [{"run": f"z{z}", "n_z": z, "n_points": 100, "method": m, "mean": -100.0 + (g if m == "App. D" else 0),
                  "se": 0.5, "seconds": 1.0} for z, g in gaps.items() for m in ("App. D", "AIS")]
-        atomic_write_csv(study_path("appd-dimension", tmp_path), rows, COLUMNS["appd-dimension"])
+        atomic_write_csv(measurement_path("appd-dimension", tmp_path), rows, COLUMNS["appd-dimension"])
         return [r.verdict for r in appd_rows(tmp_path)]
     small, big = APPD_AGREEMENT / 2, APPD_AGREEMENT * 3
     assert dimension({2: small, 3: small, 5: big, 10: big}) == ["holds", "holds"]
@@ -109,7 +109,7 @@ def test_a_fig3_margin_within_app_ds_error_is_not_decided_by_app_d(tmp_path):
     row = {"n_points": 1000, "seeds": 5, "mean": -140.0, "sd_of_mean": 0.1, "mean_point_sd": 1.0,
            "max_point_sd": 5.0, "ais_points": 100, "ais_subset": -140.0, "seconds": 1.0}
     big = 10 * max(margins) + 50
-    atomic_write_csv(study_path("appd-repeats", store), [dict(row, run="mnist-mcem-z3-h100-n50000-hmc-s0",
+    atomic_write_csv(measurement_path("appd-repeats", store), [dict(row, run="mnist-mcem-z3-h100-n50000-hmc-s0",
                                                               appd_subset=-140.0 + big)], COLUMNS["appd-repeats"])
     after = {r.claim.key: r for r in fig3_reading_rows(store)}["fig3-mcem-50000"]
     assert after.verdict == "holds with a caveat" and "not yet decided by AIS" in after.panels[0].note
@@ -132,7 +132,7 @@ def test_a_fig3_margin_within_app_ds_error_is_decided_by_ais_where_measured(tmp_
     def write(ais_of, samples_of=lambda r: int(r["curve"][-1]["samples"])):
         rows = [{"run": r["name"], "samples": samples_of(r), "split": split, "n_points": 500, "appd": -100.0,
                  "ais": ais_of(r), "ais_se": 0.1, "seconds": 1.0} for r in runs for split in ("train", "test")]
-        atomic_write_csv(study_path("fig3-ais", store), rows, COLUMNS["fig3-ais"])
+        atomic_write_csv(measurement_path("fig3-ais", store), rows, COLUMNS["fig3-ais"])
         return {r.claim.key: r for r in fig3_reading_rows(store)}["fig3-mcem-50000"]
 
     behind = write(lambda r: -200.0 if r["config"].algorithm == "aevb" else -180.0)  # App. D's error: 80-100 nats

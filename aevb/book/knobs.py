@@ -26,7 +26,7 @@ CHAPTER_RULES: dict[str, Callable] = {
     "L_values": sizes, "n_repeats": positive_int, "mnist_hidden": positive_int, "mnist_n_z": positive_int,
     "mnist_budget": positive_int, "mnist_lr": positive_number, "family_samples": positive_int,
     "n_exact_points": positive_int, "fig3_budget": positive_int, "iwae_k": positive_int, "ais_chains": positive_int,
-    "ais_steps": positive_int, "n_z_values": sizes, "study_budget": positive_int, "study_points": positive_int,
+    "ais_steps": positive_int, "n_z_values": sizes, "dimension_budget": positive_int, "dimension_points": positive_int,
     "density_models": positive_int, "density_points": positive_int,
     "algorithms": algorithms, "trace_samples": positive_int,
     "trace_lr": positive_number, "trace_every": positive_int, "n_draws": positive_int, "n_codes": positive_int,
@@ -35,7 +35,7 @@ CHAPTER_RULES: dict[str, Callable] = {
     "results_dir": lambda v: None if v is None else text(v) and "None or a directory",
     "workers": positive_int, "check_run": text, "check_samples": positive_int, "check_atol": positive_number,
     "study_check_run": text, "study_check_samples": positive_int,
-    # chapter 8's Frey Face split study (aevb.book.studies)
+    # chapter 8's Frey Face split study (aevb.book.frey_split)
     "split_samples": positive_int,
     # chapter 10's class coverage of the MNIST manifold (aevb.classifier)
     "coverage_seeds": lambda v: None if isinstance(v, (list, tuple)) and v and len(set(v)) == len(v) and all(

@@ -68,7 +68,7 @@ from aevb.estimators import gradient_variance, sgvb_a, sgvb_b
 from aevb.experiments.accounting import compare
 from aevb.experiments.grids import APPE_BUDGET, SEEDS
 from aevb.experiments.images import load_images
-from aevb.experiments.measurements import FIG3_AIS_POINTS, read_study
+from aevb.experiments.measurements import FIG3_AIS_POINTS, read_measurement
 from aevb.experiments.runs import read_run_config
 from aevb.experiments.store import RESULTS_DIR, figure_runs
 from aevb.linear_gaussian import LinearEncoder, LinearGaussian
@@ -280,14 +280,15 @@ def mcem_full_set_row(results_dir: Path) -> Row:
 def appd_errors(results_dir: Path) -> dict[str, float]:
     """|App. D − AIS| (nats) on each Fig. 3 model's first test points, by run name (the ``appd-repeats``
     measurement of the seed-0 models): App. D's measured error where ``fig3-ais`` has not measured a run."""
-    return {r["run"]: abs(r["appd_subset"] - r["ais_subset"]) for r in read_study("appd-repeats", results_dir) or []}
+    return {r["run"]: abs(r["appd_subset"] - r["ais_subset"])
+            for r in read_measurement("appd-repeats", results_dir) or []}
 
 
 def fig3_ais(results_dir: Path, runs: list[dict]) -> dict:
     """The ``fig3-ais`` rows of the stored Fig. 3 runs measured at the samples their curve ends at: {(run, split):
     row} (a row measured on an earlier checkpoint than the curve's end is left out)."""
     ends = {r["name"]: int(r["curve"][-1]["samples"]) for r in runs if r["curve"]}
-    return {(m["run"], m["split"]): m for m in read_study("fig3-ais", results_dir) or []
+    return {(m["run"], m["split"]): m for m in read_measurement("fig3-ais", results_dir) or []
             if ends.get(m["run"]) == int(m["samples"])}
 
 
@@ -399,7 +400,7 @@ def appe_table(pairs: list[ReadingPair]) -> str:
 
 
 def _appd_gaps(results_dir: Path) -> dict[int, float] | None:
-    rows = read_study("appd-dimension", results_dir)
+    rows = read_measurement("appd-dimension", results_dir)
     if not rows:
         return None
     by = {(int(r["n_z"]), r["method"]): float(r["mean"]) for r in rows}

@@ -80,15 +80,15 @@ TEXT_COLUMNS = ("run", "method", "posterior", "binarize", "quantity", "split")
 DIMENSION_METHODS = ("App. D", "App. D, fixed step", "AIS", "IWAE k=1000")
 
 
-def study_path(name: str, results_dir: str | Path = RESULTS_DIR) -> Path:
+def measurement_path(name: str, results_dir: str | Path = RESULTS_DIR) -> Path:
     """Where measurement ``name`` is kept: ``results_dir/studies/NAME.csv``."""
     return Path(results_dir) / "studies" / f"{name}.csv"
 
 
-def read_study(name: str, results_dir: str | Path = RESULTS_DIR) -> list[dict] | None:
+def read_measurement(name: str, results_dir: str | Path = RESULTS_DIR) -> list[dict] | None:
     """The rows of measurement ``name`` in the store (numbers as float, ``run`` and ``method`` as text), or None
     where it has not been measured; a torn or foreign file is a ``StoreError`` naming it."""
-    path = study_path(name, results_dir)
+    path = measurement_path(name, results_dir)
     if not path.exists():
         return None
     rows = list(csv.DictReader(io.StringIO(read_text(path), newline="")))
@@ -243,15 +243,16 @@ def measure(name: str, results_dir: str | Path = RESULTS_DIR, n_points: int | No
             log=print, ais_points: int | None = None) -> Path:
     """Run measurement ``name`` (``MEASUREMENTS``) on the stored runs it concerns that have a checkpoint here (those
     matching ``only``, comma-separated shell patterns, where given: the rows of the others already in the file are
-    kept), and write the rows to ``study_path(name)`` atomically (``burda`` also ``inference-gap``); an error, and
-    the files left as they were, where no run was measured. ``n_points``: the test points (defaults 1000, 100 and
+    kept), and write the rows to ``measurement_path(name)`` atomically (``burda`` also ``inference-gap``); an error,
+    and the files left as they were, where no run was measured. ``n_points``: the test points (defaults 1000, 100 and
     the whole test set); ``ais_points``: the first of them also estimated by AIS (``AIS_POINTS``)."""
     if name not in MEASUREMENTS:
         raise ValueError(f"measurement {name!r} is not one of {MEASUREMENTS}")
     configs = select(_configs(name), only)
     names = {run_name(c) for c in configs}
     files = [name] + (["inference-gap"] if name == "burda" else [])
-    kept = {f: [r for r in (read_study(f, results_dir) or []) if r["run"] not in names] if only else [] for f in files}
+    kept = {f: [r for r in (read_measurement(f, results_dir) or []) if r["run"] not in names] if only else []
+            for f in files}
     n_points = n_points or {"appd-repeats": 1000, "appd-dimension": 100, "burda": 10_000,
                             "fig3-ais": FIG3_AIS_POINTS}[name]
     rows: dict[str, list] = {f: [] for f in files}
@@ -274,13 +275,13 @@ def measure(name: str, results_dir: str | Path = RESULTS_DIR, n_points: int | No
             log(f"  {run_dir.name}: " + "; ".join(f"{r.get('method', 'App. D')} {r['mean']:.2f}" for r in new[name]))
         for f in files:
             rows[f] += new[f]
-    path = study_path(name, results_dir)
+    path = measurement_path(name, results_dir)
     if not rows[name]:
         train = "python -m aevb figure 3" if name in ("appd-repeats", "fig3-ais") else f"python -m aevb study {name}"
         raise FileNotFoundError(f"no run of measurement {name!r} has a checkpoint in {results_dir}: train them "
                                 f"first ({train}); {path} left as it was")
     order = [run_name(c) for c in _configs(name)]
     for f in files:
-        atomic_write_csv(study_path(f, results_dir), sorted(kept[f] + rows[f], key=lambda r: order.index(r["run"])),
-                         COLUMNS[f])
+        atomic_write_csv(measurement_path(f, results_dir),
+                         sorted(kept[f] + rows[f], key=lambda r: order.index(r["run"])), COLUMNS[f])
     return path

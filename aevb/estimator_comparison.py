@@ -1,11 +1,11 @@
-"""Side-by-side studies of the marginal-likelihood estimators (App. D, IWAE, AIS) for the book.
+"""Chapter 5's comparisons of the marginal-likelihood estimators (App. D, IWAE, AIS), side by side.
 
 - ``error_vs_compute``: each estimator at several budgets on a model whose log p(x) is known, with the
   cost counted as evaluations of log p(x, z) (or its gradient) per datapoint.
 - ``side_by_side``: the three estimators on one model and data set, with wall time.
-- ``dimension_study``: App. D against AIS and IWAE as the latent dimension grows (the paper: App. D is
+- ``by_dimension``: App. D against AIS and IWAE as the latent dimension grows (the paper: App. D is
   reliable only below about 5 dimensions).
-- ``density_study``: App. D's error per point for each density q (a full-covariance Gaussian; the authors' KDE,
+- ``by_density``: App. D's error per point for each density q (a full-covariance Gaussian; the authors' KDE,
   ``aevb.densities``) and each HMC sampler (fixed or jittered step size), with each chain's lag-1
   autocorrelation and effective sample size; ``density_summary`` and ``sampler_summary`` sum it up, and
   ``linear_gaussian_problems`` gives models with exact log p(x) for it.
@@ -69,7 +69,7 @@ def side_by_side(model, x: torch.Tensor, iwae_k: int = 5000, ais_chains: int = A
     return rows
 
 
-def dimension_study(models: dict[int, torch.nn.Module], x: torch.Tensor, iwae_k: int = 1000,
+def by_dimension(models: dict[int, torch.nn.Module], x: torch.Tensor, iwae_k: int = 1000,
                     ais_steps: int = 200, seed: int = 0) -> list[dict]:
     """For trained models keyed by N_z: rows {n_z, appd, iwae, ais, appd_minus_ais} (means over x, nats).
 
@@ -107,7 +107,7 @@ def chain_diagnostics(samples: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"lag1": autocorrelation(samples, 1)[1].amin(-1), "ess_sq": effective_sample_size(sq).amin(-1)}
 
 
-def density_study(problems: dict[str, tuple], samplers: dict[str, float] = SAMPLERS, densities=DENSITIES,
+def by_density(problems: dict[str, tuple], samplers: dict[str, float] = SAMPLERS, densities=DENSITIES,
                   n_samples: int = 50, seed: int = 0) -> list[dict]:
     """App. D (L = ``n_samples``) on every problem {name: (model, x, exact log p(x))}, the i-th seeded seed + i,
     for each sampler {name: step_jitter}; each density is fitted to the same chains. One row per point:
@@ -144,7 +144,7 @@ def _groups(rows: list[dict], *keys: str) -> dict[tuple, list[dict]]:
 
 
 def density_summary(rows: list[dict]) -> list[dict]:
-    """``density_study``'s errors per (sampler, density): {sampler, density, problems, points, mean (error),
+    """``by_density``'s errors per (sampler, density): {sampler, density, problems, points, mean (error),
     mean_abs, worst (largest |error| of a point), worst_problem_mean (largest |mean error| of a problem), in nats;
     bandwidth, the KDE's median factor over Scott's (NaN for other densities)}."""
     out = []
@@ -159,7 +159,7 @@ def density_summary(rows: list[dict]) -> list[dict]:
 
 
 def sampler_summary(rows: list[dict]) -> list[dict]:
-    """``density_study``'s chains per sampler: {sampler, chains, kept, lag1 (median of the chains' most negative
+    """``by_density``'s chains per sampler: {sampler, chains, kept, lag1 (median of the chains' most negative
     lag-1 autocorrelation), resonating (fraction of chains below ``RESONATING``), ess_sq_median, ess_sq_min}."""
     out = []
     for (sampler,), sel in _groups(rows, "sampler").items():

@@ -1,17 +1,17 @@
-"""The book's App. D density study (aevb/marginal_studies.py): its rows, its summaries, and that it measures what
-tests/test_evaluation.py measures (the same models, points and chains give the same errors)."""
+"""Chapter 5's App. D density comparison (aevb/estimator_comparison.py): its rows, its summaries, and that it
+measures what tests/test_evaluation.py measures (the same models, points and chains give the same errors)."""
 import math
 
 import torch
 
-from aevb.marginal_studies import (SAMPLERS, density_study, density_summary, linear_gaussian_problems,
+from aevb.estimator_comparison import (SAMPLERS, by_density, density_summary, linear_gaussian_problems,
                                    sampler_summary)
 from tests.test_evaluation import _app_d_errors
 
 
-def test_density_study_rows_summaries_and_the_jittered_gaussian():
+def test_by_density_rows_summaries_and_the_jittered_gaussian():
     problems = linear_gaussian_problems(n_models=2, n_points=16)
-    rows = density_study(problems)
+    rows = by_density(problems)
     assert len(rows) == 2 * 2 * 2 * 16  # problems × samplers × densities × points
     assert set(rows[0]) == {"problem", "sampler", "density", "point", "error", "lag1", "ess_sq", "kept",
                             "bandwidth"}

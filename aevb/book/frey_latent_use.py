@@ -22,7 +22,7 @@ STUDY = "frey-latent-use"
 SEEDS = (0, 1, 2, 3)
 
 
-def study_runs(results_dir: str | Path | None = None, seeds=SEEDS) -> list[dict]:
+def latent_use_runs(results_dir: str | Path | None = None, seeds=SEEDS) -> list[dict]:
     """The stored runs of the study in ``results_dir`` (None: the committed store) by
     ``aevb.experiments.store.figure_runs``, each with ``lr_search`` (the §5 search's scores by step size) added;
     a run not trained yet has an empty curve."""

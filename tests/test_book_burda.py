@@ -7,10 +7,10 @@ import shutil
 import pytest
 import torch
 
-from aevb.book.benchmark import (benchmark_facts, benchmark_findings, benchmark_rows, benchmark_runs,
+from aevb.book.burda import (benchmark_facts, benchmark_findings, benchmark_rows, benchmark_runs,
                                  benchmark_table, gap_rows, gap_table, label)
 from aevb.experiments.grids import BURDA_SHORT_STAGES, study_configs
-from aevb.experiments.measurements import PUBLISHED, read_study
+from aevb.experiments.measurements import PUBLISHED, read_measurement
 from aevb.experiments.store import RESULTS_DIR
 from aevb.models import BernoulliDecoder
 from aevb.protocols import stage_budget
@@ -43,7 +43,7 @@ def store():
 def test_the_committed_benchmark_reads_and_tabulates(store):
     runs, rows, gaps = store
     assert [r["name"] for r in runs] == [r["name"] for r in benchmark_runs(RESULTS_DIR)]
-    measured = read_study("burda", RESULTS_DIR)
+    measured = read_measurement("burda", RESULTS_DIR)
     assert measured is not None and len(measured) == len(rows) == len(study_configs("burda", 1)) == 6
     assert [r["model"] for r in rows] == [label(r["config"]) for r in runs]
     by = {r["model"]: r for r in rows}

@@ -27,7 +27,7 @@ import torch
 from aevb.book.figures import store_dir
 from aevb.config import TrainConfig
 from aevb.data import load_split
-from aevb.experiments.measurements import IWAE_K, PUBLISHED, published_row, read_study
+from aevb.experiments.measurements import IWAE_K, PUBLISHED, published_row, read_measurement
 from aevb.experiments.store import figure_runs
 from aevb.plots import DRAW_WIDTH, Table, palette, table
 from aevb.protocols import BURDA_N_TRAIN, BURDA_PASSES, passes_done
@@ -56,7 +56,7 @@ def benchmark_rows(runs: list[dict], results_dir: str | Path | None = None) -> l
     (−the k = 5000 bound) ± s.e. on n points, AIS and the bound on the AIS subset, active units, the encoder's
     ELBO as an NLL (``elbo_nll``, measured rows only) and the published NLL and active units of its row of Burda
     et al.'s Table 1 (None where it has none or is not measured)."""
-    measured = {r["run"]: r for r in read_study("burda", store_dir(results_dir)) or []}
+    measured = {r["run"]: r for r in read_measurement("burda", store_dir(results_dir)) or []}
     out = []
     for r in runs:
         c, m = r["config"], measured.get(r["name"])
@@ -108,7 +108,7 @@ def benchmark_table(rows: list[dict]) -> Table:
 def gap_rows(runs: list[dict], results_dir: str | Path | None = None) -> list[dict]:
     """Per run with a measured inference gap: log p(x) (AIS), the ELBO of q* and of the encoder, the two gaps and
     their sum, each ± its standard error over the points."""
-    gaps = read_study("inference-gap", store_dir(results_dir)) or []
+    gaps = read_measurement("inference-gap", store_dir(results_dir)) or []
     out = []
     for r in runs:
         mine = {g["quantity"]: g for g in gaps if g["run"] == r["name"]}
