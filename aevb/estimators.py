@@ -11,7 +11,7 @@ L(θ, φ; x) = E_q[−log q(z|x) + log p(x, z)]                         (eq. 2)
   as a surrogate whose gradient is that estimate.
 - ``neg_kl_std_normal``: App. B, −KL(N(μ, σ²) ‖ N(0, I)) = ½ Σ_j (1 + log σ_j² − μ_j² − σ_j²).
 
-All take a model and an encoder speaking the protocol of ``aevb.models`` and return (B,).
+All take a model and an encoder with the interface of ``aevb.models`` and return (B,).
 """
 from __future__ import annotations
 

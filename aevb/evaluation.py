@@ -7,7 +7,7 @@
 - ``iwae_bound``: the importance-weighted bound of Burda et al. (2015).
 - ``ais``: annealed importance sampling with HMC transitions (Neal 2001; Wu et al. 2017), with the
   reverse chain of bidirectional Monte Carlo (Grosse et al. 2015) on simulated data.
-All speak the model protocol of ``aevb.models`` and return one estimate per datapoint, (B,).
+All take a model with the interface of ``aevb.models`` and return one estimate per datapoint, (B,).
 """
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def log_marginal_hmc(model, x: torch.Tensor, n_samples: int = 50, n_leapfrog: in
        (dpkingma/anglepy ``hmc_est.py``: bandwidth chosen on a split of the L samples).
     3. On the L fresh samples z_l: 1/p(x) ≈ (1/L) Σ_l q(z_l) / (p(z_l) p(x|z_l)), in log space:
        log p(x) ≈ log L − logsumexp_l [log q(z_l) − log p(x, z_l)].
-    Defaults follow the paper's Fig. 3 protocol (L = 50, 4 leapfrog steps, 90% acceptance). The paper
+    Defaults follow the paper's Fig. 3 settings (L = 50, 4 leapfrog steps, 90% acceptance). The paper
     gives no warm-up length, initial state or density family: ours are 300 adapted transitions (100 left
     a few chains with poorly tuned step sizes and errors of several nats on the linear-Gaussian test), the
     encoder's mean (without encoder, the best of 1000 prior draws), and a full-covariance Gaussian (the
@@ -246,7 +246,7 @@ def ais(model, x: torch.Tensor, n_chains: int = 16, n_steps: int = 500, n_leapfr
 def log_marginal(model, x: torch.Tensor, method: str = "hmc", seed: int = 0, k: int = 5000,
                  n_chains: int = 8, n_steps: int = 500, density: str = "gaussian") -> torch.Tensor:
     """log p(x) per datapoint by ``method``: x: (B, D) -> (B,). ``k`` is IWAE's sample count, ``n_chains``
-    and ``n_steps`` AIS's; App. D uses the paper's Fig. 3 protocol with q of family ``density`` (see
+    and ``n_steps`` AIS's; App. D uses the paper's Fig. 3 settings with q of family ``density`` (see
     ``log_marginal_hmc``)."""
     if method == "hmc":
         return log_marginal_hmc(model, x, seed=seed, density=density)

@@ -61,16 +61,16 @@ def test_gradients_and_bounds_are_autograds(dataset, hidden, algorithm, n_sample
                     q.add_(torch.randn_like(q) * 0.3)
                     p.copy_(q)
         x = torch.rand(2, 9, models[0].d_x, generator=torch.Generator().manual_seed(3)).to(device)
-        stack = FusedVAE(models)
+        vae = FusedVAE(models)
         gens = [torch.Generator(device).manual_seed(10 + k) for k in range(2)]
         with torch.no_grad():
-            step = FUSED_STEPS["aevb" if algorithm == "aevb" else "wake-sleep"]
-            bound = step(stack, x, gens, dataclasses.replace(SMALL, n_samples=n_samples))
+            step = FUSED_STEPS[Trainer if algorithm == "aevb" else WakeSleepTrainer]
+            bound = step(vae, x, gens, dataclasses.replace(SMALL, n_samples=n_samples))
         for k in range(2):
             ref_bound, ref_grads = _autograd_grads(refs[k], x[k], 10 + k, algorithm, n_samples)
             assert abs(bound[k].item() - ref_bound.item()) < 1e-10 * abs(ref_bound.item())
             for (name, p), g in zip(models[k].named_parameters(), ref_grads):
-                err = ((stack.grads[p] - g).norm() / g.norm()).item()
+                err = ((vae.grads[p] - g).norm() / g.norm()).item()
                 assert err < 1e-10, f"{name}: relative error {err:.1e}"
     finally:
         torch.set_default_dtype(torch.float32)
@@ -79,14 +79,14 @@ def test_gradients_and_bounds_are_autograds(dataset, hidden, algorithm, n_sample
 def test_module_parameters_are_views_of_the_fused_weights():
     models = [build_vae("frey", 2, (5,), seed=s) for s in (0, 1, 2)]
     before = [torch.cat([p.detach().flatten().clone() for p in m.parameters()]) for m in models]
-    stack = FusedVAE(models)
+    vae = FusedVAE(models)
     for m, b in zip(models, before):  # stacking keeps every value
         assert torch.equal(torch.cat([p.detach().flatten() for p in m.parameters()]), b)
     with torch.no_grad():
-        stack.encoder.head.w[1, 2, 0] = 7.0  # row 2 of the fused heads is log σ²'s first row (N_z = 2)
-        stack.decoder.head.b[2, -1] = 5.0  # the Gaussian decoder's last log σ² bias
+        vae.encoder.head.w[1, 2, 0] = 7.0  # row 2 of the fused heads is log σ²'s first row (N_z = 2)
+        vae.decoder.head.b[2, -1] = 5.0  # the Gaussian decoder's last log σ² bias
     assert models[1].encoder.log_var.weight[0, 0] == 7.0 and models[2].decoder.log_var.bias[-1] == 5.0
-    assert len(stack.grads) == sum(len(list(m.parameters())) for m in models)
+    assert len(vae.grads) == sum(len(list(m.parameters())) for m in models)
     with pytest.raises(ValueError, match="one shape"):
         FusedVAE([build_vae("mnist", 2, (5,)), build_vae("mnist", 3, (5,))])
 

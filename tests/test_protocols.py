@@ -17,9 +17,9 @@ from aevb.experiments.runs import train_command
 from aevb.learners import ALGORITHMS
 from aevb.learners.aevb import Trainer
 from aevb.learners.fused.group import FusedGroup, fused_key
-from aevb.protocols import (ANNEAL_EVERY, ANNEAL_TENFOLD, BURDA_BUDGET, BURDA_PASSES, BURDA_SETTINGS,
+from aevb.protocols import (ANNEAL_EVERY, ANNEAL_TENFOLD, BURDA_BUDGET, BURDA_PASSES, BURDA_SETTINGS, PROTOCOLS,
                             annealed_step_size, burda_config, passes_done, stage, stage_budget, stages_done, step_size)
-from aevb.validation import ParameterError
+from aevb.validation import PROTOCOL_NAMES, ParameterError
 
 CPU = torch.device("cpu")
 # Burda et al.'s optimiser on a tiny model: 40 training points in minibatches of 20, so 2 steps a pass
@@ -43,6 +43,28 @@ def test_the_schedule_against_its_definition():
     assert passes_done(100, 50, 20) == 2  # an epoch of 50 points in minibatches of 20 is two steps (40 samples)
     with pytest.raises(ValueError, match="stages 1 to 8"):
         stage_budget(9)
+
+
+def test_each_protocol_is_an_object_the_trainer_asks():
+    """``TrainConfig.protocol`` names an object (one per name) that gives the trainer its step size at a step, its loss
+    scaling, its optimiser and whether the fused path's Adagrad update is its own; the trainer holds it and takes
+    each from it (the values against their definitions, at steps inside and past a warm-up of 3 steps)."""
+    assert tuple(PROTOCOLS) == PROTOCOL_NAMES and all(p.name == n for n, p in PROTOCOLS.items())
+    paper, annealed, burda = PROTOCOLS["paper"], PROTOCOLS["annealed"], PROTOCOLS["burda"]
+    for step in (0, 2, 3, 1500, 2500):  # n_train 40, M 20: 2 steps a pass; 1500 samples (M 20) are 30,000
+        expected = 0.0 if step < 3 else 0.1
+        assert paper.step_size(0.1, step, 3, 40, 20) == expected
+        assert annealed.step_size(0.1, step, 3, 40, 20) == (0.0 if step < 3 else annealed_step_size(0.1, step * 20))
+        assert burda.step_size(0.1, step, 3, 40, 20) == step_size(0.1, step // 2)  # no warm-up: §5's start only
+    assert annealed.step_size(0.1, 5000, 3, 40, 20) == pytest.approx(0.1 * 10 ** (-0.01), rel=1e-12)  # 100,000
+    loss = torch.tensor(2.5)
+    assert paper.scale_loss(loss, 20) is loss and annealed.scale_loss(loss, 20) is loss
+    assert burda.scale_loss(loss, 20).item() == 50.0  # the minibatch's sum
+    assert (paper.fusable, annealed.fusable, burda.fusable) == (True, True, False)
+    x = load_split(TINY, "train", CPU)
+    t = Trainer(TINY, x, TINY.lr)
+    assert t.protocol is burda and type(t.opt) is torch.optim.Adam
+    assert type(paper.optimizer([{"params": [torch.zeros(2, requires_grad=True)]}], 0.1, CPU)) is torch.optim.Adagrad
 
 
 def test_the_preset_is_their_setting():

@@ -161,7 +161,7 @@ def test_a_nan_gradient_under_a_finite_loss_never_reaches_a_checkpoint(tmp_path,
     """Only the loss is checked at every step; a NaN gradient under a finite loss poisons the weights, the
     next loss is NaN and the run stops there, naming the poisoned weights, with the last good checkpoint on
     disk. A finite loss with a NaN gradient comes from no input we can give (a NaN input makes the loss NaN), so
-    a hook on the step of each path (``Trainer.train_step``, the fused ``FUSED_STEPS["aevb"]``) makes one weight's
+    a hook on the step of each path (``Trainer.train_step``, the fused ``FUSED_STEPS[Trainer]``) makes one weight's
     gradient NaN at step 24."""
     if not fused:
         real = Trainer.train_step
@@ -172,7 +172,7 @@ def test_a_nan_gradient_under_a_finite_loss_never_reaches_a_checkpoint(tmp_path,
             return real(self, x)
         monkeypatch.setattr(Trainer, "train_step", poisoned)
     else:
-        real, calls = FUSED_STEPS["aevb"], {"n": 0}
+        real, calls = FUSED_STEPS[Trainer], {"n": 0}
 
         def poisoned(stack, x, gens, config):
             bound = real(stack, x, gens, config)
@@ -180,7 +180,7 @@ def test_a_nan_gradient_under_a_finite_loss_never_reaches_a_checkpoint(tmp_path,
             if calls["n"] == 25:  # step 24: finite bound, NaN gradient for one weight
                 stack.decoder.head.gw.fill_(float("nan"))  # the decoder's head: decoder.out
             return bound
-        monkeypatch.setitem(FUSED_STEPS, "aevb", poisoned)
+        monkeypatch.setitem(FUSED_STEPS, Trainer, poisoned)
     with pytest.raises(NonFiniteError,
                        match="^training bound is nan; parameters decoder.out.weight are not finite at step 25 "):
         run(dataclasses.replace(TINY, fused=fused), tmp_path)
@@ -194,7 +194,7 @@ def test_non_finite_parameters_are_named_before_a_checkpoint(tmp_path, monkeypat
     is named there and that checkpoint is not written. No input we can give gets there: for a finite gradient
     Adagrad moves a weight by at most its step size, so a weight goes non-finite only by a non-finite gradient
     under a finite bound (see the test above). So a hook on the step of each path (``Trainer.train_step``,
-    the fused ``FUSED_STEPS["aevb"]``) sets a weight to inf through the model's attributes right after the last
+    the fused ``FUSED_STEPS[Trainer]``) sets a weight to inf through the model's attributes right after the last
     step before the checkpoint at 3000 samples (step 29)."""
     def corrupt(model):
         with torch.no_grad():
@@ -210,7 +210,7 @@ def test_non_finite_parameters_are_named_before_a_checkpoint(tmp_path, monkeypat
             return out
         monkeypatch.setattr(Trainer, "train_step", step)
     else:
-        real, calls = FUSED_STEPS["aevb"], {"n": 0}
+        real, calls = FUSED_STEPS[Trainer], {"n": 0}
 
         def step(stack, x, gens, config):
             bound = real(stack, x, gens, config)  # finite: the weights were
@@ -218,7 +218,7 @@ def test_non_finite_parameters_are_named_before_a_checkpoint(tmp_path, monkeypat
             if calls["n"] == 30:
                 corrupt(stack.models[0])
             return bound
-        monkeypatch.setitem(FUSED_STEPS, "aevb", step)
+        monkeypatch.setitem(FUSED_STEPS, Trainer, step)
     with pytest.raises(NonFiniteError, match="^parameters encoder.mu.bias are not finite at step 30 "
                                              "\\(after 3000 training samples\\)$"):
         run(dataclasses.replace(TINY, fused=fused), tmp_path)

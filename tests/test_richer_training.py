@@ -17,13 +17,13 @@ from aevb.experiments.runs import run as run_config
 from aevb.experiments.runs import train_command
 from aevb.learners import ALGORITHMS
 from aevb.learners.aevb import Trainer
-from aevb.learners.families import family_elbo
+from aevb.learners.families import FAMILIES, family_elbo, family_of
 from aevb.learners.fused.group import fused_key
 from aevb.models import VAE, GaussianEncoder, init_paper_
 from aevb.objectives import elbo
 from aevb.posteriors import FullCovarianceEncoder, IAFEncoder
 from aevb.rng import seeded
-from aevb.validation import MARGINAL_METHODS, ParameterError
+from aevb.validation import MARGINAL_METHODS, POSTERIOR_FAMILIES, ParameterError
 
 CPU = torch.device("cpu")
 TINY = TrainConfig(n_z=2, hidden=(20,), budget=2000, n_train=200, lr=0.02, eval_train_points=200,
@@ -139,6 +139,27 @@ def test_the_default_is_the_papers_path_bit_for_bit(data):
     with seeded(3, CPU):
         want = -ESTIMATORS["B"](ref, ref.encoder, x, 1).mean().item()
     assert loss == want
+
+
+def test_each_posterior_family_is_an_object_the_trainer_asks(data):
+    """``TrainConfig.posterior`` names an object (one per name) that gives the trainer its encoder, its training
+    bound and the bound its curve records; a trainer holds it and its model's encoder is the family's."""
+    assert tuple(FAMILIES) == POSTERIOR_FAMILIES and all(f.name == n for n, f in FAMILIES.items())
+    for name, cls in ENCODERS.items():
+        config = dataclasses.replace(TINY, posterior=name)
+        family = family_of(config)
+        t = Trainer(config, data[0], 0.01)
+        assert t.family is family and type(t.model.encoder) is cls
+        assert family.fusable == (name == "diagonal")
+        assert family.bound_estimator == ("B" if name == "diagonal" else family_elbo)
+        x = data[0][:5]
+        with seeded(3, CPU):
+            got = family.objective(t.model, x, config)  # (5,)
+        with seeded(3, CPU):
+            ref = (ESTIMATORS["B"](t.model, t.model.encoder, x, 1) if name == "diagonal" else
+                   elbo(t.model, t.model.encoder, x, 1))  # k = 1: estimator A with the family's exact log q
+        assert got.shape == (5,)
+        torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-4)  # other draws or estimators: nats apart
 
 
 def test_richer_steps_are_not_fused():

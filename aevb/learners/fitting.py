@@ -81,8 +81,8 @@ def checkpoint_schedule(config: TrainConfig) -> list[int]:
 
 
 def fit(config: TrainConfig, trainer_cls=None, on_checkpoint=None, resume: dict | None = None) -> TrainResult:
-    """Train with ``trainer_cls`` (default: the algorithm of ``config``, ``ALGORITHMS[config.algorithm]``) under
-    the §5 protocol.
+    """Train with ``trainer_cls`` (default: the algorithm of ``config``, ``ALGORITHMS[config.algorithm]``) in the
+    §5 fit loop: the step-size search where ``lr`` is None, evaluations and checkpoints.
 
     ``on_checkpoint(state)`` is called at every evaluation and every ``checkpoint_every`` samples with a
     dict that ``resume`` accepts to continue the run exactly (same minibatches, same noise, same curve).

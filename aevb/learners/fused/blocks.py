@@ -155,7 +155,7 @@ class FusedVAE:
         self._workspaces: dict[type, tuple[tuple, object]] = {}
 
     def empty(self, *shape: int) -> torch.Tensor:
-        """A new tensor of the stack's dtype and device."""
+        """A new tensor of the weights' dtype and device."""
         return _empty(self.encoder.head.w, *shape)
 
     def workspace(self, kind: type[W], *shape: int) -> W:

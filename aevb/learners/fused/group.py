@@ -20,7 +20,7 @@ from torch.optim.adagrad import adagrad
 from aevb.config import TrainConfig, seedless
 from aevb.learners.aevb import NonFiniteError
 from aevb.learners.fused.blocks import FusedVAE
-from aevb.learners.fused.steps import FUSED_STEPS
+from aevb.learners.fused.steps import fused_step_of
 
 
 def fused_key(trainer_cls: type, config: TrainConfig) -> tuple | None:
@@ -38,16 +38,16 @@ class MinibatchWorkspace:
     x: torch.Tensor  # (K, M, D)
 
     @classmethod
-    def allocate(cls, stack: FusedVAE, K: int, M: int, D: int) -> "MinibatchWorkspace":
-        return cls(x=stack.empty(K, M, D))
+    def allocate(cls, vae: FusedVAE, K: int, M: int, D: int) -> "MinibatchWorkspace":
+        return cls(x=vae.empty(K, M, D))
 
 
 HYPER = ("lr", "weight_decay", "lr_decay", "eps", "maximize", "fused", "foreach")  # an Adagrad group's settings
 
 
-def _adagrad_update(trainers: list, stack: FusedVAE):
-    """The optimizer steps of ``trainers`` of ``stack``: Adagrad in its functional form on their parameters, with
-    their gradients from ``stack.grads`` and each optimizer's own state (so checkpoints do not change); one call per
+def _adagrad_update(trainers: list, vae: FusedVAE):
+    """The optimizer steps of ``trainers`` of ``vae``: Adagrad in its functional form on their parameters, with
+    their gradients from ``vae.grads`` and each optimizer's own state (so checkpoints do not change); one call per
     set of settings (the models of one step size share one multi-tensor update, a few kernels on a GPU)."""
     calls: dict[tuple, tuple] = {}
     for t in trainers:
@@ -55,7 +55,7 @@ def _adagrad_update(trainers: list, stack: FusedVAE):
             params, grads, sums, steps = calls.setdefault(tuple(g[k] for k in HYPER), ([], [], [], []))
             for p in g["params"]:
                 params.append(p)
-                grads.append(stack.grads[p])
+                grads.append(vae.grads[p])
                 sums.append(t.opt.state[p]["sum"])
                 steps.append(t.opt.state[p]["step"])
 
@@ -99,19 +99,19 @@ class FusedGroup:
                     means[i] = self.trainers[i].advance(to_samples, bar)
                 except NonFiniteError as e:
                     self.errors[i] = e
-        for stack, members in self.fused:
-            for i, m in zip(members, self._advance_fused(stack, members, to_samples, bar)):
+        for vae, members in self.fused:
+            for i, m in zip(members, self._advance_fused(vae, members, to_samples, bar)):
                 means[i] = m
         return means
 
     @torch.no_grad()
-    def _advance_fused(self, stack: FusedVAE, members: list[int], to_samples: int, bar) -> list[float]:
-        """Per minibatch, one fused step (``FUSED_STEPS``) for all members of ``stack``, then their Adagrad
-        updates; a member whose bound goes NaN or inf stops there, its update not applied."""
+    def _advance_fused(self, vae: FusedVAE, members: list[int], to_samples: int, bar) -> list[float]:
+        """Per minibatch, one fused step (``fused_step_of`` their trainer class) for all members of ``vae``, then
+        their Adagrad updates; a member whose bound goes NaN or inf stops there, its update not applied."""
         trainers = [self.trainers[i] for i in members]
         t0, cfg = trainers[0], trainers[0].config
-        step = FUSED_STEPS[cfg.algorithm]
-        x = stack.workspace(MinibatchWorkspace, stack.k, cfg.batch_size, t0.x.shape[1]).x  # (K, M, D)
+        step = fused_step_of(type(t0))
+        x = vae.workspace(MinibatchWorkspace, vae.k, cfg.batch_size, t0.x.shape[1]).x  # (K, M, D)
         active = [k for k, i in enumerate(members) if self.errors[i] is None and trainers[k].samples < to_samples]
         gens = [torch.Generator(t0.device) for _ in trainers]  # a member not advancing draws from a spare one
         for k in active:
@@ -122,14 +122,14 @@ class FusedGroup:
             gens[k] = torch.Generator(t0.device)
 
         totals = [[0.0, 0] for _ in trainers]
-        update = _adagrad_update([trainers[k] for k in active], stack)
+        update = _adagrad_update([trainers[k] for k in active], vae)
         start = time.perf_counter()
         while active:
             if any([trainers[k].sync_lr() for k in active]):  # a warm-up began or ended: the step sizes changed
-                update = _adagrad_update([trainers[k] for k in active], stack)
+                update = _adagrad_update([trainers[k] for k in active], vae)
             for k in active:
                 trainers[k].next_batch(gens[k], out=x[k])
-            bounds = step(stack, x, gens, cfg).tolist()  # (K,)
+            bounds = step(vae, x, gens, cfg).tolist()  # (K,)
             stepped = []
             for k in active:
                 if math.isfinite(bounds[k]):
@@ -139,7 +139,7 @@ class FusedGroup:
                     trainers[k].seconds += time.perf_counter() - start
                     leave(k)
             if len(stepped) < len(active):
-                update = _adagrad_update([trainers[k] for k in stepped], stack)
+                update = _adagrad_update([trainers[k] for k in stepped], vae)
             update()
             for k in stepped:
                 t = trainers[k]
@@ -153,6 +153,6 @@ class FusedGroup:
                 trainers[k].seconds += time.perf_counter() - start
                 leave(k)
             if len(still) < len(stepped):
-                update = _adagrad_update([trainers[k] for k in still], stack)
+                update = _adagrad_update([trainers[k] for k in still], vae)
             active = still
         return [-math.inf if self.errors[i] else totals[k][0] / max(totals[k][1], 1) for k, i in enumerate(members)]
