@@ -1,0 +1,156 @@
+"""Chapter 9 (Figure 3, §5: the estimated marginal likelihood): its tables and the numbers its prose states,
+computed here so that the chapter's cells only call, show and glue.
+
+- ``accounting_figure``: the N_train = 1000 panel under every accounting of ``aevb.experiments.accounting``;
+- ``accountings``: AEVB against each baseline under every accounting, as a table, and the MCEM numbers the prose
+  states (``mcem1000_*``, ``ahead_share``);
+- ``moved_since``: how far the stored curves moved from App. D's fixed-step measurement
+  (``results/studies/fig3_fixed_step_appd.csv``), as a table, and ``moved_*``;
+- ``appd_repeats``: App. D's estimate repeated over seeds, against AIS (``python -m aevb measure appd-repeats``),
+  as a table, and ``repeat_*``, ``ais_diff_*``, ``ais1000_*``, ``appd1000_*``;
+- ``appe_curves``, ``appe_facts`` and ``appe_shown``: Fig. 3's runs under App. E's two readings of the step size.
+
+Every function returns what the page shows (a table, or a line saying what is missing) and the numbers, by name,
+for MyST-NB ``glue`` (``aevb.book.chapter.glue_all``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+import seaborn as sns
+from IPython.display import HTML, Markdown
+
+from aevb.book.figures import accounting_curves, accounting_rows, moved, seed_runs, store_dir
+from aevb.book.scorecard import ReadingPair, appe_table
+from aevb.book.verdicts import AHEAD_SHARE
+from aevb.experiments.grids import APPE_BUDGET, FIG3_N_TRAIN, SEEDS
+from aevb.experiments.measurements import read_measurement
+from aevb.plots import COLORS, Table, curves_frame, table
+
+MOVED_STUDY = "fig3_fixed_step_appd.csv"  # under the store's studies/: App. D with a fixed step, measured then
+APPE_READINGS = {"paper": "(a) Adagrad's decay", "annealed": "(b) explicit schedule"}  # protocol -> label
+REPEATS_MISSING = ("**`results/studies/appd-repeats.csv` is not in the store** "
+                   "(`python -m aevb measure appd-repeats`, where the Fig. 3 checkpoints are).")
+REPEATS_FACTS = ("repeat_sd_max", "repeat_point_sd", "ais_diff_min", "ais_diff_max", "ais1000_aevb", "ais1000_wake",
+                 "ais1000_mcem", "appd1000_aevb", "appd1000_wake", "appd1000_mcem")
+
+
+def accounting_figure(runs: Iterable[dict], n_train: int = 1000):
+    """The Fig. 3 panel ``n_train`` under each accounting (a panel per accounting, log x-axis), as a seaborn
+    ``FacetGrid``; None where the panel has no stored curve."""
+    long = pd.DataFrame(accounting_curves(runs, n_train))
+    if not len(long):
+        return None
+    g = sns.relplot(data=long, x="x", y="log p(x)", hue="algorithm", style="split", col="accounting", col_wrap=2,
+                    kind="line", marker="o", markersize=3, height=2.6, aspect=1.15, facet_kws={"sharex": False},
+                    palette={a: COLORS[a] for a in ("aevb", "wake-sleep", "mcem")})
+    g.set(xscale="log", ylim=(long["log p(x)"].quantile(0.05) - 5, long["log p(x)"].max() + 3))
+    for ax, title in zip(g.axes.flat, g.col_names):
+        ax.set_title(f"x-axis: {title}")
+    g.figure.suptitle(f"Figure 3, $N_{{train}}$ = {n_train}, under each accounting", y=1.02)
+    return g
+
+
+def accountings(runs: Iterable[dict]):
+    """AEVB against each baseline of every Fig. 3 panel under every accounting (``accounting_rows``): the table
+    shown (a pandas ``Styler``; None where no panel has both curves) and the numbers the prose states: for the
+    N_train = 1,000 panel against MCEM, ``mcem1000_{accounting}_{split}_diff`` (AEVB − MCEM at the end, nats) and
+    ``_ahead`` ("k/m"), ``mcem1000_wins`` (the accountings under which AEVB is ahead at ``AHEAD_SHARE`` of the
+    shared evaluations or more, train and test together) and ``ahead_share``."""
+    runs = list(runs)
+    acc = pd.DataFrame([dict(r, panel=f"N_train={n:,}") for n in FIG3_N_TRAIN for r in accounting_rows(runs, n)])
+    if not len(acc):
+        return None, {}
+    shown = acc.drop(columns="share").style.format(
+        {"x at the end": "{:,.0f}", "AEVB": "{:.2f}", "baseline value": "{:.2f}", "AEVB − baseline": "{:+.2f}"}
+    ).hide(axis="index")
+    facts = {}
+    mcem = acc[(acc.panel == "N_train=1,000") & (acc.baseline == "mcem")]
+    for (accounting, split), row in mcem.set_index(["accounting", "split"]).iterrows():
+        facts[f"mcem1000_{accounting}_{split}_diff"] = float(row["AEVB − baseline"])
+        facts[f"mcem1000_{accounting}_{split}_ahead"] = row["AEVB ahead"]
+    counts = mcem.assign(k=mcem["AEVB ahead"].str.split("/").str[0].astype(int),
+                         m=mcem["AEVB ahead"].str.split("/").str[1].astype(int)).groupby("accounting")[["k", "m"]].sum()
+    wins = [a for a, r in counts.iterrows() if r["m"] and r["k"] / r["m"] >= AHEAD_SHARE]
+    facts["mcem1000_wins"] = ", ".join(wins) if wins else "none"
+    facts["ahead_share"] = AHEAD_SHARE
+    return shown, facts
+
+
+def moved_since(runs: Iterable[dict], results_dir: str | Path | None = None):
+    """How far each stored curve moved since App. D was measured with a fixed step (``moved`` on the store's
+    ``studies/fig3_fixed_step_appd.csv``): the table shown (a ``Styler``, or a line saying no run is still that
+    trajectory) and ``moved_runs`` (how many runs), ``moved_max`` and ``moved_mean`` (the largest and the mean
+    absolute change of the marginal-likelihood columns, nats, as text; "–" where none)."""
+    changes = pd.DataFrame(moved(store_dir(results_dir) / "studies" / MOVED_STUDY, runs))
+    facts = {"moved_runs": len(set(changes["run"])) if len(changes) else 0}
+    if not len(changes):
+        return Markdown("*No run of the store is still the trajectory measured then.*"), facts | {
+            "moved_max": "–", "moved_mean": "–"}
+    shown = changes.style.format(
+        {"mean change": "{:+.3f}", "largest change": "{:+.3f}", "change at the last": "{:+.3f}"}).hide(axis="index")
+    marginal = changes[changes["column"].str.endswith("_marginal")]
+    return shown, facts | {"moved_max": f"{marginal['largest change'].abs().max():.2f}",
+                           "moved_mean": f"{marginal['mean change'].abs().mean():.3f}"}
+
+
+def appd_repeats(runs: Iterable[dict], results_dir: str | Path | None = None) -> tuple[Table | Markdown, dict]:
+    """App. D's estimate of each Fig. 3 model repeated over seeds, against AIS on its first 100 points (the
+    store's ``appd-repeats`` study): the table shown (or a line saying the study is not in the store) and
+    ``repeat_sd_max`` (the largest s.d. of the mean over seeds), ``repeat_point_sd`` (one point's s.d., mean over
+    models), ``ais_diff_min``/``_max`` (App. D − AIS), and for the N_train = 1000 models ``ais1000_{a}`` and
+    ``appd1000_{a}`` (a: ``aevb``, ``wake``, ``mcem``); NaN for each where the study is missing."""
+    repeats = read_measurement("appd-repeats", store_dir(results_dir))
+    if not repeats:
+        return Markdown(REPEATS_MISSING), {name: float("nan") for name in REPEATS_FACTS}
+    rep = pd.DataFrame(repeats)
+    rep["App. D − AIS"] = rep["appd_subset"] - rep["ais_subset"]
+    model = {r["name"]: f"{r['config'].algorithm}, N_train = {r['config'].n_train:,}" for r in runs}
+    shown = [{"model": model.get(r["run"], r["run"]), "mean": r["mean"], "sd": r["sd_of_mean"],
+              "point sd": f"{r['mean_point_sd']:.2f} / {r['max_point_sd']:.1f}",
+              "first 100": f"{r['appd_subset']:.2f} / {r['ais_subset']:.2f}",
+              "difference": r["appd_subset"] - r["ais_subset"]} for r in repeats]
+    shown = table(shown, {"model": "", "mean": ".2f", "sd": ".3f", "point sd": "", "first 100": "",
+                          "difference": "+.2f"},
+                  headers={"mean": "App. D, mean of 1,000 points", "sd": "its s.d. over seeds",
+                           "point sd": "one point's s.d. over seeds: mean / largest",
+                           "first 100": "first 100 points: App. D / AIS", "difference": "App. D − AIS"})
+    facts = {"repeat_sd_max": float(rep["sd_of_mean"].max()), "repeat_point_sd": float(rep["mean_point_sd"].mean()),
+             "ais_diff_min": float(rep["App. D − AIS"].min()), "ais_diff_max": float(rep["App. D − AIS"].max())}
+    small = rep[rep["run"].str.contains("-n1000-")]
+    small = small.set_index(small["run"].str.split("-").str[1])  # aevb, wake, mcem
+    for alg in small.index:
+        facts[f"ais1000_{alg.replace('-', '_')}"] = float(small.loc[alg, "ais_subset"])
+        facts[f"appd1000_{alg.replace('-', '_')}"] = float(small.loc[alg, "appd_subset"])
+    return shown, facts
+
+
+def appe_curves(results_dir: str | Path | None = None) -> tuple[pd.DataFrame, dict, list[dict]]:
+    """Fig. 3's runs under App. E's two readings (``appe-anneal``'s runs and Fig. 3's own, seeds ``SEEDS``), for
+    the panels the study trained, up to ``APPE_BUDGET`` samples: the curves (``curves_frame``, key "marginal"),
+    the panel labels ((n_train, protocol) -> title) and the study's runs."""
+    appe_runs = seed_runs("appe-anneal", SEEDS, results_dir)
+    trained = sorted({r["config"].n_train for r in appe_runs if r["curve"]})
+    label = {(n, p): f"$N_{{train}}$ = {n:,}\n{APPE_READINGS[p]}" for n in trained for p in APPE_READINGS}
+    both = curves_frame([r for r in seed_runs(3, SEEDS, results_dir) if r["config"].n_train in trained] + appe_runs,
+                        "marginal", lambda c: label[(c.n_train, c.protocol)])
+    return both[both["samples"] <= APPE_BUDGET], label, appe_runs
+
+
+def appe_facts(pairs: list[ReadingPair]) -> dict:
+    """The numbers the prose states about App. E's readings (``aevb.book.scorecard.appe_readings``'s ``pairs``):
+    ``appe_budget`` (as text), ``appe_compared`` (panel and baseline pairs compared), ``appe_changed`` (of those,
+    the verdicts the schedule changed)."""
+    return {"appe_budget": f"{APPE_BUDGET:,}", "appe_compared": len(pairs),
+            "appe_changed": sum(p.changed for p in pairs)}
+
+
+def appe_shown(pairs: list[ReadingPair]) -> HTML | Markdown:
+    """The verdicts under App. E's two readings (``appe_table``), or the command that runs the study where it has
+    not reached its budget in this store."""
+    if pairs:
+        return HTML(appe_table(pairs))
+    command = f"python -m aevb study appe-anneal --budget {APPE_BUDGET} --seed 0-2"
+    return Markdown(f"*The study has not reached its budget here:* `{command}`")
