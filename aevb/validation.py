@@ -1,29 +1,30 @@
 """One validation function for every knob a user turns: CLI flags, ``TrainConfig`` and (through
-``aevb.book.knobs``, which adds the chapters' own knobs to ``RULES``) the chapters' ``parameters`` cells all
-pass through ``validate``.
+``aevb.book.knobs``, which adds the chapters' own knobs to ``aevb.config.RULES``) the chapters' ``parameters``
+cells all pass through ``validate``.
 
 A bad value raises ``ParameterError`` naming the parameter, the value and what is allowed; a name that no
-chapter or command knows is an error too (papermill itself only logs a warning for ``-p typo 1``). The rules
-that join a learner's settings (Monte Carlo EM needs ``marginal``, full VB allows none) belong to the learners:
-``check_config`` of ``aevb.learners``.
+chapter or command knows is an error too (papermill itself only logs a warning for ``-p typo 1``). Each setting's
+rule is declared with its field (``aevb.config.TrainConfig``); here are the rules' building blocks, the ``Rule``
+that joins a setting to others (a value allowed only beside another setting's value), ``validate``, and the
+command line's text forms of values (``parse_count`` ...). The rules that join a learner's settings (Monte Carlo
+EM needs ``marginal``, full VB allows none) belong to the learners: ``check_config`` of ``aevb.learners``.
 """
 from __future__ import annotations
 
+import argparse
+import re
+from dataclasses import dataclass
 from typing import Callable
 
-from aevb.datasets import DATASETS
 from aevb.devices import resolve_device
 
-APPD_MAX_NZ = 5  # App. D is reliable only below about 5 latent dimensions (paper, App. D; chapter 5)
 ALGORITHM_NAMES = ("aevb", "wake-sleep", "mcem", "full-vb")  # the learners of aevb.learners.ALGORITHMS
 MARGINAL_METHODS = ("hmc", "iwae", "ais")  # the log p(x) estimators of aevb.evaluation.log_marginal
 FREY_SPLIT_NAMES = ("blocks", "frames", "none")  # Frey Face test splits (aevb.data.frey_test_mask)
 FREY_SCALES = (255, 256)  # Frey Face pixel divisors: ours, and anglepy's data/freyface.py
-FREY_DEFAULTS = {"frey_split": "blocks", "frey_scale": 255}  # the values a dataset other than frey allows
-BINARIZE_MODES = (None, "dynamic", "static")  # MNIST pixels: grey levels as Bernoulli means (§5), or 0/1 draws
+POSTERIOR_FAMILIES = ("diagonal", "full", "iaf")  # q(z|x): eq. 9's diagonal Gaussian, aevb.posteriors' two others
 PROTOCOL_NAMES = ("paper", "annealed", "burda")  # parameter updates: §5's Adagrad, the same with an explicit
 #   annealing schedule (App. E), Burda et al.'s staged Adam (aevb.protocols)
-POSTERIOR_FAMILIES = ("diagonal", "full", "iaf")  # q(z|x): eq. 9's diagonal Gaussian, aevb.posteriors' two others
 
 
 class ParameterError(ValueError):
@@ -88,28 +89,32 @@ def text(v) -> str | None:
     return None if isinstance(v, str) and v.strip() else "a non-empty string"
 
 
-RULES: dict[str, Callable] = {  # the settings of TrainConfig and the command line
-    "dataset": one_of(*DATASETS), "algorithm": one_of(*ALGORITHM_NAMES), "n_z": positive_int,
-    "hidden": widths, "budget": positive_int, "n_train": optional_positive_int, "batch_size": positive_int,
-    "n_samples": positive_int, "estimator": one_of("A", "B"), "lr": optional_positive_number,
-    "lr_candidates": lambda v: None if isinstance(v, (list, tuple)) and v and all(
-        positive_number(c) is None for c in v) else "a non-empty list of positive numbers",
-    "lr_search_samples": positive_int, "weight_decay": boolean, "per_decade": positive_int,
-    "eval_start": positive_int, "eval_every": optional_positive_int, "eval_train_points": positive_int,
-    "marginal": one_of(None, *MARGINAL_METHODS), "marginal_points": positive_int,
-    "checkpoint_every": positive_int, "seed": non_negative_int, "device": device, "progress": boolean,
-    "fused": boolean, "start": one_of("paper", "anglepy"), "diagnostics": boolean,
-    "frey_split": one_of(*FREY_SPLIT_NAMES),
-    "frey_scale": lambda v: None if type(v) is int and v in FREY_SCALES else f"one of {FREY_SCALES}",
-    "binarize": one_of(*BINARIZE_MODES), "posterior": one_of(*POSTERIOR_FAMILIES), "n_flows": positive_int,
-    "k": positive_int, "protocol": one_of(*PROTOCOL_NAMES),
-}
+@dataclass(frozen=True)
+class Rule:
+    """A setting's rule: ``check(value)`` is None where the value is allowed, else what it must be; ``joint(value,
+    params)``, where given, is None where the value is allowed beside the other settings in ``params``, else the
+    rest of the error's sentence after "parameter 'NAME' = VALUE " (e.g. "is not allowed with dataset 'frey': ...")."""
+    check: Callable[[object], str | None]
+    joint: Callable[[object, dict], str | None] | None = None
+
+    def __call__(self, v) -> str | None:
+        return self.check(v)
 
 
-def validate(params: dict, rules: dict[str, Callable] = RULES) -> dict:
-    """Check every entry of ``params`` against ``rules`` (default ``RULES``) and the rules that join settings:
-    the estimator of log p(x) to N_z, the Frey Face data settings and ``binarize`` (MNIST only) to the data set
-    (checked where ``params`` names a ``dataset``), ``n_flows`` to ``posterior="iaf"``; returns params."""
+def only_with(other: str, allowed, default, why: str) -> Callable[[object, dict], str | None]:
+    """A ``Rule.joint``: a value other than ``default`` is allowed only where ``params`` has no ``other`` or has it at
+    ``allowed``; ``why`` ends the error's sentence."""
+    def joint(v, params: dict) -> str | None:
+        if other in params and params[other] != allowed and v != default:
+            return f"is not allowed with {other} {params[other]!r}: {why}"
+        return None
+    return joint
+
+
+def validate(params: dict, rules: dict[str, Callable]) -> dict:
+    """Check every entry of ``params`` against ``rules`` (a name's rule: a function of the value, or a ``Rule``),
+    then the ``Rule.joint`` of every entry that has one (where a setting is allowed only beside another's value,
+    e.g. the Frey Face data settings with dataset "frey", ``n_flows`` with posterior "iaf"); returns params."""
     for name, value in params.items():
         if name not in rules:
             close = [k for k in rules if k.replace("_", "") == name.replace("_", "").replace("-", "")]
@@ -119,22 +124,53 @@ def validate(params: dict, rules: dict[str, Callable] = RULES) -> dict:
         problem = rules[name](value)
         if problem:
             raise ParameterError(f"parameter {name!r} = {value!r} is not allowed: it must be {problem}")
-    if params.get("marginal") == "hmc" and params.get("n_z", 0) > APPD_MAX_NZ:
-        raise ParameterError(
-            f"parameter 'n_z' = {params['n_z']} is too large for the App. D estimator (marginal='hmc'), which "
-            f"is reliable only up to n_z = {APPD_MAX_NZ} (see chapter 5); use marginal='ais' or 'iwae'")
-    for name, default in FREY_DEFAULTS.items():  # the Frey Face data settings need dataset "frey"
-        if "dataset" in params and params["dataset"] != "frey" and params.get(name, default) != default:
-            raise ParameterError(
-                f"parameter {name!r} = {params[name]!r} is not allowed with dataset {params['dataset']!r}: it "
-                f"applies to the Frey Face only (dataset='frey'); leave it at {default!r}")
-    if params.get("binarize") is not None and params.get("dataset") == "frey":
-        raise ParameterError(
-            f"parameter 'binarize' = {params['binarize']!r} is not allowed with dataset 'frey': the Frey Face has a "
-            f"Gaussian decoder on continuous pixels; binarize applies to MNIST only (leave it at None)")
-    if "posterior" in params and params["posterior"] != "iaf" and params.get("n_flows", 2) != 2:
-        raise ParameterError(
-            f"parameter 'n_flows' = {params['n_flows']!r} is not allowed with posterior="
-            f"{params['posterior']!r}: it counts the steps of an inverse autoregressive flow and "
-            f"applies to posterior='iaf' only (leave it at 2)")
+    for name, value in params.items():
+        joint = getattr(rules[name], "joint", None)
+        problem = joint and joint(value, params)
+        if problem:
+            raise ParameterError(f"parameter {name!r} = {value!r} {problem}")
     return params
+
+
+# The command line's text forms of values (argparse ``type``s; ranges are checked by ``validate``)
+
+def parse_count(s: str) -> int:
+    """'1e6', '1000000', '1_000_000' -> 1000000."""
+    try:
+        v = float(s.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+    if v != int(v):
+        raise argparse.ArgumentTypeError(f"{s!r} must be a whole number")
+    return int(v)
+
+
+def parse_widths(s: str) -> tuple[int, ...]:
+    """'500' -> (500,); '500,500' -> (500, 500)."""
+    try:
+        return tuple(int(h) for h in s.split(",") if h.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r}: give widths like 500 or 500,500") from None
+
+
+def parse_number(s: str) -> float:
+    try:
+        return float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r}: give a positive number or 'auto'") from None
+
+
+def parse_seeds(s: str) -> list[int]:
+    """'0' -> [0]; '0,1,5' -> [0, 1, 5]; '0-3' -> [0, 1, 2, 3]."""
+    out = []
+    for part in s.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if m is None:
+            raise argparse.ArgumentTypeError(f"{s!r}: give seeds like 0, 0,1,2 or 0-3")
+        lo, hi = int(m[1]), int(m[2] or m[1])
+        if hi < lo:
+            raise argparse.ArgumentTypeError(f"{s!r}: a range of seeds goes up, like 0-3")
+        out += range(lo, hi + 1)
+    if not out or len(set(out)) != len(out):
+        raise argparse.ArgumentTypeError(f"{s!r}: give each seed once")
+    return out

@@ -18,7 +18,7 @@ import torch
 
 from aevb import data
 from aevb.book.knobs import check_notebook
-from aevb.config import TrainConfig
+from aevb.config import RULES, TrainConfig
 from aevb.data import SOURCES, DataError, load_mnist, load_split
 from aevb.experiments.runs import run
 from aevb.files import atomic_write, atomic_write_text, read_csv
@@ -60,7 +60,7 @@ def test_n_z_too_large_for_app_d_and_unknown_keys():
     with pytest.raises(ParameterError, match="'n_z' = 10 is too large for the App. D estimator.*'ais'"):
         dataclasses.replace(TINY, n_z=10, marginal="hmc")
     with pytest.raises(ParameterError, match="unknown parameter 'nz'.*did you mean 'n_z'"):
-        validate({"nz": 3})
+        validate({"nz": 3}, RULES)
 
 
 def test_notebook_parameters_are_checked_after_papermill_injection():

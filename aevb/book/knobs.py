@@ -1,5 +1,5 @@
 """The chapters' knobs: the rules of every name a chapter's ``parameters`` cell may hold, beyond the settings of
-``TrainConfig`` (``aevb.validation.RULES``), and ``check_notebook``, which every chapter calls after that cell
+``TrainConfig`` (``aevb.config.RULES``), and ``check_notebook``, which every chapter calls after that cell
 (and papermill's injected one), so that ``papermill -p typo 1`` or a value out of range stops the chapter with
 one clear error.
 """
@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from aevb.validation import RULES, algorithms, boolean, positive_int, positive_number, sizes, text, validate
+from aevb.config import RULES
+from aevb.validation import algorithms, boolean, positive_int, positive_number, sizes, text, validate
 
 
 def _retrain_budget(v) -> str | None:

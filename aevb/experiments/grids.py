@@ -42,7 +42,7 @@ import fnmatch
 
 import torch
 
-from aevb.config import TrainConfig
+from aevb.config import MARKS, TrainConfig
 from aevb.datasets import DATASETS
 from aevb.protocols import ANNEAL_TENFOLD, burda_config
 from aevb.validation import ParameterError
@@ -133,24 +133,11 @@ def grid(figures: list[int | str], budget: int, seeds: int | list[int] = 0, devi
     return list(out.values())
 
 
-def run_name(config: TrainConfig) -> str:
-    """A run's directory name: every setting that differs between the figures' runs."""
-    n = "all" if config.n_train is None else config.n_train
-    mark = f"-{config.marginal}" if config.marginal else ""
-    mark += (f"-{config.start}" if config.start != "paper" else "") + ("-diag" if config.diagnostics else "")
-    mark += (f"-{config.protocol}" if config.protocol != "paper" else "")
-    mark += (f"-{config.frey_split}" if config.frey_split != "blocks" else "")
-    mark += (f"-div{config.frey_scale}" if config.frey_scale != 255 else "")
-    return (f"{config.dataset}-{config.algorithm}-z{config.n_z}-h{'x'.join(map(str, config.hidden))}"
-            f"-n{n}{mark}{data_model_marks(config)}-s{config.seed}")
-
-
-def data_model_marks(config: TrainConfig) -> str:
-    """The end of a run's name that ``python -m aevb train``'s default directory shares: the binarization, the
-    posterior family and the objective's k (empty for the paper's)."""
-    mark = f"-bin{config.binarize}" if config.binarize is not None else ""
-    mark += {"diagonal": "", "full": "-qfull", "iaf": f"-qiaf{config.n_flows}"}[config.posterior]
-    return mark + (f"-k{config.k}" if config.k != 1 else "")
+def run_name(config: TrainConfig, omit: tuple[str, ...] = ()) -> str:
+    """A run's directory name: the marks of its settings (``aevb.config.MARKS``, declared with each field, in the
+    fields' order), the seed's last, so that the seeds of a run sit side by side; without the marks of the settings
+    in ``omit``."""
+    return "".join(MARKS[name](config) for name in sorted(MARKS, key=lambda name: name == "seed") if name not in omit)
 
 
 def figures_of(config: TrainConfig) -> list[int]:

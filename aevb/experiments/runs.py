@@ -17,17 +17,19 @@ import platform
 import re
 import subprocess
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
-from aevb.config import TrainConfig, evaluations
+from aevb.config import FLAGS, TrainConfig, evaluations, option
+from aevb.datasets import DATASETS
 from aevb.experiments.lock import run_locks
 from aevb.files import (StoreError, atomic_torch_save, atomic_write_csv, atomic_write_json, finite_rows, read_csv,
                         read_json)
 from aevb.learners import ALGORITHMS
 from aevb.learners.aevb import TrainResult
-from aevb.learners.fitting import fit_seeds
+from aevb.learners.fitting import fit, fit_seeds
 from aevb.protocols import burda_config
 from aevb.validation import ParameterError
 
@@ -83,29 +85,38 @@ RESUMABLE = {"budget", "progress", "device", "checkpoint_every"}  # may change b
 INHERITED = {"fused"}  # a resumed run keeps the value it was started with (its curve stays one computation)
 
 
-def run(config: TrainConfig, out_dir: str | Path | None = None) -> TrainResult:
-    """Train ``config`` with its algorithm; where ``out_dir`` is given, write the run's files there.
+def run(config: TrainConfig, out_dir: str | Path | None = None, log=None) -> TrainResult:
+    """Train ``config`` with its algorithm; where ``out_dir`` is given, write the run's files there. Returns the
+    ``TrainResult``, or raises what stopped the run (``NonFiniteError`` where it diverged).
 
     If ``out_dir`` already holds a checkpoint of the same settings (the budget may differ), the run
     resumes from it and produces exactly the curve an uninterrupted run would have (the ``seconds``
-    column aside). A checkpoint of other settings is an error, never overwritten.
+    column aside). A checkpoint of other settings is an error, never overwritten. ``log`` as in ``run_seeds``.
     """
-    (out,) = run_seeds([config], [out_dir])
-    if isinstance(out, BaseException):
-        raise out
-    return out
+    with _prepared([config], [out_dir], log) as ((config,), (writer,), (resume,)):
+        return fit(config, ALGORITHMS[config.algorithm], writer, resume)
 
 
 def run_seeds(configs: list[TrainConfig], out_dirs: list, log=None) -> list:
     """``run`` for runs that differ only in their seed, trained in one pass (``aevb.learners.fitting.fit_seeds``:
     stacked weights where the step is fused). Returns a ``TrainResult`` per run, or the ``NonFiniteError`` that
-    stopped it; each run writes and resumes its own directory as ``run`` does (a resumed run keeps the path of
-    its step, fused or autograd, and trains beside the others where that differs). ``log(message)``, where
-    given, hears of each run resumed from a checkpoint, once its directory's lock is held."""
-    for c in configs:  # every run's settings checked before anything is written
+    stopped it (the others go on); each run writes and resumes its own directory as ``run`` does (a resumed run
+    keeps the path of its step, fused or autograd, and trains beside the others where that differs). ``log(message)``,
+    where given, hears of each run resumed from a checkpoint, once its directory's lock is held."""
+    with _prepared(configs, out_dirs, log) as (configs, writers, resumes):
+        return fit_seeds(configs, ALGORITHMS[configs[0].algorithm], writers, resumes)
+
+
+@contextmanager
+def _prepared(configs: list[TrainConfig], out_dirs: list, log=None):
+    """What ``run`` and ``run_seeds`` do around the training: every run's settings checked before anything is
+    written, its directory locked (one writer per run directory, for the life of the run: ``RunLocked`` names the
+    holder), its checkpoint read where there is one (the config then keeps the ``INHERITED`` settings it was
+    started with) and its ``config.json`` written. Yields (configs, on_checkpoint writers, resumes)."""
+    for c in configs:
         ALGORITHMS[c.algorithm].check_config(c)
     outs = [Path(o) if o is not None else None for o in out_dirs]
-    with run_locks(outs):  # one writer per run directory, for the life of the run (RunLocked names the holder)
+    with run_locks(outs):
         resumes = [_load_checkpoint(o, c) if o is not None and checkpoint_file(o).exists() else None
                    for c, o in zip(configs, outs)]
         for o, r in zip(outs, resumes):
@@ -114,8 +125,7 @@ def run_seeds(configs: list[TrainConfig], out_dirs: list, log=None) -> list:
         configs = [c if r is None else dataclasses.replace(c, **{f: getattr(TrainConfig.from_dict(r["config"]), f)
                                                                   for f in INHERITED})
                    for c, r in zip(configs, resumes)]
-        writers = [_writer(c, o, r) for c, o, r in zip(configs, outs, resumes)]
-        return fit_seeds(configs, ALGORITHMS[configs[0].algorithm], writers, resumes)
+        yield configs, [_writer(c, o, r) for c, o, r in zip(configs, outs, resumes)], resumes
 
 
 def _writer(config: TrainConfig, out: Path | None, resume: dict | None):
@@ -298,34 +308,27 @@ def read_checkpoint(out_dir: str | Path, device: str = "cpu", remedy: str | None
     return ckpt, _config_from(path, ckpt["config"], device, remedy)
 
 
-# TrainConfig field -> the flag of `python -m aevb train` that sets it (the other fields have no flag)
-TRAIN_FLAGS = {"dataset": "--dataset", "algorithm": "--algorithm", "n_z": "--n-z", "hidden": "--hidden",
-               "budget": "--budget", "n_train": "--n-train", "lr": "--lr", "batch_size": "--batch-size",
-               "n_samples": "--n-samples", "estimator": "--estimator", "marginal": "--marginal",
-               "marginal_points": "--marginal-points", "checkpoint_every": "--checkpoint-every", "seed": "--seed",
-               "device": "--device", "binarize": "--binarize", "posterior": "--posterior", "n_flows": "--n-flows",
-               "k": "--k"}
-
-
-def _command_defaults(config: TrainConfig) -> TrainConfig:
-    """What ``python -m aevb train`` trains without flags under ``config``'s protocol (``aevb.cli``'s
-    ``TRAIN_DEFAULTS``): ``TrainConfig()``, or Burda et al.'s preset."""
-    return burda_config() if config.protocol == "burda" else TrainConfig()
+def train_defaults(protocol: str = "paper", dataset: str = "mnist") -> TrainConfig:
+    """What ``python -m aevb train --protocol PROTOCOL --dataset DATASET`` trains where no other flag is given:
+    Burda et al.'s preset (``aevb.protocols.burda_config``), or ``TrainConfig``'s defaults with the data set's
+    hidden widths (500 for MNIST, 200 for the Frey Face)."""
+    if protocol == "burda":
+        return burda_config()
+    return TrainConfig(protocol=protocol, hidden=DATASETS[dataset].hidden if dataset in DATASETS else (500,))
 
 
 def train_command(config: TrainConfig, out_dir: str | Path) -> str:
     """The ``python -m aevb train ... --out OUT_DIR`` command that trains (or resumes) ``config`` into ``out_dir``:
-    ``--protocol`` where it is not the paper's, and a flag for every setting that differs from that protocol's
-    default (settings without a flag are the defaults' in a run started from the command line)."""
-    default = _command_defaults(config)
+    ``--protocol`` first where it is not the paper's, then the flag (``aevb.config.FLAGS``) of every setting whose
+    value leaving it out might not give: a value other than ``train_defaults`` of its protocol, for its data set or
+    MNIST (settings without a flag are the defaults' in a run started from the command line)."""
+    defaults = (train_defaults(config.protocol, config.dataset), train_defaults(config.protocol))
     flags = [f"--protocol {config.protocol}"] if config.protocol != "paper" else []
-    for field, flag in TRAIN_FLAGS.items():
-        v = getattr(config, field)
-        if v == getattr(default, field) or (v is None and field not in ("binarize", "lr")):
-            continue
-        text = ({"binarize": "none", "lr": "auto"}[field] if v is None else
-                ",".join(map(str, v)) if isinstance(v, tuple) else v)
-        flags.append(f"{flag} {text}")
+    for name, flag in FLAGS.items():
+        v = getattr(config, name)
+        if name != "protocol" and (v is not None or flag.none is not None) and any(
+                v != getattr(d, name) for d in defaults):
+            flags.append(f"{option(name)} {flag.write(v)}")
     return " ".join(["python -m aevb train", *flags, "--out", str(out_dir)])
 
 
@@ -336,9 +339,9 @@ def _resume_remedy(out_dir: str | Path, config: TrainConfig | None) -> str:
             config = read_checkpoint(out_dir)[1]
         except StoreError:
             return f"move it away and re-run the 'python -m aevb train ... --out {out_dir}' that wrote it"
-    default = _command_defaults(config)
+    default = train_defaults(config.protocol)
     unflagged = [f"{f.name}={getattr(config, f.name)!r}" for f in dataclasses.fields(config)
-                 if f.name not in TRAIN_FLAGS and f.name not in ("progress", "fused", "protocol")
+                 if f.name not in FLAGS and f.name not in ("progress", "fused")
                  and getattr(config, f.name) != getattr(default, f.name)]
     also = (f"; it was trained with {', '.join(unflagged)}, which no flag sets: resume it with "
             f"aevb.experiments.runs.run(config, {str(out_dir)!r})" if unflagged else "")
