@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from aevb.experiments.accounting import ACCOUNTINGS, ahead_share, compare, interpolate, x_axis
+from aevb.experiments.accounting import ACCOUNTINGS, ahead_share, compare, x_axis
 
 SAMPLES = [1000, 10_000, 100_000, 1_000_000]
 
@@ -25,14 +25,6 @@ def test_each_accounting_rescales_by_the_learners_cost():
     with pytest.raises(ValueError, match="accounting='epochs'"):
         x_axis(c, "aevb", "epochs")
     assert set(ACCOUNTINGS) == {"samples", "updates", "gradients", "seconds"}
-
-
-def test_interpolation_is_exact_for_a_log_linear_curve_and_nan_outside():
-    xs = [float(s) for s in SAMPLES]
-    ys = [2 * math.log(x) - 3 for x in xs]
-    for x in (1000.0, 3162.0, 54_321.0, 1e6):
-        assert interpolate(xs, ys, x) == pytest.approx(2 * math.log(x) - 3, abs=1e-12)
-    assert math.isnan(interpolate(xs, ys, 999.0)) and math.isnan(interpolate(xs, ys, 1.1e6))
 
 
 def test_the_ordering_of_two_curves_depends_on_the_accounting():

@@ -10,10 +10,11 @@ import pytest
 from aevb.book import figures
 from aevb.config import TrainConfig
 from aevb.book.figures import (check_report, check_store, fig2_facts, final_rows, final_table, keyed,
-                               largest_difference, largest_difference_between, load_runs, not_stored, panel_text,
-                               progress_rows, progress_table, store_dir, stored_curves, stored_images)
+                               largest_difference, load_runs, not_stored, panel_table, panel_text, progress_rows,
+                               progress_table, store_dir, stored_curves, stored_images)
 from aevb.experiments.grids import FIG5_NZ, GRID_N, N_SAMPLES_FIG5, figure_configs, run_name
-from aevb.experiments.store import RESULTS_DIR, ahead_since, panel_table, run_path
+from aevb.experiments.curves import ahead_since
+from aevb.experiments.store import RESULTS_DIR, run_path
 from aevb.plots import Table
 
 CHEAP_RUN = "frey-aevb-z2-h200-nall-s0"  # Fig. 2 and 4; its first evaluation is at 1,000 samples
@@ -232,9 +233,3 @@ def test_fig2_facts_name_the_numbers_of_chapter_8(no_training, index):
     assert len(costs) == 9 and facts["ws_cost_min"] == min(costs) and facts["ws_cost_max"] == max(costs)
     assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in facts.values())
 
-
-def test_largest_difference_between():
-    a = [{"samples": s, "v": v} for s, v in ((1, 0.0), (2, 1.0), (3, 5.0), (4, 0.0))]
-    b = [{"samples": s, "v": 0.0} for s in (1, 2, 4)]
-    assert largest_difference_between(a, b, "v", 2, 4) == 1.0  # 3 is not shared
-    assert np.isnan(largest_difference_between(a, b, "v", 5, 9))

@@ -20,8 +20,7 @@ from aevb.experiments.grids import FIGURES, GRID_N, STUDIES, figure_configs, fig
 from aevb.experiments.images import load_images, manifold
 from aevb.experiments.runner import pending, run_figure, run_grid, tasks, train_task
 from aevb.experiments.runs import load_config, run
-from aevb.experiments.store import (INDEX_COLUMNS, RESULTS_DIR, ahead, ahead_since, behind, check_prefix,
-                                    figure_runs, index_rows, store_files)
+from aevb.experiments.store import INDEX_COLUMNS, RESULTS_DIR, check_prefix, figure_runs, index_rows, store_files
 from aevb.files import read_csv
 from aevb.validation import ParameterError
 
@@ -235,15 +234,6 @@ def test_a_finished_run_without_its_images_is_drawn_again(fig4_grid, tmp_path):
 
 def samples_of(run_dir):
     return int(read_csv(run_dir / "curve.csv")[-1]["samples"])
-
-
-def test_orderings_between_two_curves_at_their_shared_evaluations():
-    a = [{"samples": s, "v": v} for s, v in [(1000, -5.0), (1800, 1.0), (3200, -1.0), (5600, 2.0), (10000, 3.0)]]
-    b = [{"samples": s, "v": 0.0} for s in (1000, 1800, 3200, 5600)]  # a shorter curve
-    assert ahead(a, b, "v") == (2, 4)
-    assert behind(a, b, "v") == [1000, 3200]
-    assert ahead_since(a, b, "v") == 5600
-    assert ahead_since(b, a, "v") is None  # b is below a at the last shared point
 
 
 def test_the_seeds_of_a_run_are_one_stacked_task(tmp_path, capsys):

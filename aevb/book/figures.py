@@ -7,9 +7,9 @@ Every figure chapter does the same five things with the results store (``aevb.ex
    knobs) and load the stored runs: ``load_runs``, with ``keyed`` and ``stored_curves`` to look them up;
 2. show how far each run got: ``progress_table`` (Fig. 2, 3) or ``final_table`` (Fig. 4, 5), tables
    (``aevb.plots.Table``) shown as HTML, with ``not_stored`` naming the runs the store lacks;
-3. set the final values of each panel side by side: ``panel_text`` makes a table of the rows of
-   ``aevb.experiments.store.panel_table``; ``fig2_facts`` and ``fig3_facts`` name the numbers the prose
-   states, for MyST-NB's ``glue``;
+3. set the final values of each panel side by side: ``panel_table`` (with who is ahead at the evaluations the
+   curves share, ``aevb.experiments.curves``), shown by ``panel_text``; ``fig2_facts`` and ``fig3_facts`` name
+   the numbers the prose states, for MyST-NB's ``glue``;
 4. show the stored images of a run (Fig. 4, 5): ``stored_images``;
 5. check that the store holds what the code produces, by re-training the first samples of one committed run
    (``check_run``, ``check_samples``, ``check_atol``): ``check_store``, ``largest_difference`` and
@@ -32,10 +32,10 @@ import numpy as np
 from aevb.classifier import per_class
 from aevb.config import TrainConfig
 from aevb.experiments.accounting import ACCOUNTINGS, compare, x_axis
+from aevb.experiments.curves import ahead, ahead_since, last_shared
 from aevb.experiments.decoders import DECODER_FILE, decode_stored, grey_level_difference, stores_decoder
 from aevb.experiments.runner import run_figure
-from aevb.experiments.store import (RESULTS_DIR, ahead, ahead_since, check_prefix, figure_runs, run_decoder,
-                                    run_images)
+from aevb.experiments.store import RESULTS_DIR, check_prefix, figure_runs, run_decoder, run_images
 from aevb.files import read_text
 from aevb.plots import Table, table
 
@@ -110,8 +110,31 @@ def final_table(runs: Iterable[dict]) -> Table:
     return table(final_rows(runs), FINAL_COLUMNS)
 
 
+def panel_table(runs: list[dict], panel_of, key: str, baseline: str = "aevb") -> list[dict]:
+    """One row per stored run: its panel, samples reached, final train and test value of ``key`` ("bound" or
+    "marginal"), and at how many shared evaluation points the ``baseline`` algorithm of its panel is ahead of
+    it on train and on test (the paper's ordering claim)."""
+    by_panel = {}
+    for r in runs:
+        if r["curve"]:
+            by_panel.setdefault(panel_of(r["config"]), {})[r["config"].algorithm] = r["curve"]
+    rows = []
+    for panel, curves in by_panel.items():
+        for alg, curve in curves.items():
+            row = {"panel": panel, "algorithm": alg, "samples": int(curve[-1]["samples"]),
+                   "train": curve[-1][f"train_{key}"], "test": curve[-1][f"test_{key}"]}
+            for split in ("train", "test"):
+                if alg != baseline and baseline in curves:
+                    n, m = ahead(curves[baseline], curve, f"{split}_{key}")
+                    row[f"{baseline} ahead ({split})"] = f"{n}/{m}"
+                else:
+                    row[f"{baseline} ahead ({split})"] = "-"
+            rows.append(row)
+    return rows
+
+
 def panel_text(rows: list[dict]) -> Table:
-    """The rows of ``aevb.experiments.store.panel_table`` (final train and test values per panel and algorithm,
+    """The rows of ``panel_table`` (final train and test values per panel and algorithm,
     and at how many shared evaluations AEVB is ahead) as a table."""
     return table(rows, PANEL_COLUMNS)
 
@@ -319,11 +342,10 @@ def fig3_facts(runs: Iterable[dict]) -> dict:
             col = f"{s}_marginal"
             k, m = ahead(a, c, col)
             since = ahead_since(a, c, col)
-            bs = {r["samples"]: r[col] for r in c}
-            last = [r for r in a if r["samples"] in bs][-1]
+            _, x, y = last_shared(a, c, col)
             facts[f"{key}_{s}_ahead"] = f"{k} of {m}"
             facts[f"{key}_{s}_since"] = "never" if since is None else f"{since:,}"
-            facts[f"{key}_{s}_diff"] = last[col] - bs[last["samples"]]
+            facts[f"{key}_{s}_diff"] = x - y
         if alg == "mcem":
             facts[f"{key}_seconds_ratio"] = ((c[-1]["seconds"] / c[-1]["samples"])
                                              / (a[-1]["seconds"] / a[-1]["samples"]))
@@ -351,9 +373,8 @@ def fig2_facts(runs: Iterable[dict]) -> dict:
             continue
         for s in ("train", "test"):
             col = f"{s}_bound"
-            bs = {r["samples"]: r[col] for r in ws}
-            last = [r for r in a if r["samples"] in bs][-1]
-            facts[f"{key}_{s}_diff"] = last[col] - bs[last["samples"]]
+            _, x, y = last_shared(a, ws, col)
+            facts[f"{key}_{s}_diff"] = x - y
             facts[f"{key}_{s}_since"] = ahead_since(a, ws, col) or 0
         cost = (ws[-1]["seconds"] / ws[-1]["samples"]) / (a[-1]["seconds"] / a[-1]["samples"])
         facts[f"{key}_ws_cost"] = cost
@@ -364,10 +385,3 @@ def fig2_facts(runs: Iterable[dict]) -> dict:
         facts["ws_cost_min"], facts["ws_cost_max"] = min(costs), max(costs)
     return {k: float(v) if isinstance(v, (float, np.floating)) else int(v) for k, v in facts.items()}
 
-
-def largest_difference_between(a: list[dict], b: list[dict], column: str, start: int, stop: int) -> float:
-    """The largest |a − b| of ``column`` (nats) at the evaluations two curves share from ``start`` to ``stop``
-    training samples (nan where they share none there): how close two curves stay over a stretch."""
-    bs = {r["samples"]: r[column] for r in b}
-    d = [abs(r[column] - bs[r["samples"]]) for r in a if r["samples"] in bs and start <= r["samples"] <= stop]
-    return max(d) if d else float("nan")

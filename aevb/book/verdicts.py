@@ -7,7 +7,8 @@ every rule on data where its claim clearly holds, clearly fails and is mixed.
 
 Claims about curves are judged panel by panel (``Panel``: one panel of Fig. 2 or Fig. 3, one latent size, one
 data set), on the paper's own axis range, with the seeds of a run averaged at each evaluation they share and their
-spread (standard deviation over seeds at the end) set against the margin being judged. A claim that speaks of
+spread (standard deviation over seeds at the end: ``aevb.experiments.curves.seed_mean``) set against the margin
+being judged. A claim that speaks of
 "all experiments" holds only where every panel holds (``all_panels``).
 
 The functions take plain numbers and curves (lists of rows, one dict per evaluation, as ``curve.csv`` holds
@@ -19,6 +20,8 @@ import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from aevb.experiments.curves import seed_mean, shared_means
 
 HOLDS, CAVEAT, FAILS, UNTESTED = VERDICTS = ("holds", "holds with a caveat", "does not hold", "not tested")
 
@@ -86,17 +89,6 @@ def all_panels(panels: list[Panel]) -> str:
 
 # --- curves of several seeds ---------------------------------------------------------------------------------
 
-def seed_mean(curves: list[list[dict]], column: str, lo: float = 0.0, hi: float = math.inf) -> dict[int, tuple]:
-    """{samples: (mean, sd)} of ``column`` over the seeds' ``curves`` at every evaluation that all of them
-    have in [lo, hi]; sd is 0 for a single seed."""
-    if not curves or any(not c for c in curves):
-        return {}
-    values = [{int(r["samples"]): r[column] for r in c if lo <= r["samples"] <= hi} for c in curves]
-    shared = sorted(set.intersection(*(set(v) for v in values)))
-    return {s: (statistics.fmean(v[s] for v in values),
-                statistics.stdev(v[s] for v in values) if len(values) > 1 else 0.0) for s in shared}
-
-
 def _seeds(n: int) -> str:
     return "1 seed: no spread to set the margin against" if n == 1 else f"{n} seeds"
 
@@ -111,13 +103,12 @@ def ordering(a: list[list[dict]], b: list[list[dict]], column: str, lo: float, h
     does not hold where a is below at the last by more than that, or above at fewer than ``BEHIND_SHARE``; with a
     caveat otherwise. Where the margin is within ``estimator_error`` (App. D's measured error), ``decider`` (the
     margin by a better estimator, AIS) decides its sign; without one, it is a caveat."""
-    ma, mb = seed_mean(a, column, lo, hi), seed_mean(b, column, lo, hi)
-    shared = sorted(set(ma) & set(mb))
+    shared = shared_means(a, b, column, lo, hi)
     if not shared:
         return UNTESTED, math.nan, math.nan, "no shared evaluation on the paper's axis"
-    diffs = [ma[s][0] - mb[s][0] for s in shared]
+    diffs = [x[0] - y[0] for _, x, y in shared]
     share = sum(d > 0 for d in diffs) / len(diffs)
-    margin, spread = diffs[-1], max(ma[shared[-1]][1], mb[shared[-1]][1])
+    margin, spread = diffs[-1], max(shared[-1][1][1], shared[-1][2][1])
     noise = SPREAD_FACTOR * spread
     note = f"ahead at {sum(d > 0 for d in diffs)} of {len(diffs)} evaluations; {_seeds(min(len(a), len(b)))}"
     if abs(margin) <= max(noise, estimator_error) and estimator_error > noise:

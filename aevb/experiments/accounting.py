@@ -11,14 +11,13 @@ other reasonable accountings (``ACCOUNTINGS``) rescale a curve's x by the learne
 - ``gradients``: M per gradient evaluation through the model (AEVB 1, wake-sleep 2, MCEM 16 per datapoint);
 - ``seconds``: training seconds (evaluation excluded), on the machine the run was trained on.
 
-``compare`` puts two curves on one such axis: the second is interpolated (linear in log x) at the first's
-points where both are defined, and at the largest x both reached; ``ahead_share`` sums its counts over columns
-(e.g. the training and the test points).
+``compare`` puts two curves on one such axis (``aevb.experiments.curves.on_axis``: the second is interpolated,
+linear in log x, at the first's points where both are defined, and at the largest x both reached);
+``ahead_share`` sums its counts over columns (e.g. the training and the test points).
 """
 from __future__ import annotations
 
-import math
-
+from aevb.experiments.curves import on_axis
 from aevb.learners import ALGORITHMS
 
 ACCOUNTINGS = ("samples", "updates", "gradients", "seconds")
@@ -35,27 +34,12 @@ def x_axis(curve: list[dict], algorithm: str, accounting: str) -> list[float]:
     return [float(r["samples"]) * factor for r in curve]
 
 
-def interpolate(xs: list[float], ys: list[float], x: float) -> float:
-    """y at x by linear interpolation in log x between the points (xs increasing, all > 0); NaN outside them."""
-    if not xs or x < xs[0] or x > xs[-1]:
-        return math.nan
-    for (x0, y0), (x1, y1) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
-        if x0 <= x <= x1:
-            t = 0.0 if x1 == x0 else (math.log(x) - math.log(x0)) / (math.log(x1) - math.log(x0))
-            return y0 + t * (y1 - y0)
-    return ys[-1]  # x == xs[-1] with a single point
-
-
 def compare(a: tuple[str, list[dict]], b: tuple[str, list[dict]], column: str, accounting: str) -> dict:
     """Curve a = (algorithm, rows) against curve b on the ``accounting`` axis, for ``column``: at a's points
     inside b's range, how many have a above b (``ahead`` of ``compared``), and both values at the largest x both
     reached (``x_end``, ``a_end``, ``b_end``)."""
-    ax, bx = x_axis(a[1], a[0], accounting), x_axis(b[1], b[0], accounting)
-    ay, by = [r[column] for r in a[1]], [r[column] for r in b[1]]
-    pairs = [(y, interpolate(bx, by, x)) for x, y in zip(ax, ay) if bx and bx[0] <= x <= bx[-1]]
-    end = min(ax[-1], bx[-1]) if ax and bx else math.nan
-    return {"accounting": accounting, "ahead": sum(p > q for p, q in pairs), "compared": len(pairs),
-            "x_end": end, "a_end": interpolate(ax, ay, end), "b_end": interpolate(bx, by, end)}
+    return {"accounting": accounting, **on_axis(x_axis(a[1], a[0], accounting), [r[column] for r in a[1]],
+                                                x_axis(b[1], b[0], accounting), [r[column] for r in b[1]])}
 
 
 def ahead_share(a: tuple[str, list[dict]], b: tuple[str, list[dict]], columns: tuple[str, ...],
