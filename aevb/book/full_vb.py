@@ -64,9 +64,10 @@ def bound_curves(results: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def decoder_spread(model) -> tuple[pd.DataFrame, dict, str]:
-    """Full VB's q(θ) over ``model``'s decoder: a row per parameter (log10 σ_θ, log10 |μ_θ|/σ_θ), the numbers the
-    prose states (``share_wide``: the share with σ_θ > ``WIDE_SIGMA``; ``held_q1``/``held_q3``: the quartiles of
-    σ_θ of the others; ``snr_median``; ``share_snr2``: the share with |μ|/σ > 2) and a report of them."""
+    """Full VB's q(θ) over ``model``'s decoder: a row per parameter (``log10 σ_θ``, ``log10 |μ_θ| / σ_θ``), the
+    numbers the prose states (``share_wide``: the share with σ_θ > ``WIDE_SIGMA``; ``held_q1``/``held_q3``: the
+    quartiles of σ_θ of the others; ``snr_median``; ``share_snr2``: the share with ``|μ|/σ > 2``) and a report of
+    them."""
     sigma = torch.cat([torch.exp(0.5 * q.log_var).flatten() for _, q in posteriors(model.decoder)]).detach()
     mu = torch.cat([m.flatten() for m, _ in posteriors(model.decoder)]).detach()
     snr = (mu.abs() / sigma).numpy()
