@@ -8,8 +8,9 @@ tables ``RULES`` (the validation, which ``aevb.book.knobs`` extends with the cha
 ``MARKS``, and from them the command line's flags (``aevb.cli``), the command that trains a run again
 (``aevb.experiments.runs.train_command``) and run names (``aevb.experiments.grids.run_name``): adding a setting is
 one field here, plus the code that uses it. The fields stand in the order of the flags in a run's command and of
-the marks in its name. The rules that join a learner's settings are the learner's own (``check_config`` in
-``aevb.learners``).
+the marks in its name (the protocol's flag first, as it picks the preset the others change; the seed's mark last).
+A rule that joins a setting to another is the field's ``Rule.joint``; the rules that join a learner's settings are
+the learner's own (``check_config`` in ``aevb.learners``).
 
 Two pure functions of the settings sit with them: ``eval_schedule`` (where a run is evaluated: a log grid
 independent of the budget, so a short run is an exact prefix of a long one) and ``seedless`` (what runs that differ
