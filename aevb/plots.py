@@ -170,9 +170,9 @@ def curves_frame(runs, key: str = "bound", panel_of=None) -> pd.DataFrame:
     figure_runs``; a run without a curve has none) x evaluation x split, with columns ``panel``
     (``panel_of(config)``, or None), ``algorithm``, ``run``, ``samples``, ``split`` ("train"/"test") and
     ``value`` (``train_{key}``/``test_{key}``: key "bound" for Fig. 2, "marginal" for Fig. 3)."""
-    rows = [row for r in runs if r["curve"]
-            for row in curve_rows(r["curve"], key, panel=panel_of(r["config"]) if panel_of else None,
-                                  algorithm=r["config"].algorithm, run=r["name"])]
+    rows = [row for r in runs if r.curve
+            for row in curve_rows(r.curve, key, panel=panel_of(r.config) if panel_of else None,
+                                  algorithm=r.config.algorithm, run=r.name)]
     return pd.DataFrame(rows, columns=["panel", "algorithm", "run", "samples", "split", "value"])
 
 

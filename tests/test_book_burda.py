@@ -42,10 +42,10 @@ def store():
 
 def test_the_committed_benchmark_reads_and_tabulates(store):
     runs, rows, gaps = store
-    assert [r["name"] for r in runs] == [r["name"] for r in benchmark_runs(RESULTS_DIR)]
+    assert [r.name for r in runs] == [r.name for r in benchmark_runs(RESULTS_DIR)]
     measured = read_measurement("burda", RESULTS_DIR)
     assert measured is not None and len(measured) == len(rows) == len(study_configs("burda", 1)) == 6
-    assert [r["model"] for r in rows] == [label(r["config"]) for r in runs]
+    assert [r["model"] for r in rows] == [label(r.config) for r in runs]
     by = {r["model"]: r for r in rows}
     assert (by["VAE"]["published_nll"], by["IWAE, k = 50"]["published_au"]) == (PUBLISHED[("VAE", 1)][0],
                                                                                  PUBLISHED[("IWAE", 50)][1])

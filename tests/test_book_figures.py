@@ -2,7 +2,9 @@
 what they read matches ``results/index.csv``, nothing is trained unless asked, and the prefix check re-trains
 only a tiny prefix (1,000 samples of the smallest committed run)."""
 import csv
+import dataclasses
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from aevb.book.figures import (check_report, check_store, fig2_facts, final_rows
                                progress_table, store_dir, stored_curves, stored_images)
 from aevb.experiments.grids import FIG5_NZ, GRID_N, N_SAMPLES_FIG5, figure_configs, run_name
 from aevb.experiments.curves import ahead_since
-from aevb.experiments.store import RESULTS_DIR, run_path
+from aevb.experiments.store import RESULTS_DIR, StoredRun, run_path
 from aevb.plots import Table
 
 CHEAP_RUN = "frey-aevb-z2-h200-nall-s0"  # Fig. 2 and 4; its first evaluation is at 1,000 samples
@@ -46,10 +48,10 @@ def test_store_dir_is_the_committed_store_unless_given(tmp_path):
 @pytest.mark.parametrize("figure", [2, 3, 4, 5])
 def test_load_runs_reads_every_committed_run_of_a_figure_without_training(figure, no_training, index):
     runs = load_runs(figure)
-    assert [r["name"] for r in runs] == [run_name(c) for c in figure_configs(figure, 1)]
-    assert all(r["curve"] and r["dir"] == run_path(RESULTS_DIR, r["name"]) for r in runs)
-    assert {r["name"] for r in runs} <= set(index)
-    assert all(str(figure) in index[r["name"]]["figures"].split(";") for r in runs)
+    assert [r.name for r in runs] == [run_name(c) for c in figure_configs(figure, 1)]
+    assert all(r.curve and r.path == run_path(RESULTS_DIR, r.name) for r in runs)
+    assert {r.name for r in runs} <= set(index)
+    assert all(str(figure) in index[r.name]["figures"].split(";") for r in runs)
     assert not_stored(runs) == "none"
 
 
@@ -58,7 +60,7 @@ def test_load_runs_retrains_the_matching_runs_first(monkeypatch, tmp_path):
     monkeypatch.setattr(figures, "run_figure", lambda *a, **k: calls.append((a, k)))
     runs = load_runs(4, 1000, panels="frey-*", results_dir=str(tmp_path), workers=1, device="cpu")
     assert calls == [((4, 1000), {"only": "frey-*", "results_dir": tmp_path, "workers": 1, "device": "cpu"})]
-    assert [r["curve"] for r in runs] == [[], []]  # the stub trained nothing into the empty store
+    assert [r.curve for r in runs] == [[], []]  # the stub trained nothing into the empty store
     assert not_stored(runs) == ", ".join(run_name(c) for c in figure_configs(4, 1))
 
 
@@ -66,7 +68,7 @@ def test_load_runs_retrains_the_matching_runs_first(monkeypatch, tmp_path):
 def test_progress_rows_match_the_index(figure, no_training, index):
     runs = load_runs(figure)
     rows = progress_rows(runs)
-    assert [r["run"] for r in rows] == [r["name"] for r in runs]
+    assert [r["run"] for r in rows] == [r.name for r in runs]
     for row in rows:
         stored = index[row["run"]]
         assert row["samples"] == stored["samples"]
@@ -80,7 +82,7 @@ def test_progress_rows_match_the_index(figure, no_training, index):
 
 
 def test_progress_rows_of_a_missing_run():
-    run = {"name": "x", "config": None, "curve": [], "lr": None, "dir": None}
+    run = StoredRun("x", None, [], {}, Path("x"))
     (row,) = progress_rows([run])
     assert row["samples"] == 0 and row["train seconds"] == 0 and np.isnan(row["step size"])
 
@@ -89,7 +91,7 @@ def test_progress_rows_of_a_missing_run():
 def test_final_rows_match_the_index(figure, no_training, index):
     runs = load_runs(figure)
     rows = final_rows(runs)
-    assert [r["run"] for r in rows] == [r["name"] for r in runs]
+    assert [r["run"] for r in rows] == [r.name for r in runs]
     for row in rows:
         stored = index[row["run"]]
         assert stored["measure"] == "bound" and row["samples"] == stored["samples"]
@@ -98,7 +100,7 @@ def test_final_rows_match_the_index(figure, no_training, index):
     shown = final_table(runs)
     assert isinstance(shown, Table) and len(shown.frame) == len(rows)
     assert list(shown.frame.columns) == ["run", "samples", "train bound", "test bound"]
-    assert final_rows([{**runs[0], "curve": []}]) == []  # a run not in the store has no final row
+    assert final_rows([dataclasses.replace(runs[0], curve=[])]) == []  # a run not in the store has no final row
 
 
 def test_panel_text_shows_the_final_values_of_the_index(no_training, index):
@@ -106,7 +108,7 @@ def test_panel_text_shows_the_final_values_of_the_index(no_training, index):
     table = panel_table(runs, lambda c: f"N_train={c.n_train}", "marginal")
     by_name = keyed(runs, lambda c: (f"N_train={c.n_train}", c.algorithm))
     for row in table:
-        stored = index[by_name[(row["panel"], row["algorithm"])]["name"]]
+        stored = index[by_name[(row["panel"], row["algorithm"])].name]
         assert stored["measure"] == "marginal"
         assert row["train"] == pytest.approx(stored["train"], abs=5e-4)
         assert row["test"] == pytest.approx(stored["test"], abs=5e-4)
@@ -119,9 +121,9 @@ def test_panel_text_shows_the_final_values_of_the_index(no_training, index):
 def test_keyed_and_stored_curves(no_training):
     runs = load_runs(5)
     by_n_z = keyed(runs, lambda c: c.n_z)
-    assert list(by_n_z) == list(FIG5_NZ) and all(by_n_z[z]["config"].n_z == z for z in FIG5_NZ)
-    curves = stored_curves(runs + [{**runs[0], "name": "gone", "curve": []}], lambda c: c.n_z)
-    assert curves == {r["config"].n_z: r["curve"] for r in runs}
+    assert list(by_n_z) == list(FIG5_NZ) and all(by_n_z[z].config.n_z == z for z in FIG5_NZ)
+    curves = stored_curves(runs + [dataclasses.replace(runs[0], name="gone", curve=[])], lambda c: c.n_z)
+    assert curves == {r.config.n_z: r.curve for r in runs}
 
 
 def test_stored_images(no_training):
@@ -131,7 +133,7 @@ def test_stored_images(no_training):
         assert 0 <= samples.min() and samples.max() <= 1
     frey = keyed(load_runs(4), lambda c: c.dataset)["frey"]
     assert stored_images(frey, "manifold").shape == (GRID_N * GRID_N, 560)
-    wake_sleep = next(r for r in load_runs(2) if r["config"].algorithm == "wake-sleep")
+    wake_sleep = next(r for r in load_runs(2) if r.config.algorithm == "wake-sleep")
     assert stored_images(wake_sleep, "samples") is None  # Fig. 2 stores no images
 
 
@@ -163,7 +165,7 @@ def _fig3_run(algorithm, n_train, values, seconds_per_sample):
     config = TrainConfig(dataset="mnist", algorithm=algorithm, n_z=3, hidden=(100,), n_train=n_train, marginal="hmc")
     curve = [{"samples": s, "seconds": s * seconds_per_sample, "train_marginal": v + 1, "test_marginal": v}
              for s, v in zip((1000, 10_000, 100_000), values)]
-    return {"name": run_name(config), "config": config, "curve": curve}
+    return StoredRun(run_name(config), config, curve, {}, Path(run_name(config)))
 
 
 def test_accounting_rows_and_curves_put_fig3_on_each_axis():
@@ -197,7 +199,7 @@ def test_moved_compares_a_curve_with_its_earlier_measurement(tmp_path):
     """Where the lower bound shows the same trajectory, the change of each other column; a run whose bound differs
     (trained again since) or that has no bound in the file (MCEM) is left out."""
     run = _fig3_run("aevb", 1000, [-150.0, -130.0, -120.0], 1e-4)
-    for row in run["curve"]:
+    for row in run.curve:
         row["test_bound"] = row["test_marginal"] - 10.0
     before = tmp_path / "before.csv"
 
@@ -205,10 +207,10 @@ def test_moved_compares_a_curve_with_its_earlier_measurement(tmp_path):
         with open(before, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["run", "samples", "column", "value"])
-            w.writerows([[run["name"], 1000, "test_marginal", -150.5], [run["name"], 10_000, "test_marginal", -128.0],
-                         [run["name"], 5000, "test_marginal", 0.0], ["other", 1000, "test_marginal", 0.0]])
+            w.writerows([[run.name, 1000, "test_marginal", -150.5], [run.name, 10_000, "test_marginal", -128.0],
+                         [run.name, 5000, "test_marginal", 0.0], ["other", 1000, "test_marginal", 0.0]])
             if bound_shift is not None:
-                w.writerow([run["name"], 1000, "test_bound", run["curve"][0]["test_bound"] + bound_shift])
+                w.writerow([run.name, 1000, "test_bound", run.curve[0]["test_bound"] + bound_shift])
 
     write(0.0)
     (row,) = [r for r in figures.moved(before, [run]) if r["column"] == "test_marginal"]

@@ -1,15 +1,18 @@
 """Chapter 8's Frey Face split study (aevb.book.frey_split): the table built from runs, the z-free baseline under each
 data setting, and a store that lacks the runs."""
+import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from aevb.book import frey_split
 from aevb.experiments.grids import study_configs
+from aevb.experiments.store import StoredRun
 
 
-def fake_runs(samples: int = 1_000_000) -> list[dict]:
+def fake_runs(samples: int = 1_000_000) -> list[StoredRun]:
     """The study's 16 runs with made-up curves: train = 1000 + N_z + 100·i, test = train - N_z·(i + 1) for the
     i-th setting, at ``samples`` and at one other point; the last run has no curve (not trained)."""
     runs = []
@@ -19,8 +22,8 @@ def fake_runs(samples: int = 1_000_000) -> list[dict]:
         train = 1000.0 + c.n_z + 100 * i
         curve = [{"samples": 1000, "train_bound": 1.0, "test_bound": 2.0},
                  {"samples": samples, "train_bound": train, "test_bound": train - c.n_z * (i + 1)}]
-        runs.append({"name": f"run{len(runs)}", "config": c, "curve": curve})
-    runs[-1]["curve"] = []
+        runs.append(StoredRun(f"run{len(runs)}", c, curve, {}, Path(f"run{len(runs)}")))
+    runs[-1] = dataclasses.replace(runs[-1], curve=[])
     return runs
 
 
@@ -51,7 +54,7 @@ def test_split_table_puts_each_run_in_its_cell_and_computes_the_gaps():
     assert numbers["excess_blocks_z2"] == pytest.approx(2 - 10.0)
     assert numbers["seen_z10"] == pytest.approx((1210.0 - 30) - (1010.0 - 10))  # none's test less blocks' test
     assert math.isnan(numbers["noise_gap"]) and math.isnan(numbers["noise_bound"])  # the N_z = 20 run is missing
-    runs[-1]["curve"] = fake_runs()[0]["curve"]  # now "present", with blocks /255's N_z = 2 values
+    runs[-1] = dataclasses.replace(runs[-1], curve=fake_runs()[0].curve)  # now "present", with blocks /255's N_z = 2 values
     numbers = frey_split.split_numbers(frey_split.split_table(runs, 1_000_000, base))
     # train at /256 less /255: 300 at N_z <= 10 (1002 - 1020 at N_z = 20), less the 2.19-nat scale shift;
     # gap at /256 less /255: 3 N_z at N_z <= 10 (2 - 20 at N_z = 20)
@@ -61,7 +64,7 @@ def test_split_table_puts_each_run_in_its_cell_and_computes_the_gaps():
 
 def test_a_store_without_the_runs_gives_empty_curves_and_an_all_missing_table(tmp_path):
     runs = frey_split.split_runs(tmp_path)
-    assert len(runs) == 16 and all(r["curve"] == [] for r in runs)
+    assert len(runs) == 16 and all(r.curve == [] for r in runs)
     assert len(frey_split.missing_runs(runs, 1_000_000)) == 16
     table = frey_split.split_table(runs, 1_000_000, {})
     assert table.isna().all().all()

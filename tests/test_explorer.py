@@ -113,8 +113,8 @@ def test_check_decoders_passes_a_stored_decoder_and_catches_images_it_does_not_g
     runs = figure_runs(4, fig4_store)
     table = check_decoders(runs)
     assert list(table.frame["run"]) == [FREY] and int(table.frame["grey"][0]) <= 1
-    assert stored_decoder(next(r for r in runs if r["name"] == FREY)) is not None
-    assert stored_decoder(next(r for r in runs if r["name"] != FREY)) is None  # MNIST's run is not in this store
+    assert stored_decoder(next(r for r in runs if r.name == FREY)) is not None
+    assert stored_decoder(next(r for r in runs if r.name != FREY)) is None  # MNIST's run is not in this store
 
     store = shutil.copytree(fig4_store, tmp_path / "store")
     path = store / "runs" / FREY / "images.npz"

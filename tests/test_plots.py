@@ -1,5 +1,8 @@
 """The book's curve figures (``aevb.plots``): the long-form tables seaborn draws from, and figures that fit the
 page (at most ``PAGE_WIDTH`` inches wide, one legend per figure)."""
+import dataclasses
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -10,6 +13,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from aevb.config import TrainConfig  # noqa: E402
+from aevb.experiments.store import StoredRun  # noqa: E402
 from matplotlib.colors import to_hex, to_rgb  # noqa: E402
 
 from aevb.plots import (COLORS, PAGE_WIDTH, curve_rows, curves_frame, image_grid, palette, plot_curve,  # noqa: E402
@@ -17,18 +21,18 @@ from aevb.plots import (COLORS, PAGE_WIDTH, curve_rows, curves_frame, image_grid
 
 
 def _run(dataset, algorithm, n_z, samples=(1000, 10_000, 100_000), key="bound"):
-    """A store-like run (``aevb.experiments.store.figure_runs``): name, config, curve."""
+    """A stored run (``aevb.experiments.store.StoredRun``): name, config, curve."""
     config = TrainConfig(dataset=dataset, algorithm=algorithm, n_z=n_z)
     curve = [{"samples": s, "seconds": s / 1e4, f"train_{key}": -100.0 + i, f"test_{key}": -101.0 + i}
              for i, s in enumerate(samples)]
-    return {"name": f"{dataset}-{algorithm}-z{n_z}", "config": config, "curve": curve, "lr": 0.02, "dir": None}
+    return StoredRun(f"{dataset}-{algorithm}-z{n_z}", config, curve, {"lr_used": 0.02}, Path("unused"))
 
 
 @pytest.fixture
 def runs():
     out = [_run(d, a, z) for d, zs in (("mnist", (3, 5, 10, 20, 200)), ("frey", (2, 5)))
            for z in zs for a in ("aevb", "wake-sleep")]
-    out.append({**_run("frey", "aevb", 20), "curve": []})  # not in the store: no rows
+    out.append(dataclasses.replace(_run("frey", "aevb", 20), curve=[]))  # not in the store: no rows
     return out
 
 
@@ -39,7 +43,7 @@ def close_figures():
 
 
 def test_curve_rows_are_one_row_per_evaluation_and_split():
-    rows = curve_rows(_run("mnist", "aevb", 3)["curve"], "bound", algorithm="aevb")
+    rows = curve_rows(_run("mnist", "aevb", 3).curve, "bound", algorithm="aevb")
     assert len(rows) == 3 * 2
     assert rows[0] == {"algorithm": "aevb", "samples": 1000, "split": "train", "value": -100.0}
     assert rows[1] == {"algorithm": "aevb", "samples": 1000, "split": "test", "value": -101.0}
@@ -50,9 +54,9 @@ def test_curve_rows_are_one_row_per_evaluation_and_split():
 def test_curves_frame_has_a_row_per_run_evaluation_and_split(runs):
     frame = curves_frame(runs, "bound", lambda c: (c.dataset, c.n_z))
     assert list(frame.columns) == ["panel", "algorithm", "run", "samples", "split", "value"]
-    stored = [r for r in runs if r["curve"]]
+    stored = [r for r in runs if r.curve]
     assert len(frame) == len(stored) * 3 * 2
-    assert set(frame["run"]) == {r["name"] for r in stored}  # the run without a curve has no rows
+    assert set(frame["run"]) == {r.name for r in stored}  # the run without a curve has no rows
     assert set(frame["split"]) == {"train", "test"} and set(frame["algorithm"]) == {"aevb", "wake-sleep"}
     one = frame[(frame["panel"] == ("mnist", 3)) & (frame["algorithm"] == "aevb") & (frame["split"] == "test")]
     assert list(one["samples"]) == [1000, 10_000, 100_000] and list(one["value"]) == [-101.0, -100.0, -99.0]
@@ -91,7 +95,7 @@ def test_test_curves_differ_from_training_curves_in_colour_and_style():
         train, test = (np.array(to_rgb(split_color(color, s))) for s in ("train", "test"))
         assert np.allclose(train, to_rgb(color))
         assert (test >= train).all() and (test - train).max() > 0.2  # lighter, visibly
-    ax = plot_curve(_run("mnist", "aevb", 3)["curve"], label="aevb")
+    ax = plot_curve(_run("mnist", "aevb", 3).curve, label="aevb")
     first, second = ax.get_lines()[:2]
     assert first.get_linestyle() == "-" and second.get_linestyle() == "--"  # test over train
 
@@ -116,10 +120,10 @@ def test_plot_panels_puts_the_legend_below_a_full_grid(runs):
 
 
 def test_plot_curve_draws_one_curve_or_a_frame():
-    ax = plot_curve(_run("mnist", "aevb", 3)["curve"], label="AEVB")
+    ax = plot_curve(_run("mnist", "aevb", 3).curve, label="AEVB")
     assert len(ax.get_lines()) == 2 and ax.get_xscale() == "log" and ax.get_legend() is not None
     assert ax.figure.get_size_inches()[0] <= PAGE_WIDTH
-    frame = pd.DataFrame(curve_rows(_run("mnist", "mcem", 3, key="marginal")["curve"], "marginal",
+    frame = pd.DataFrame(curve_rows(_run("mnist", "mcem", 3, key="marginal").curve, "marginal",
                                     algorithm="mcem"))
     ax = plot_curve(frame, key="marginal", legend=False)
     assert ax.get_legend() is None and to_hex(ax.get_lines()[0].get_color()) == to_hex(COLORS["mcem"])

@@ -10,21 +10,22 @@ from aevb.book.rerun import duration, machine, rerun_time
 from aevb.book.retrain import runs_training, training_seconds, training_time
 from aevb.config import TrainConfig
 from aevb.experiments.runs import curve_columns
+from aevb.experiments.store import StoredRun
 from aevb.files import atomic_write_csv, atomic_write_json
 
 ENV = {"cpu_count": 2, "processor": "x86_64", "torch_threads": 1}
 
 
-def _ship(store, name: str, config: TrainConfig, samples: int, seconds: float, env=ENV) -> dict:
+def _ship(store, name: str, config: TrainConfig, samples: int, seconds: float, env=ENV) -> StoredRun:
     """A run as the store holds it: config.json (settings, machine) and a curve reaching ``samples`` in ``seconds``."""
     run_dir = store / "runs" / name
     run_dir.mkdir(parents=True)
-    atomic_write_json(run_dir / "config.json", {"config": dataclasses.asdict(config), "environment": env,
-                                                "lr_search": {}, "lr_used": 0.02})
+    meta = {"config": dataclasses.asdict(config), "environment": env, "lr_search": {}, "lr_used": 0.02}
+    atomic_write_json(run_dir / "config.json", meta)
     rows = [{c: 0.0 for c in curve_columns(config)} | {"samples": s, "seconds": seconds * s / samples}
             for s in (samples // 10, samples)]
     atomic_write_csv(run_dir / "curve.csv", rows, curve_columns(config))
-    return {"name": name, "config": config, "curve": rows, "dir": run_dir}
+    return StoredRun(name, config, rows, meta, run_dir)
 
 
 @pytest.mark.parametrize("seconds, words", [(0.2, "1 s"), (40.4, "40 s"), (89, "89 s"), (91, "2 min"),

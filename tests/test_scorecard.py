@@ -126,16 +126,16 @@ def test_a_fig3_margin_within_app_ds_error_is_decided_by_ais_where_measured(tmp_
     error; a row measured on an earlier checkpoint is not used."""
     store = tmp_path / "results"
     shutil.copytree(RESULTS_DIR, store)
-    runs = [r for r in figure_runs(3, store, seeds=SEEDS) if r["curve"] and r["config"].n_train == 50_000
-            and r["config"].algorithm in ("aevb", "mcem")]
+    runs = [r for r in figure_runs(3, store, seeds=SEEDS) if r.curve and r.config.n_train == 50_000
+            and r.config.algorithm in ("aevb", "mcem")]
 
-    def write(ais_of, samples_of=lambda r: int(r["curve"][-1]["samples"])):
-        rows = [{"run": r["name"], "samples": samples_of(r), "split": split, "n_points": 500, "appd": -100.0,
+    def write(ais_of, samples_of=lambda r: int(r.curve[-1]["samples"])):
+        rows = [{"run": r.name, "samples": samples_of(r), "split": split, "n_points": 500, "appd": -100.0,
                  "ais": ais_of(r), "ais_se": 0.1, "seconds": 1.0} for r in runs for split in ("train", "test")]
         atomic_write_csv(measurement_path("fig3-ais", store), rows, COLUMNS["fig3-ais"])
         return {r.claim.key: r for r in fig3_reading_rows(store)}["fig3-mcem-50000"]
 
-    behind = write(lambda r: -200.0 if r["config"].algorithm == "aevb" else -180.0)  # App. D's error: 80-100 nats
+    behind = write(lambda r: -200.0 if r.config.algorithm == "aevb" else -180.0)  # App. D's error: 80-100 nats
     assert behind.verdict == "does not hold" and "decided by AIS (-20.0 nats)" in behind.panels[0].note
     stale = write(lambda r: -200.0, samples_of=lambda r: 1000)  # measured at another point: not used
     assert "decided by AIS (" not in stale.panels[0].note and "fig3-ais.csv" not in stale.why

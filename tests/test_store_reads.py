@@ -158,9 +158,9 @@ def test_the_committed_store_reads_cleanly():
         assert len(rows) == len({r["path"] for r in rows}) > 25  # and the studies' runs, each once
         for f in (2, 3, 4, 5):
             for r in figure_runs(f, RESULTS_DIR):
-                assert r["curve"] and r["lr"] in (0.01, 0.02, 0.1)
-                if (r["dir"] / "images.npz").exists():
-                    assert run_images(r["dir"])
+                assert r.curve and r.lr in (0.01, 0.02, 0.1)
+                if (r.path / "images.npz").exists():
+                    assert run_images(r.path)
 
 
 # ---- config.json -----------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from aevb.book.figures import store_dir
 from aevb.config import TrainConfig
 from aevb.data import load_split
 from aevb.experiments.measurements import IWAE_K, PUBLISHED, published_row, read_measurement
-from aevb.experiments.store import figure_runs
+from aevb.experiments.store import StoredRun, figure_runs
 from aevb.plots import DRAW_WIDTH, Table, palette, table
 from aevb.protocols import BURDA_N_TRAIN, BURDA_PASSES, passes_done
 
@@ -46,12 +46,12 @@ def label(config: TrainConfig) -> str:
     return name + (", grey levels" if config.binarize is None else "")
 
 
-def benchmark_runs(results_dir: str | Path | None = None) -> list[dict]:
+def benchmark_runs(results_dir: str | Path | None = None) -> list[StoredRun]:
     """The stored runs of the ``burda`` study (``figure_runs``), in the grid's order."""
     return figure_runs(STUDY, store_dir(results_dir))
 
 
-def benchmark_rows(runs: list[dict], results_dir: str | Path | None = None) -> list[dict]:
+def benchmark_rows(runs: list[StoredRun], results_dir: str | Path | None = None) -> list[dict]:
     """Per run: its label, objective, posterior, data, passes and samples reached, training minutes, test NLL
     (−the k = 5000 bound) ± s.e. on n points, AIS and the bound on the AIS subset, active units, the encoder's
     ELBO as an NLL (``elbo_nll``, measured rows only) and the published NLL and active units of its row of Burda
@@ -59,9 +59,9 @@ def benchmark_rows(runs: list[dict], results_dir: str | Path | None = None) -> l
     measured = {r["run"]: r for r in read_measurement("burda", store_dir(results_dir)) or []}
     out = []
     for r in runs:
-        c, m = r["config"], measured.get(r["name"])
+        c, m = r.config, measured.get(r.name)
         ref = PUBLISHED.get(published_row(c)) if published_row(c) else None
-        last = r["curve"][-1] if r["curve"] else {"samples": 0, "seconds": 0.0}
+        last = r.curve[-1] if r.curve else {"samples": 0, "seconds": 0.0}
         row = {"model": label(c), "k": c.k, "q": c.posterior, "data": "grey levels" if c.binarize is None else
                f"binarized ({c.binarize})", "passes": passes_done(int(last["samples"]), BURDA_N_TRAIN, c.batch_size),
                "samples": last["samples"], "minutes": last["seconds"] / 60,
@@ -105,16 +105,16 @@ def benchmark_table(rows: list[dict]) -> Table:
                        table(detail, dict.fromkeys(detail[0], "")))
 
 
-def gap_rows(runs: list[dict], results_dir: str | Path | None = None) -> list[dict]:
+def gap_rows(runs: list[StoredRun], results_dir: str | Path | None = None) -> list[dict]:
     """Per run with a measured inference gap: log p(x) (AIS), the ELBO of q* and of the encoder, the two gaps and
     their sum, each ± its standard error over the points."""
     gaps = read_measurement("inference-gap", store_dir(results_dir)) or []
     out = []
     for r in runs:
-        mine = {g["quantity"]: g for g in gaps if g["run"] == r["name"]}
+        mine = {g["quantity"]: g for g in gaps if g["run"] == r.name}
         if not mine:
             continue
-        row = {"model": label(r["config"]), "points": int(next(iter(mine.values()))["points"])}
+        row = {"model": label(r.config), "points": int(next(iter(mine.values()))["points"])}
         for q in GAP_QUANTITIES:
             row[q], row[f"{q}_se"] = mine[q]["mean"], mine[q]["se_data"]
         out.append(row)
@@ -136,17 +136,17 @@ def gap_table(rows: list[dict]) -> Table:
                          f"of q optimised per image within the encoder's family (q*) and of the encoder's q")
 
 
-def grey_levels(runs: list[dict], rows: list[dict]) -> dict[str, float]:
+def grey_levels(runs: list[StoredRun], rows: list[dict]) -> dict[str, float]:
     """Why the paper's grey-level nats are not a log-likelihood, in numbers: the grey test images' binary entropy
     Σ_i H(y_i) (mean over images: the best a grey-level Bernoulli "log-likelihood" can reach is minus it), the
     grey-level run's final test bound on grey levels, its NLL on the binary test images and the binarized VAE's."""
     y = load_split(TrainConfig(), "test", torch.device("cpu")).double().clamp(1e-12, 1 - 1e-12)  # (N, D) grey
     entropy = -(y * y.log() + (1 - y) * (1 - y).log()).sum(1).mean().item()
-    grey = next(r for r in runs if r["config"].binarize is None and r["config"].k == 1
-                and r["config"].posterior == "diagonal")
+    grey = next(r for r in runs if r.config.binarize is None and r.config.k == 1
+                and r.config.posterior == "diagonal")
     by_label = {r["model"]: r for r in rows}
-    return {"grey_entropy": entropy, "grey_bound": grey["curve"][-1]["test_bound"] if grey["curve"] else math.nan,
-            "grey_nll": _or_nan(by_label[label(grey["config"])]["nll"]),
+    return {"grey_entropy": entropy, "grey_bound": grey.curve[-1]["test_bound"] if grey.curve else math.nan,
+            "grey_nll": _or_nan(by_label[label(grey.config)]["nll"]),
             "binary_nll": _or_nan(by_label["VAE"]["nll"])}
 
 
@@ -154,7 +154,7 @@ def _or_nan(v):
     return math.nan if v is None else v
 
 
-def benchmark_facts(runs: list[dict], rows: list[dict], gaps: list[dict]) -> dict[str, float]:
+def benchmark_facts(runs: list[StoredRun], rows: list[dict], gaps: list[dict]) -> dict[str, float]:
     """The numbers the chapter's prose states, under flat names: per row key (vae, iwae5, iwae50, full, iaf,
     grey) its NLL, the difference from the published row, active units and passes; the study's common passes
     and samples; per encoder the two gaps; and ``grey_levels``."""
@@ -180,13 +180,13 @@ def benchmark_facts(runs: list[dict], rows: list[dict], gaps: list[dict]) -> dic
     return out
 
 
-def plot_benchmark_curves(runs: list[dict], ax=None):
+def plot_benchmark_curves(runs: list[StoredRun], ax=None):
     """The test bound of every run on binary images (estimator B for the diagonal q, A with the family's exact
     log q for a richer one) against passes over the training set, log x; the grey-level run is left out (its
     curve is on grey levels, another scale: ``grey_levels``)."""
-    frame = pd.DataFrame([{"model": label(r["config"]), "passes": row["samples"] / BURDA_N_TRAIN,
+    frame = pd.DataFrame([{"model": label(r.config), "passes": row["samples"] / BURDA_N_TRAIN,
                            "test bound": row["test_bound"]}
-                          for r in runs if r["config"].binarize is not None for row in r["curve"]])
+                          for r in runs if r.config.binarize is not None for row in r.curve])
     if ax is None:
         _, ax = plt.subplots(figsize=(DRAW_WIDTH, 3.8), layout="constrained")
     sns.lineplot(data=frame, x="passes", y="test bound", hue="model", palette=palette(frame["model"].unique()),
@@ -196,13 +196,13 @@ def plot_benchmark_curves(runs: list[dict], ax=None):
     return ax
 
 
-def _still_improving(run: dict) -> bool:
+def _still_improving(run: StoredRun) -> bool:
     """Whether a run's test bound rose between its last two evaluations."""
-    c = run["curve"]
+    c = run.curve
     return len(c) >= 2 and c[-1]["test_bound"] > c[-2]["test_bound"]
 
 
-def benchmark_findings(runs: list[dict], rows: list[dict], gaps: list[dict]) -> tuple[str, str]:
+def benchmark_findings(runs: list[StoredRun], rows: list[dict], gaps: list[dict]) -> tuple[str, str]:
     """What the two tables show, as markdown bullets computed from them (so that a rerun with another store says
     what *its* numbers show): (beside Table 1, the inference gap)."""
     by = {r["model"]: r for r in rows}
@@ -210,14 +210,14 @@ def benchmark_findings(runs: list[dict], rows: list[dict], gaps: list[dict]) -> 
     measured = [r for r in rows if r["nll"] is not None]
     if not measured or vae is None or vae["nll"] is None:
         return "- Not measured yet: `python -m aevb measure burda`.", ""
-    improving = [label(r["config"]) for r in runs if r["config"].binarize is not None and _still_improving(r)]
+    improving = [label(r.config) for r in runs if r.config.binarize is not None and _still_improving(r)]
     passes = min(r["passes"] for r in rows)
     out = [f"- **The budget.** After {passes:,} of Burda et al.'s {BURDA_PASSES:,} passes "
            f"({passes / BURDA_PASSES:.1%} of their schedule) our VAE's test NLL is {vae['nll']:.2f} nats, "
            f"{vae['nll'] - vae['published_nll']:+.2f} from their {vae['published_nll']:.2f}"
            + (f", and IWAE with k = 50 is {k50['nll'] - k50['published_nll']:+.2f} from theirs" if k50 and
               k50["nll"] is not None else "")
-           + f". {len(improving)} of the {sum(r['config'].binarize is not None for r in runs)} binarized runs were "
+           + f". {len(improving)} of the {sum(r.config.binarize is not None for r in runs)} binarized runs were "
              f"still improving at their last evaluation (the figure below): the schedule not run is the first "
              f"difference to rule out, by the full-schedule command above."]
     order = [r for r in (vae, k5, k50) if r is not None and r["nll"] is not None]

@@ -107,7 +107,7 @@ def appd_repeats(runs: Iterable[dict], results_dir: str | Path | None = None) ->
         return Markdown(REPEATS_MISSING), {name: float("nan") for name in REPEATS_FACTS}
     rep = pd.DataFrame(repeats)
     rep["App. D − AIS"] = rep["appd_subset"] - rep["ais_subset"]
-    model = {r["name"]: f"{r['config'].algorithm}, N_train = {r['config'].n_train:,}" for r in runs}
+    model = {r.name: f"{r.config.algorithm}, N_train = {r.config.n_train:,}" for r in runs}
     shown = [{"model": model.get(r["run"], r["run"]), "mean": r["mean"], "sd": r["sd_of_mean"],
               "point sd": f"{r['mean_point_sd']:.2f} / {r['max_point_sd']:.1f}",
               "first 100": f"{r['appd_subset']:.2f} / {r['ais_subset']:.2f}",
@@ -132,9 +132,9 @@ def appe_curves(results_dir: str | Path | None = None) -> tuple[pd.DataFrame, di
     the panels the study trained, up to ``APPE_BUDGET`` samples: the curves (``curves_frame``, key "marginal"),
     the panel labels ((n_train, protocol) -> title) and the study's runs."""
     appe_runs = seed_runs("appe-anneal", SEEDS, results_dir)
-    trained = sorted({r["config"].n_train for r in appe_runs if r["curve"]})
+    trained = sorted({r.config.n_train for r in appe_runs if r.curve})
     label = {(n, p): f"$N_{{train}}$ = {n:,}\n{APPE_READINGS[p]}" for n in trained for p in APPE_READINGS}
-    both = curves_frame([r for r in seed_runs(3, SEEDS, results_dir) if r["config"].n_train in trained] + appe_runs,
+    both = curves_frame([r for r in seed_runs(3, SEEDS, results_dir) if r.config.n_train in trained] + appe_runs,
                         "marginal", lambda c: label[(c.n_train, c.protocol)])
     return both[both["samples"] <= APPE_BUDGET], label, appe_runs
 

@@ -36,7 +36,7 @@ def decoder_facts(runs: dict[str, dict], decoders: dict[str, dict | None]) -> di
     by name: ``dec_kb`` (their files' size, kB), ``dec_dtype``, ``dec_error`` (the largest difference from the
     model they were stored from) and ``dec_n_mnist``/``dec_n_frey`` (the encodings stored with each)."""
     stored = {k: a for k, a in decoders.items() if a is not None}
-    sizes = [(runs[k]["dir"] / "decoder.npz").stat().st_size for k in stored]
+    sizes = [(runs[k].path / "decoder.npz").stat().st_size for k in stored]
     return {"dec_kb": sum(sizes) / 1e3, "dec_dtype": " and ".join(sorted({str(a["weight0"].dtype)
                                                                           for a in stored.values()})),
             "dec_error": max((float(a["max_error"]) for a in stored.values()), default=0.0),
@@ -98,10 +98,10 @@ def coverage(classifier, seeds: Iterable[int], min_confidence: float, min_cells:
              results_dir: str | Path | None = None) -> Coverage:
     """The classes ``classifier`` reads in the stored MNIST manifold of each of ``seeds`` (Fig. 4's runs): a
     class is covered where at least ``min_cells`` cells reach ``min_confidence`` for it."""
-    runs = [r for r in seed_runs(4, seeds, results_dir) if r["config"].dataset == "mnist"]
-    manifolds = {r["config"].seed: stored_images(r, "manifold") for r in runs}
-    absent = [r["name"] for r in runs if manifolds[r["config"].seed] is None]
-    samples = {r["config"].seed: int(r["curve"][-1]["samples"]) for r in runs if r["curve"]}
+    runs = [r for r in seed_runs(4, seeds, results_dir) if r.config.dataset == "mnist"]
+    manifolds = {r.config.seed: stored_images(r, "manifold") for r in runs}
+    absent = [r.name for r in runs if manifolds[r.config.seed] is None]
+    samples = {r.config.seed: int(r.curve[-1]["samples"]) for r in runs if r.curve}
     probs = {s: predict(classifier, m) for s, m in manifolds.items() if m is not None}  # (400, 10) each
     counts = {s: class_coverage(p, min_confidence, min_cells) for s, p in probs.items()}
     return Coverage(runs, absent, manifolds, samples, probs, counts)

@@ -15,10 +15,9 @@ Every figure chapter does the same five things with the results store (``aevb.ex
    (``check_run``, ``check_samples``, ``check_atol``): ``check_store``, ``largest_difference`` and
    ``check_report``.
 
-A run is a dict as ``aevb.experiments.store.figure_runs`` returns it: ``name`` (str), ``config``
-(``TrainConfig``), ``curve`` (list of row dicts: ``samples``, ``seconds``, ``train_bound``/``test_bound`` or
-``train_marginal``/``test_marginal``; empty where the run is not in the store), ``lr`` (float or None) and
-``dir`` (``Path``).
+A run is an ``aevb.experiments.store.StoredRun`` as ``aevb.experiments.store.figure_runs`` returns it: ``name``,
+``config`` (``TrainConfig``), ``curve`` (list of row dicts: ``samples``, ``seconds``, ``train_bound``/``test_bound``
+or ``train_marginal``/``test_marginal``; empty where the run is not in the store), ``meta``, ``lr`` and ``path``.
 """
 from __future__ import annotations
 
@@ -35,7 +34,7 @@ from aevb.experiments.accounting import ACCOUNTINGS, compare, x_axis
 from aevb.experiments.curves import ahead, ahead_since, last_shared
 from aevb.experiments.decoders import DECODER_FILE, decode_stored, grey_level_difference, stores_decoder
 from aevb.experiments.runner import run_figure
-from aevb.experiments.store import RESULTS_DIR, check_prefix, figure_runs, run_decoder, run_images
+from aevb.experiments.store import RESULTS_DIR, StoredRun, check_prefix, figure_runs, run_decoder, run_images
 from aevb.files import read_text
 from aevb.plots import Table, table
 
@@ -52,7 +51,7 @@ def store_dir(results_dir: str | Path | None = None) -> Path:
 
 
 def load_runs(figure: int, retrain_budget: int = 0, panels: str = "*", results_dir: str | Path | None = None,
-              workers: int = 2, device: str = "cpu") -> list[dict]:
+              workers: int = 2, device: str = "cpu") -> list[StoredRun]:
     """The stored runs of ``figure`` (2, 3, 4 or 5), in the grid's order (``aevb.experiments.store.figure_runs``).
 
     With ``retrain_budget`` > 0 the runs whose names match ``panels`` (comma-separated shell patterns) are first
@@ -65,59 +64,59 @@ def load_runs(figure: int, retrain_budget: int = 0, panels: str = "*", results_d
     return figure_runs(figure, store)
 
 
-def seed_runs(figure: int, seeds: Iterable[int], results_dir: str | Path | None = None) -> list[dict]:
+def seed_runs(figure: int, seeds: Iterable[int], results_dir: str | Path | None = None) -> list[StoredRun]:
     """The stored runs of ``figure`` for each of ``seeds`` (seed by seed, each in the grid's order), as
     ``load_runs`` reads them, training nothing: a run not in the store has an empty curve."""
     return figure_runs(figure, store_dir(results_dir), seeds=tuple(seeds))
 
 
-def keyed(runs: Iterable[dict], key: Callable[[TrainConfig], Hashable]) -> dict:
-    """The runs by ``key(run["config"])``, e.g. ``keyed(runs, lambda c: c.n_z)``: {key: run}, in the runs' order."""
-    return {key(r["config"]): r for r in runs}
+def keyed(runs: Iterable[StoredRun], key: Callable[[TrainConfig], Hashable]) -> dict:
+    """The runs by ``key(run.config)``, e.g. ``keyed(runs, lambda c: c.n_z)``: {key: run}, in the runs' order."""
+    return {key(r.config): r for r in runs}
 
 
-def stored_curves(runs: Iterable[dict], key: Callable[[TrainConfig], Hashable]) -> dict:
-    """The curves of the stored runs (those with a curve) by ``key(run["config"])``: {key: list of row dicts}."""
-    return {key(r["config"]): r["curve"] for r in runs if r["curve"]}
+def stored_curves(runs: Iterable[StoredRun], key: Callable[[TrainConfig], Hashable]) -> dict:
+    """The curves of the stored runs (those with a curve) by ``key(run.config)``: {key: list of row dicts}."""
+    return {key(r.config): r.curve for r in runs if r.curve}
 
 
-def not_stored(runs: Iterable[dict]) -> str:
+def not_stored(runs: Iterable[StoredRun]) -> str:
     """The names of the runs without a curve in the store, comma-separated, or "none"."""
-    return ", ".join(r["name"] for r in runs if not r["curve"]) or "none"
+    return ", ".join(r.name for r in runs if not r.curve) or "none"
 
 
-def progress_rows(runs: Iterable[dict]) -> list[dict]:
+def progress_rows(runs: Iterable[StoredRun]) -> list[dict]:
     """How far each run got, one row per run (a missing one with 0 samples): ``run`` (str), ``samples`` (int,
     at its last evaluation), ``step size`` (the §5 search's pick; nan where unknown), ``train seconds``."""
-    return [{"run": r["name"], "samples": r["curve"][-1]["samples"] if r["curve"] else 0,
-             "step size": r["lr"] or float("nan"), "train seconds": r["curve"][-1]["seconds"] if r["curve"] else 0}
+    return [{"run": r.name, "samples": r.curve[-1]["samples"] if r.curve else 0,
+             "step size": r.lr or float("nan"), "train seconds": r.curve[-1]["seconds"] if r.curve else 0}
             for r in runs]
 
 
-def progress_table(runs: Iterable[dict]) -> Table:
+def progress_table(runs: Iterable[StoredRun]) -> Table:
     """``progress_rows`` as a table (Fig. 2, 3)."""
     return table(progress_rows(runs), PROGRESS_COLUMNS)
 
 
-def final_rows(runs: Iterable[dict]) -> list[dict]:
+def final_rows(runs: Iterable[StoredRun]) -> list[dict]:
     """The last evaluation of each stored run: ``run``, ``samples``, ``train bound``, ``test bound`` (nats)."""
-    return [{"run": r["name"], "samples": r["curve"][-1]["samples"], "train bound": r["curve"][-1]["train_bound"],
-             "test bound": r["curve"][-1]["test_bound"]} for r in runs if r["curve"]]
+    return [{"run": r.name, "samples": r.curve[-1]["samples"], "train bound": r.curve[-1]["train_bound"],
+             "test bound": r.curve[-1]["test_bound"]} for r in runs if r.curve]
 
 
-def final_table(runs: Iterable[dict]) -> Table:
+def final_table(runs: Iterable[StoredRun]) -> Table:
     """``final_rows`` as a table (Fig. 4, 5)."""
     return table(final_rows(runs), FINAL_COLUMNS)
 
 
-def panel_table(runs: list[dict], panel_of, key: str, baseline: str = "aevb") -> list[dict]:
+def panel_table(runs: list[StoredRun], panel_of, key: str, baseline: str = "aevb") -> list[dict]:
     """One row per stored run: its panel, samples reached, final train and test value of ``key`` ("bound" or
     "marginal"), and at how many shared evaluation points the ``baseline`` algorithm of its panel is ahead of
     it on train and on test (the paper's ordering claim)."""
     by_panel = {}
     for r in runs:
-        if r["curve"]:
-            by_panel.setdefault(panel_of(r["config"]), {})[r["config"].algorithm] = r["curve"]
+        if r.curve:
+            by_panel.setdefault(panel_of(r.config), {})[r.config.algorithm] = r.curve
     rows = []
     for panel, curves in by_panel.items():
         for alg, curve in curves.items():
@@ -139,38 +138,38 @@ def panel_text(rows: list[dict]) -> Table:
     return table(rows, PANEL_COLUMNS)
 
 
-def stored_images(run: dict, kind: str) -> np.ndarray | None:
+def stored_images(run: StoredRun, kind: str) -> np.ndarray | None:
     """The committed images of a run: ``kind`` "manifold" (Fig. 4, (GRID_N², D)) or "samples" (Fig. 5,
     (N_SAMPLES_FIG5, D)), floats in [0, 1]; None where the run has no ``images.npz`` yet."""
-    if not (run["dir"] / "images.npz").exists():
+    if not (run.path / "images.npz").exists():
         return None
-    return run_images(run["dir"], run["config"])[kind]  # checked; drawn again from a checkpoint where bad
+    return run_images(run.path, run.config)[kind]  # checked; drawn again from a checkpoint where bad
 
 
-def stored_decoder(run: dict) -> dict[str, np.ndarray] | None:
+def stored_decoder(run: StoredRun) -> dict[str, np.ndarray] | None:
     """The stored decoder and test encodings of a Fig. 4 run (``aevb.experiments.decoders``: weights, encodings,
     MNIST's labels), checked on read; None where the run has no ``decoder.npz`` yet."""
-    if not (run["dir"] / DECODER_FILE).exists():
+    if not (run.path / DECODER_FILE).exists():
         return None
-    return run_decoder(run["dir"], run["config"])  # checked; written again from a checkpoint where bad
+    return run_decoder(run.path, run.config)  # checked; written again from a checkpoint where bad
 
 
-def check_decoders(runs: Iterable[dict]) -> Table:
+def check_decoders(runs: Iterable[StoredRun]) -> Table:
     """The store check of the Fig. 4 runs' stored decoders: each decodes the Fig. 4 grid to the committed images
     (``images.npz``) within one grey level (float16 weights round; the images were drawn by the float32 decoder
     and rounded to grey levels). One row per run that stores its decoder; AssertionError where one differs by
     more, or where a Fig. 4 run's ``decoder.npz`` is missing."""
     rows = []
     for r in runs:
-        if not r["curve"] or not stores_decoder(r["config"]):
+        if not r.curve or not stores_decoder(r.config):
             continue
         arrays = stored_decoder(r)
-        assert arrays is not None, f"{r['dir'] / DECODER_FILE}: not found (a Fig. 4 run stores its decoder)"
-        grey = grey_level_difference(arrays, run_images(r["dir"], r["config"])["manifold"])
-        assert grey <= 1, (f"{r['dir'] / DECODER_FILE}: decodes the Fig. 4 grid {grey} grey levels away from the "
+        assert arrays is not None, f"{r.path / DECODER_FILE}: not found (a Fig. 4 run stores its decoder)"
+        grey = grey_level_difference(arrays, run_images(r.path, r.config)["manifold"])
+        assert grey <= 1, (f"{r.path / DECODER_FILE}: decodes the Fig. 4 grid {grey} grey levels away from the "
                            f"committed images.npz (at most 1 allowed)")
-        rows.append({"run": r["name"], "weights": str(arrays["weight0"].dtype),
-                     "kB": (r["dir"] / DECODER_FILE).stat().st_size / 1000, "error": float(arrays["max_error"]),
+        rows.append({"run": r.name, "weights": str(arrays["weight0"].dtype),
+                     "kB": (r.path / DECODER_FILE).stat().st_size / 1000, "error": float(arrays["max_error"]),
                      "grey": grey})
     return table(rows, {"run": "", "weights": "", "kB": ".0f", "error": ".1e", "grey": "d"},
                  caption="the explorers' decoders: weights' precision, file size (kB), largest pixel error "
@@ -243,28 +242,28 @@ _table = table  # ``check_report``'s argument ``table`` hides the function
 
 # --- Fig. 3's investigations: the x-axis accountings, and how far the fixed sampler moved the curves ------------
 
-def accounting_curves(runs: Iterable[dict], n_train: int) -> list[dict]:
+def accounting_curves(runs: Iterable[StoredRun], n_train: int) -> list[dict]:
     """Long-form rows of the Fig. 3 panel ``n_train`` under every accounting of ``aevb.experiments.accounting``:
     {accounting, algorithm, split, x, log p(x)}, one per stored evaluation, for seaborn."""
     out = []
     for r in runs:
-        c = r["config"]
-        if c.n_train != n_train or not r["curve"]:
+        c = r.config
+        if c.n_train != n_train or not r.curve:
             continue
         for accounting in ACCOUNTINGS:
-            for x, row in zip(x_axis(r["curve"], c.algorithm, accounting), r["curve"]):
+            for x, row in zip(x_axis(r.curve, c.algorithm, accounting), r.curve):
                 for split in ("train", "test"):
                     out.append({"accounting": accounting, "algorithm": c.algorithm, "split": split, "x": x,
                                 "log p(x)": row[f"{split}_marginal"]})
     return out
 
 
-def accounting_rows(runs: Iterable[dict], n_train: int) -> list[dict]:
+def accounting_rows(runs: Iterable[StoredRun], n_train: int) -> list[dict]:
     """AEVB against each baseline of the Fig. 3 panel ``n_train`` under every accounting, on the training and the
     test points: {accounting, baseline, split, AEVB ahead (evaluations of AEVB inside the baseline's range where it
     is above, "k/m"), share (k/m), x at the end, AEVB, baseline value, AEVB − baseline (nats, at the largest x
     both reached)}."""
-    curves = {r["config"].algorithm: r["curve"] for r in runs if r["config"].n_train == n_train and r["curve"]}
+    curves = {r.config.algorithm: r.curve for r in runs if r.config.n_train == n_train and r.curve}
     out = []
     for baseline in ("wake-sleep", "mcem"):
         if "aevb" not in curves or baseline not in curves:
@@ -283,7 +282,7 @@ def accounting_rows(runs: Iterable[dict], n_train: int) -> list[dict]:
 SAME_TRAJECTORY_ATOL = 1e-4  # nats: ``moved``'s lower bounds of one trajectory agree to float32 printing
 
 
-def moved(before: str | Path, runs: Iterable[dict]) -> list[dict]:
+def moved(before: str | Path, runs: Iterable[StoredRun]) -> list[dict]:
     """How far each stored curve moved from the values in ``before`` (a CSV of run, samples, column, value: the
     same runs measured another way, e.g. ``results/studies/fig3_fixed_step_appd.csv``), at the evaluations both
     have: {run, column, evaluations, mean change, largest change, change at the last} (nats, now − before).
@@ -296,22 +295,22 @@ def moved(before: str | Path, runs: Iterable[dict]) -> list[dict]:
         old.setdefault((r["run"], r["column"]), {})[int(r["samples"])] = float(r["value"])
     out = []
     for r in runs:
-        mine = {c: v for (name, c), v in old.items() if name == r["name"]}
-        if not mine or not r["curve"]:
+        mine = {c: v for (name, c), v in old.items() if name == r.name}
+        if not mine or not r.curve:
             continue
         bounds = [abs(row[c] - v[row["samples"]]) for c, v in mine.items() if c.endswith("_bound")
-                  for row in r["curve"] if row["samples"] in v]
+                  for row in r.curve if row["samples"] in v]
         if not bounds or max(bounds) > SAME_TRAJECTORY_ATOL:
             continue  # not shown to be the same trajectory
         for column, values in mine.items():
-            d = [row[column] - values[row["samples"]] for row in r["curve"] if row["samples"] in values]
+            d = [row[column] - values[row["samples"]] for row in r.curve if row["samples"] in values]
             if d:
-                out.append({"run": r["name"], "column": column, "evaluations": len(d), "mean change": sum(d) / len(d),
+                out.append({"run": r.name, "column": column, "evaluations": len(d), "mean change": sum(d) / len(d),
                             "largest change": max(d, key=abs), "change at the last": d[-1]})
     return out
 
 
-def fig3_facts(runs: Iterable[dict]) -> dict:
+def fig3_facts(runs: Iterable[StoredRun]) -> dict:
     """The numbers chapter 9's prose states, by name, for MyST-NB ``glue``: for each panel n (``n1000``,
     ``n50000``), baseline b (``ws``, ``mcem``) and split s (``train``, ``test``): ``{n}_{b}_{s}_ahead`` (shared
     evaluations where AEVB is above, "k of m"), ``{n}_{b}_{s}_since`` (the first from which it stays above, or
@@ -321,7 +320,7 @@ def fig3_facts(runs: Iterable[dict]) -> dict:
     (samples) and ``{n}_{a}_test_drop`` (peak − last, nats; 0 where the last evaluation is the peak); and
     ``{n}_mcem_seconds_ratio`` (MCEM's training seconds per sample over AEVB's)."""
     short = {"aevb": "aevb", "wake-sleep": "ws", "mcem": "mcem"}
-    curves = {(r["config"].n_train, r["config"].algorithm): r["curve"] for r in runs if r["curve"]}
+    curves = {(r.config.n_train, r.config.algorithm): r.curve for r in runs if r.curve}
     facts: dict = {}
     for (n, alg), c in curves.items():
         key = f"n{n}_{short[alg]}"
@@ -352,7 +351,7 @@ def fig3_facts(runs: Iterable[dict]) -> dict:
     return facts
 
 
-def fig2_facts(runs: Iterable[dict]) -> dict:
+def fig2_facts(runs: Iterable[StoredRun]) -> dict:
     """The numbers chapter 8's prose states, by name, for MyST-NB ``glue``: for each panel (dataset d, latent
     size z: ``{d}_z{z}``) with both algorithms stored and each split s (``train``, ``test``):
     ``{d}_z{z}_{s}_diff`` (AEVB − wake-sleep at the last shared evaluation, nats), ``{d}_z{z}_{s}_since`` (the
@@ -360,7 +359,7 @@ def fig2_facts(runs: Iterable[dict]) -> dict:
     ``{d}_z{z}_ws_cost`` (wake-sleep's training seconds per sample over AEVB's); for every AEVB run
     ``{d}_z{z}_aevb_gap`` (train − test at its last evaluation), and per dataset ``{d}_aevb_gap_max`` and
     ``{d}_ws_cost_min``/``_max`` over its panels."""
-    curves = {(r["config"].dataset, r["config"].n_z, r["config"].algorithm): r["curve"] for r in runs if r["curve"]}
+    curves = {(r.config.dataset, r.config.n_z, r.config.algorithm): r.curve for r in runs if r.curve}
     facts: dict = {}
     for (d, z, alg), a in curves.items():
         if alg != "aevb":

@@ -15,21 +15,18 @@ import torch
 
 from aevb.config import TrainConfig
 from aevb.data import load_split
-from aevb.experiments.store import RESULTS_DIR, figure_runs, run_config
+from aevb.experiments.store import RESULTS_DIR, StoredRun, figure_runs
 from aevb.latent_use import independent_gaussian
 
 STUDY = "frey-latent-use"
 SEEDS = (0, 1, 2, 3)
 
 
-def latent_use_runs(results_dir: str | Path | None = None, seeds=SEEDS) -> list[dict]:
+def latent_use_runs(results_dir: str | Path | None = None, seeds=SEEDS) -> list[StoredRun]:
     """The stored runs of the study in ``results_dir`` (None: the committed store) by
-    ``aevb.experiments.store.figure_runs``, each with ``lr_search`` (the §5 search's scores by step size) added;
-    a run not trained yet has an empty curve."""
-    runs = figure_runs(STUDY, RESULTS_DIR if results_dir is None else results_dir, seeds=seeds)
-    for r in runs:
-        r["lr_search"] = run_config(r["dir"])[1].get("lr_search", {}) if r["curve"] else {}
-    return runs
+    ``aevb.experiments.store.figure_runs`` (the §5 search's scores by step size are their ``meta``'s
+    ``lr_search``); a run not trained yet has an empty curve."""
+    return figure_runs(STUDY, RESULTS_DIR if results_dir is None else results_dir, seeds=seeds)
 
 
 def kl_total(row: dict, n_z: int) -> float:
@@ -37,36 +34,36 @@ def kl_total(row: dict, n_z: int) -> float:
     return sum(row[f"kl_z{j + 1}"] for j in range(n_z))
 
 
-def final_rows(runs: list[dict]) -> list[dict]:
+def final_rows(runs: list[StoredRun]) -> list[dict]:
     """One row per stored run at its last evaluation: algorithm, start, seed, samples, the step size the §5 search
     kept, train and test bound, active units, KL per dimension (kl_z1 … ) and in total."""
     out = []
     for r in runs:
-        if not r["curve"]:
+        if not r.curve:
             continue
-        c, last = r["config"], r["curve"][-1]
+        c, last = r.config, r.curve[-1]
         out.append({"algorithm": c.algorithm, "start": c.start, "seed": c.seed, "samples": int(last["samples"]),
-                    "step size": r["lr"], "train bound": last["train_bound"], "test bound": last["test_bound"],
+                    "step size": r.lr, "train bound": last["train_bound"], "test bound": last["test_bound"],
                     "active units": int(last["active_units"]),
                     **{f"KL z{j + 1}": last[f"kl_z{j + 1}"] for j in range(c.n_z)},
                     "KL total": kl_total(last, c.n_z)})
     return out
 
 
-def curves(runs: list[dict]) -> list[dict]:
+def curves(runs: list[StoredRun]) -> list[dict]:
     """Long-form rows over training for seaborn: algorithm, start, seed, samples, train bound, active units,
     KL total."""
-    return [{"algorithm": r["config"].algorithm, "start": r["config"].start, "seed": r["config"].seed,
+    return [{"algorithm": r.config.algorithm, "start": r.config.start, "seed": r.config.seed,
              "samples": row["samples"], "train bound": row["train_bound"], "active units": row["active_units"],
-             "KL total": kl_total(row, r["config"].n_z)} for r in runs for row in r["curve"]]
+             "KL total": kl_total(row, r.config.n_z)} for r in runs for row in r.curve]
 
 
-def step_size_search(runs: list[dict]) -> list[dict]:
+def step_size_search(runs: list[StoredRun]) -> list[dict]:
     """The §5 search under each start: per algorithm, start and seed, the mean training bound of each candidate
     step size (−inf where it diverged) and the one kept."""
-    return [{"algorithm": r["config"].algorithm, "start": r["config"].start, "seed": r["config"].seed,
-             **{f"lr={float(k):g}": v for k, v in sorted(r["lr_search"].items(), key=lambda kv: float(kv[0]))},
-             "kept": r["lr"]} for r in runs if r["curve"]]
+    return [{"algorithm": r.config.algorithm, "start": r.config.start, "seed": r.config.seed,
+             **{f"lr={float(k):g}": v for k, v in sorted(r.meta.get("lr_search", {}).items(), key=lambda kv: float(kv[0]))},
+             "kept": r.lr} for r in runs if r.curve]
 
 
 def z_free_baseline(config: TrainConfig) -> dict[str, float]:

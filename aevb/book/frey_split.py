@@ -30,7 +30,7 @@ from aevb.config import TrainConfig
 from aevb.data import load_split
 from aevb.datasets import DATASETS
 from aevb.experiments.grids import FIG2_NZ, FREY_SPLIT_VARIANTS
-from aevb.experiments.store import RESULTS_DIR, figure_runs
+from aevb.experiments.store import RESULTS_DIR, StoredRun, figure_runs
 from aevb.latent_use import independent_gaussian
 from aevb.plots import Table, table
 
@@ -56,7 +56,7 @@ def settings() -> list[TrainConfig]:
     return [TrainConfig(dataset="frey", hidden=DATASETS["frey"].hidden, n_z=2, **v) for v in FREY_SPLIT_VARIANTS]
 
 
-def split_runs(results_dir: str | Path | None = None) -> list[dict]:
+def split_runs(results_dir: str | Path | None = None) -> list[StoredRun]:
     """The stored runs of the ``frey-split`` study (``figure_runs``; ``results_dir`` None: the committed store)."""
     return figure_runs(STUDY, RESULTS_DIR if results_dir is None else Path(results_dir))
 
@@ -66,9 +66,9 @@ def row_at(curve: list[dict], samples: int) -> dict | None:
     return next((r for r in curve if int(r["samples"]) == samples), None)
 
 
-def missing_runs(runs: list[dict], samples: int) -> list[str]:
+def missing_runs(runs: list[StoredRun], samples: int) -> list[str]:
     """Names of the runs with no stored evaluation at ``samples`` (not trained, or not that far yet)."""
-    return [r["name"] for r in runs if row_at(r["curve"], samples) is None]
+    return [r.name for r in runs if row_at(r.curve, samples) is None]
 
 
 def zfree_baselines(device: str = "cpu") -> dict[str, dict[str, float]]:
@@ -81,7 +81,7 @@ def zfree_baselines(device: str = "cpu") -> dict[str, dict[str, float]]:
     return out
 
 
-def split_table(runs: list[dict], samples: int, baselines: dict[str, dict[str, float]]) -> pd.DataFrame:
+def split_table(runs: list[StoredRun], samples: int, baselines: dict[str, dict[str, float]]) -> pd.DataFrame:
     """Rows ``"N_z = 2"`` … ``"N_z = 20"`` and ``ZFREE_ROW``; columns (setting label, train / test / gap) in the
     study's order; nats per frame at ``samples`` training samples; gap = train - test; NaN where missing."""
     labels = [setting_label(c) for c in settings()]
@@ -89,9 +89,9 @@ def split_table(runs: list[dict], samples: int, baselines: dict[str, dict[str, f
     columns = pd.MultiIndex.from_product([labels, ["train", "test", "gap"]], names=["setting", "bound"])
     table = pd.DataFrame(math.nan, index=pd.Index(rows, name=f"at {samples:,} samples"), columns=columns)
     for r in runs:
-        at = row_at(r["curve"], samples)
+        at = row_at(r.curve, samples)
         if at is not None:
-            row, label = f"N_z = {r['config'].n_z}", setting_label(r["config"])
+            row, label = f"N_z = {r.config.n_z}", setting_label(r.config)
             table.loc[row, (label, "train")] = at["train_bound"]
             table.loc[row, (label, "test")] = at["test_bound"]
     for label, b in baselines.items():

@@ -15,7 +15,7 @@ from typing import Iterable
 
 from aevb.book.rerun import duration, machine
 from aevb.config import TrainConfig, seedless
-from aevb.experiments.store import RESULTS_DIR, run_config, run_curve
+from aevb.experiments.store import RESULTS_DIR, StoredRun, run_config, run_curve
 
 # What sets the cost of one training sample: the model, the learner and its estimator (not the budget, seed, step
 # size, evaluation, data split or device)
@@ -67,17 +67,17 @@ def training_time(configs: Iterable[TrainConfig], results_dir: str | Path | None
     return duration(sum(s for s, _ in found)), " and ".join(sorted({m for _, m in found}))
 
 
-def runs_training(runs: Iterable[dict]) -> tuple[float, list[str]]:
-    """Training seconds of shipped runs (dicts with ``config``, ``curve``, ``dir``, as ``aevb.book.figures``
-    loads them), the step-size search added, a pass that trained several seeds at once counted once (the seeds'
+def runs_training(runs: Iterable[StoredRun]) -> tuple[float, list[str]]:
+    """Training seconds of shipped runs (``aevb.experiments.store.StoredRun``, as ``aevb.book.figures`` loads
+    them), the step-size search added, a pass that trained several seeds at once counted once (the seeds'
     runs share every setting but the seed and record the pass's time, to within ``STACKED``); and their
     machines."""
     groups, machines = {}, set()
     for r in runs:
-        if not r["curve"]:
+        if not r.curve:
             continue
-        config, meta = run_config(r["dir"])
-        last = r["curve"][-1]
+        config, meta = run_config(r.path)
+        last = r.curve[-1]
         seconds = last["seconds"] * (1 + _search_samples(config) / last["samples"])
         groups.setdefault((seedless(config), last["samples"]), set()).add(seconds)
         machines.add(machine(meta.get("environment", {})))

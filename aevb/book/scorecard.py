@@ -69,8 +69,7 @@ from aevb.experiments.accounting import compare
 from aevb.experiments.grids import APPE_BUDGET, SEEDS
 from aevb.experiments.images import load_images
 from aevb.experiments.measurements import FIG3_AIS_POINTS, read_measurement
-from aevb.experiments.runs import read_run_config
-from aevb.experiments.store import RESULTS_DIR, figure_runs
+from aevb.experiments.store import RESULTS_DIR, StoredRun, figure_runs
 from aevb.linear_gaussian import LinearEncoder, LinearGaussian
 from aevb.rng import seeded
 
@@ -99,12 +98,12 @@ def _untested(key: str, why: str) -> Row:
 
 # --- the store, by panel ---------------------------------------------------------------------------------------
 
-def _by_run(runs: list[dict], panel_of) -> dict:
+def _by_run(runs: list[StoredRun], panel_of) -> dict:
     """{panel: {algorithm: [curve per stored seed]}} (seeds without a curve left out)."""
     out: dict = {}
     for r in runs:
-        if r["curve"]:
-            out.setdefault(panel_of(r["config"]), {}).setdefault(r["config"].algorithm, []).append(r["curve"])
+        if r.curve:
+            out.setdefault(panel_of(r.config), {}).setdefault(r.config.algorithm, []).append(r.curve)
     return out
 
 
@@ -284,10 +283,10 @@ def appd_errors(results_dir: Path) -> dict[str, float]:
             for r in read_measurement("appd-repeats", results_dir) or []}
 
 
-def fig3_ais(results_dir: Path, runs: list[dict]) -> dict:
+def fig3_ais(results_dir: Path, runs: list[StoredRun]) -> dict:
     """The ``fig3-ais`` rows of the stored Fig. 3 runs measured at the samples their curve ends at: {(run, split):
     row} (a row measured on an earlier checkpoint than the curve's end is left out)."""
-    ends = {r["name"]: int(r["curve"][-1]["samples"]) for r in runs if r["curve"]}
+    ends = {r.name: int(r.curve[-1]["samples"]) for r in runs if r.curve}
     return {(m["run"], m["split"]): m for m in read_measurement("fig3-ais", results_dir) or []
             if ends.get(m["run"]) == int(m["samples"])}
 
@@ -314,8 +313,8 @@ def fig3_reading_rows(results_dir: Path) -> list[Row]:
     measured, fallback = fig3_ais(results_dir, runs), appd_errors(results_dir)
     names = {}
     for r in runs:
-        if r["curve"]:
-            names.setdefault((r["config"].n_train, r["config"].algorithm), []).append(r["name"])
+        if r.curve:
+            names.setdefault((r.config.n_train, r.config.algorithm), []).append(r.name)
     fig3 = _fig3(results_dir)
 
     def panel(n, by, baseline):
@@ -522,13 +521,13 @@ def fig4_row(results_dir: Path, seeds=(0, 1, 2, 3), classifier_seed: int = 0, ep
     """Our demonstration: the digit classes on the stored MNIST manifolds, counted by ``aevb.classifier`` (trained
     here for ``epochs`` passes, default its settings')."""
     runs = [r for s in seeds for r in figure_runs(4, results_dir, seeds=(s,))
-            if r["config"].dataset == "mnist" and (r["dir"] / "images.npz").exists()]
+            if r.config.dataset == "mnist" and (r.path / "images.npz").exists()]
     if not runs:
         return _untested("fig4-digits", "no MNIST manifold to count")
     settings = ClassifierSettings() if epochs is None else ClassifierSettings(epochs=epochs)
     classifier = fit_classifier(*load_mnist("train"), seed=classifier_seed, settings=settings)
-    covered = {r["config"].seed: (class_coverage(predict(classifier, load_images(r["dir"])["manifold"]))["n_covered"],
-                                  int(r["curve"][-1]["samples"])) for r in runs}
+    covered = {r.config.seed: (class_coverage(predict(classifier, load_images(r.path)["manifold"]))["n_covered"],
+                                  int(r.curve[-1]["samples"])) for r in runs}
     full = [s for s, (n, _) in covered.items() if n == 10]
     verdict = HOLDS if len(full) == len(covered) else CAVEAT if full else FAILS
     return Row(CLAIMS["fig4-digits"], verdict, "classes shown: " + ", ".join(
@@ -537,24 +536,24 @@ def fig4_row(results_dir: Path, seeds=(0, 1, 2, 3), classifier_seed: int = 0, ep
 
 
 def fig5_row(results_dir: Path) -> Row:
-    runs = [r for r in figure_runs(5, results_dir) if r["curve"]]
-    values = {r["config"].n_z: r["curve"][-1]["test_bound"] for r in runs}
+    runs = [r for r in figure_runs(5, results_dir) if r.curve]
+    values = {r.config.n_z: r.curve[-1]["test_bound"] for r in runs}
     return Row(CLAIMS["fig5-nz"], rising(values), "test bound " + ", ".join(
         f"N_z = {k}: {v:.1f}" for k, v in sorted(values.items())), "whether the test bound of the sampled models "
         "rises with N_z; the samples themselves are in chapter 11")
 
 
 def full_vb_row(results_dir: Path) -> Row:
-    runs = {r["config"].algorithm: r for r in figure_runs("full-vb", results_dir) if r["curve"]}
+    runs = {r.config.algorithm: r for r in figure_runs("full-vb", results_dir) if r.curve}
     if "full-vb" not in runs:
         return _untested("full-vb", "no full-VB run (python -m aevb study full-vb)")
-    c = runs["full-vb"]["curve"]
+    c = runs["full-vb"].curve
     finite = all(math.isfinite(r["train_bound"]) and math.isfinite(r["test_bound"]) for r in c)
     verdict = HOLDS if finite and c[-1]["train_bound"] - c[0]["train_bound"] > TRAINABLE_RISE else FAILS
     number = (f"bound per datapoint {c[0]['train_bound']:.1f} → {c[-1]['train_bound']:.1f} (train), "
               f"{c[-1]['test_bound']:.1f} (test) at {int(c[-1]['samples']):,} samples")
     if "aevb" in runs:
-        number += f"; AEVB on the same data: {runs['aevb']['curve'][-1]['test_bound']:.1f} (test)"
+        number += f"; AEVB on the same data: {runs['aevb'].curve[-1]['test_bound']:.1f} (test)"
     return Row(CLAIMS["full-vb"], verdict, number, f"1,000 MNIST points, N_z = 10, 100 hidden units; trains where "
                f"finite throughout and its bound rose by more than {TRAINABLE_RISE:g} nats")
 
@@ -613,13 +612,13 @@ def store_budgets(results_dir: str | Path = RESULTS_DIR) -> dict[str, dict]:
     the machine they were trained on (from their config.json)."""
     out = {}
     for label, fig in (("Fig. 2", 2), ("Fig. 3", 3)):
-        runs = [r for r in figure_runs(fig, results_dir, seeds=SEEDS) if r["curve"]]
+        runs = [r for r in figure_runs(fig, results_dir, seeds=SEEDS) if r.curve]
         if not runs:
             continue
-        reached = [int(r["curve"][-1]["samples"]) for r in runs]
-        env = read_run_config(runs[0]["dir"])[1].get("environment", {})
+        reached = [int(r.curve[-1]["samples"]) for r in runs]
+        env = runs[0].meta.get("environment", {})
         out[label] = {"least": min(reached), "most": max(reached), "runs": len(runs),
-                      "seeds": sorted({r["config"].seed for r in runs}),
+                      "seeds": sorted({r.config.seed for r in runs}),
                       "machine": f"{env.get('cpu_count', '?')} cores ({env.get('processor', '?')}), torch "
                                  f"{env.get('torch', '?')}, one thread a run"}
     return out

@@ -17,9 +17,16 @@ rebuilt is rebuilt: ``index.csv`` from the run directories (``read_index``, ``wr
 and point. What cannot names the command that regenerates it (``regenerate_command``): move the bad file away,
 then ``python -m aevb figure N --only NAME`` trains the run again.
 
+The regenerate command is built only when a file is found bad (``_remedied``): finding it means building the
+grid of every figure and study, which a good read has no need of.
+
 A bad run in the index: ``index_rows`` and everything that reads a run (``samples_reached``, ``figure_runs``,
 ``python -m aevb figure --list``) raise on it, never skip it; ``write_index`` writes the rows of the readable
 runs (so the index stays whole for them) and then raises naming every unreadable one.
+
+``figure_runs`` returns a figure's (or a study's) runs as ``StoredRun``: name, settings, curve, the rest of its
+``config.json`` and its directory. A curve stays a list of rows, one dict per evaluation, as ``curve.csv`` holds
+it (its columns depend on the run's settings); ``aevb.experiments.curves`` compares two of them.
 """
 from __future__ import annotations
 
@@ -28,6 +35,7 @@ import io
 import math
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -81,11 +89,20 @@ def _remedy(run_dir: Path, config: TrainConfig | None = None) -> str:
     return f"move it away and run `{command}`"
 
 
+def _remedied(run_dir: Path, config: TrainConfig | None, read):
+    """``read()``; a ``StoreError`` it raises is raised again with the store's remedy (``_remedy``), which is
+    built only then."""
+    try:
+        return read()
+    except StoreError as e:
+        raise e.remedied(_remedy(run_dir, config)) from None
+
+
 def run_config(run_dir: str | Path) -> tuple[TrainConfig, dict]:
     """``(config, meta)`` of a store run's checked ``config.json`` (``aevb.experiments.runs.read_run_config``; an
     error says how to regenerate the run)."""
     run_dir = Path(run_dir)
-    return read_run_config(run_dir, remedy=_remedy(run_dir))
+    return _remedied(run_dir, None, lambda: read_run_config(run_dir, remedy=""))
 
 
 def run_curve(run_dir: str | Path, config: TrainConfig | None = None) -> list[dict]:
@@ -94,7 +111,7 @@ def run_curve(run_dir: str | Path, config: TrainConfig | None = None) -> list[di
     if not (run_dir / "curve.csv").exists():
         return []
     config = run_config(run_dir)[0] if config is None else config
-    return read_curve(run_dir, config, remedy=_remedy(run_dir, config))
+    return _remedied(run_dir, config, lambda: read_curve(run_dir, config, remedy=""))
 
 
 def samples_reached(run_dir: str | Path) -> int:
@@ -109,12 +126,12 @@ def _rebuilt(run_dir: Path, config: TrainConfig, load, write, applies: bool, wha
     ``checkpoint.pt`` holds the model of its last evaluation: ``write(model)``, a warning ("FILE: PROBLEM; ``again``
     from CHECKPOINT"), and the file read again. Otherwise the ``StoreError`` with the regenerate command (``what``:
     what the file was made from the model, for the message where the checkpoint is of another point)."""
-    remedy = _remedy(run_dir, config)
     try:
-        return load(run_dir, config, remedy)
+        return load(run_dir, config, "")
     except StoreError as e:
+        remedy = _remedy(run_dir, config)
         if not applies or not checkpoint_file(run_dir).exists():
-            raise
+            raise e.remedied(remedy) from None
         ckpt = read_checkpoint(run_dir, remedy=remedy)[0]
         reached = samples_reached(run_dir)
         if ckpt["trainer"]["samples"] != reached:
@@ -240,16 +257,32 @@ def read_index(results_dir: str | Path = RESULTS_DIR) -> list[dict]:
     return want
 
 
-def figure_runs(figure: int | str, results_dir: str | Path = RESULTS_DIR, seeds=(0,)) -> list[dict]:
-    """The stored runs of ``figure`` (or of a study, by name) for ``seeds``, in the grid's order: dicts with
-    ``name``, ``config``, ``curve`` (rows, empty where the run is missing), ``lr`` and ``dir``. Every file is
-    checked on read: a bad one raises its ``StoreError`` (with the command that regenerates the run)."""
+@dataclass(frozen=True)
+class StoredRun:
+    """One run of a figure's (or a study's) grid as the store holds it (``figure_runs``)."""
+
+    name: str  # its run name (``aevb.experiments.grids.run_name``)
+    config: TrainConfig  # its settings, as the grid declares them (budget 1: how far it trained is in its curve)
+    curve: list[dict]  # its evaluations, the checked rows of curve.csv; [] where the run is not in the store
+    meta: dict  # its config.json (``lr_used``, ``lr_search``, ``environment``, ...); {} where it has none
+    path: Path  # its directory in the store (``run_path``), whether or not it exists
+
+    @property
+    def lr(self) -> float | None:
+        """The step size the run was trained with (``lr_used``; None where none is recorded)."""
+        return self.meta.get("lr_used")
+
+
+def figure_runs(figure: int | str, results_dir: str | Path = RESULTS_DIR, seeds=(0,)) -> list[StoredRun]:
+    """The stored runs of ``figure`` (or of a study, by name) for ``seeds``, in the grid's order, a run not in the
+    store with an empty curve. Every file is checked on read: a bad one raises its ``StoreError`` (with the
+    command that regenerates the run)."""
     results_dir, out = Path(results_dir), []
     for c in [c for s in seeds for c in grid_configs(figure, 1, s)]:
         run_dir = run_path(results_dir, run_name(c))
-        meta = run_config(run_dir)[1] if (run_dir / "config.json").exists() or (run_dir / "curve.csv").exists() else {}
-        curve = run_curve(run_dir)
-        out.append({"name": run_name(c), "config": c, "curve": curve, "lr": meta.get("lr_used"), "dir": run_dir})
+        stored, meta = (run_config(run_dir) if (run_dir / "config.json").exists() or (run_dir / "curve.csv").exists()
+                        else (None, {}))
+        out.append(StoredRun(run_name(c), c, run_curve(run_dir, stored), meta, run_dir))
     return out
 
 
