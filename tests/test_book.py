@@ -275,6 +275,51 @@ def test_chapter_is_thin_and_complete(nb):
     assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code"), "commit notebooks without outputs"
 
 
+MAX_CELL_LINES = 25  # a chapter's code cell: imports, settings, a call, a plot, a glue of a dict (issue 28, point 7)
+
+
+def long_cells(notebook: dict, cap: int = MAX_CELL_LINES) -> dict[int, int]:
+    """The code cells of ``notebook`` longer than ``cap`` lines, as the page (and ``ruff format``) shows them:
+    cell index -> lines. Tables, facts and glue belong in ``aevb/book`` (``aevb.book.chapter``, ``aevb.book.fig3``)."""
+    lengths = {i: len("".join(c["source"]).strip("\n").splitlines())
+               for i, c in enumerate(notebook["cells"]) if c["cell_type"] == "code"}
+    return {i: n for i, n in lengths.items() if n > cap}
+
+
+def test_the_cell_cap_catches_a_long_code_cell_only():
+    def cell(kind, n):
+        return {"cell_type": kind, "metadata": {}, "source": [f"x{k} = {k}\n" for k in range(n - 1)] + ["x"]}
+
+    notebook = {"cells": [cell("code", MAX_CELL_LINES), cell("markdown", 100), cell("code", MAX_CELL_LINES + 1),
+                          cell("code", 1), cell("code", 80)]}
+    assert long_cells(notebook) == {2: MAX_CELL_LINES + 1, 4: 80}
+    assert long_cells({"cells": [cell("code", MAX_CELL_LINES)]}) == {}
+
+
+SET_UP_MACHINERY = re.compile(r"check_notebook\(|(?<![\w.])claim\(|perf_counter\(|(?<![\w.])rerun_time\(")
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
+def test_one_set_up_call_after_the_parameters_and_the_rerun_time_in_the_last_cell(nb):
+    """Each chapter sets itself up with one call off the page, right after its parameters cell
+    (``aevb.book.chapter.setup``: its knobs checked, its threads claimed, CI's settings, the clock), glues its rerun
+    time in its last code cell (``Page.glue_rerun_time``), and does none of that machinery itself."""
+    code = [c for c in _cells(nb) if c["cell_type"] == "code"]
+    (i,) = [k for k, c in enumerate(code) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert code[i + 1]["metadata"].get("tags") == ["remove-cell"], "the set-up cell is not off the page"
+    assert re.search(r"^page = setup\(\s*globals\(\)", "".join(code[i + 1]["source"]), re.M), "no setup call"
+    text = _code(nb)
+    assert text.count("setup(") == 1 and "page.glue_rerun_time(" in "".join(code[-1]["source"])
+    assert not SET_UP_MACHINERY.findall(text), f"{nb.name} does the set-up's work itself"
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_code_cells_are_short(nb):
+    """No code cell of a chapter is longer than ``MAX_CELL_LINES``: the page shows its argument, not pandas."""
+    found = long_cells(json.loads(nb.read_text()))
+    assert not found, f"{nb.name}: code cells longer than {MAX_CELL_LINES} lines (cell index: lines): {found}"
+
+
 @pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
 def test_every_equation_links_to_its_code(nb):
     """Each displayed equation (a MyST target ``(eq-...)=``) is followed, before the next one, by a link

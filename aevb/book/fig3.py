@@ -27,6 +27,7 @@ from aevb.book.scorecard import ReadingPair, appe_table
 from aevb.book.verdicts import AHEAD_SHARE
 from aevb.experiments.grids import APPE_BUDGET, FIG3_N_TRAIN, SEEDS
 from aevb.experiments.measurements import read_measurement
+from aevb.experiments.store import StoredRun
 from aevb.plots import COLORS, Table, curves_frame, table
 
 MOVED_STUDY = "fig3_fixed_step_appd.csv"  # under the store's studies/: App. D with a fixed step, measured then
@@ -37,7 +38,7 @@ REPEATS_FACTS = ("repeat_sd_max", "repeat_point_sd", "ais_diff_min", "ais_diff_m
                  "ais1000_mcem", "appd1000_aevb", "appd1000_wake", "appd1000_mcem")
 
 
-def accounting_figure(runs: Iterable[dict], n_train: int = 1000):
+def accounting_figure(runs: Iterable[StoredRun], n_train: int = 1000):
     """The Fig. 3 panel ``n_train`` under each accounting (a panel per accounting, log x-axis), as a seaborn
     ``FacetGrid``; None where the panel has no stored curve."""
     long = pd.DataFrame(accounting_curves(runs, n_train))
@@ -53,7 +54,7 @@ def accounting_figure(runs: Iterable[dict], n_train: int = 1000):
     return g
 
 
-def accountings(runs: Iterable[dict]):
+def accountings(runs: Iterable[StoredRun]):
     """AEVB against each baseline of every Fig. 3 panel under every accounting (``accounting_rows``): the table
     shown (a pandas ``Styler``; None where no panel has both curves) and the numbers the prose states: for the
     N_train = 1,000 panel against MCEM, ``mcem1000_{accounting}_{split}_diff`` (AEVB − MCEM at the end, nats) and
@@ -79,7 +80,7 @@ def accountings(runs: Iterable[dict]):
     return shown, facts
 
 
-def moved_since(runs: Iterable[dict], results_dir: str | Path | None = None):
+def moved_since(runs: Iterable[StoredRun], results_dir: str | Path | None = None):
     """How far each stored curve moved since App. D was measured with a fixed step (``moved`` on the store's
     ``studies/fig3_fixed_step_appd.csv``): the table shown (a ``Styler``, or a line saying no run is still that
     trajectory) and ``moved_runs`` (how many runs), ``moved_max`` and ``moved_mean`` (the largest and the mean
@@ -96,7 +97,7 @@ def moved_since(runs: Iterable[dict], results_dir: str | Path | None = None):
                            "moved_mean": f"{marginal['mean change'].abs().mean():.3f}"}
 
 
-def appd_repeats(runs: Iterable[dict], results_dir: str | Path | None = None) -> tuple[Table | Markdown, dict]:
+def appd_repeats(runs: Iterable[StoredRun], results_dir: str | Path | None = None) -> tuple[Table | Markdown, dict]:
     """App. D's estimate of each Fig. 3 model repeated over seeds, against AIS on its first 100 points (the
     store's ``appd-repeats`` study): the table shown (or a line saying the study is not in the store) and
     ``repeat_sd_max`` (the largest s.d. of the mean over seeds), ``repeat_point_sd`` (one point's s.d., mean over
@@ -127,7 +128,7 @@ def appd_repeats(runs: Iterable[dict], results_dir: str | Path | None = None) ->
     return shown, facts
 
 
-def appe_curves(results_dir: str | Path | None = None) -> tuple[pd.DataFrame, dict, list[dict]]:
+def appe_curves(results_dir: str | Path | None = None) -> tuple[pd.DataFrame, dict, list[StoredRun]]:
     """Fig. 3's runs under App. E's two readings (``appe-anneal``'s runs and Fig. 3's own, seeds ``SEEDS``), for
     the panels the study trained, up to ``APPE_BUDGET`` samples: the curves (``curves_frame``, key "marginal"),
     the panel labels ((n_train, protocol) -> title) and the study's runs."""

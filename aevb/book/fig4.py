@@ -27,11 +27,12 @@ from aevb.classifier import (ClassifierSettings, accuracy, class_coverage, confi
                              fit_classifier, predict, summarize)
 from aevb.config import TrainConfig
 from aevb.data import load_mnist
+from aevb.experiments.store import StoredRun
 
 SWEEP_CONFIDENCE = (0.5, 0.7, 0.8, 0.9, 0.95)  # the thresholds of the coverage's sensitivity table
 
 
-def decoder_facts(runs: dict[str, dict], decoders: dict[str, dict | None]) -> dict:
+def decoder_facts(runs: dict[str, StoredRun], decoders: dict[str, dict | None]) -> dict:
     """The stored decoders (``decoders``: dataset -> ``aevb.book.figures.stored_decoder``, None where not stored)
     by name: ``dec_kb`` (their files' size, kB), ``dec_dtype``, ``dec_error`` (the largest difference from the
     model they were stored from) and ``dec_n_mnist``/``dec_n_frey`` (the encodings stored with each)."""
@@ -86,7 +87,7 @@ class Coverage:
     trained (skipped), and for each trained seed its decoded grid, its training samples, the classifier's
     probabilities on the grid's cells ((400, 10)) and ``aevb.classifier.class_coverage``'s count."""
 
-    runs: list[dict]
+    runs: list[StoredRun]
     absent: list[str]
     manifolds: dict[int, np.ndarray]
     samples: dict[int, int]
