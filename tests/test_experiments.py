@@ -98,8 +98,8 @@ def test_a_grid_is_stored_indexed_resumed_and_reproduced(fig4_grid, tmp_path):
     assert run_figure(4, 2000, results_dir=tmp_path, log=lambda s: None) == []  # nothing left to do
     curve = read_csv(tmp_path / "runs" / RUN / "curve.csv")
     assert [r["samples"] for r in curve] == [1000, 1800, 2000]  # the fixture's row, then the extension's
-    runs = {r["name"]: r for r in figure_runs(4, tmp_path)}
-    assert runs[RUN]["curve"] == curve and runs[RUN]["lr"] in (0.01, 0.02, 0.1)
+    runs = {r.name: r for r in figure_runs(4, tmp_path)}
+    assert runs[RUN].curve == curve and runs[RUN].lr in (0.01, 0.02, 0.1)
 
     rows = check_prefix(RUN, 2000, atol=1e-3, results_dir=tmp_path)
     assert {r["samples"] for r in rows} == {1000, 1800, 2000} and max(abs(r["difference"]) for r in rows) < 1e-3

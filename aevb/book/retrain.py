@@ -15,7 +15,7 @@ from typing import Iterable
 
 from aevb.book.rerun import duration, machine
 from aevb.config import TrainConfig, seedless
-from aevb.experiments.store import RESULTS_DIR, StoredRun, run_config, run_curve
+from aevb.experiments.store import RESULTS_DIR, StoredRun, read_run, run_config
 
 # What sets the cost of one training sample: the model, the learner and its estimator (not the budget, seed, step
 # size, evaluation, data split or device)
@@ -33,16 +33,11 @@ def _cost_key(config: TrainConfig) -> tuple:
     return tuple(getattr(config, f) for f in COST_FIELDS)
 
 
-def _shipped(results_dir: Path) -> list[tuple[TrainConfig, dict, list[dict]]]:
-    """Every run of the store with a curve: (config, meta, curve)."""
-    out = []
-    for run_dir in sorted((results_dir / "runs").iterdir()) if (results_dir / "runs").is_dir() else []:
-        if (run_dir / "config.json").exists():
-            config, meta = run_config(run_dir)
-            curve = run_curve(run_dir, config)
-            if curve and curve[-1]["seconds"] > 0:
-                out.append((config, meta, curve))
-    return out
+def _shipped(results_dir: Path) -> list[StoredRun]:
+    """Every run of the store with a curve that took some training time (``read_run``: config.json's settings)."""
+    run_dirs = sorted((results_dir / "runs").iterdir()) if (results_dir / "runs").is_dir() else []
+    runs = [read_run(d) for d in run_dirs if (d / "config.json").exists()]
+    return [r for r in runs if r.curve and r.curve[-1]["seconds"] > 0]
 
 
 def training_seconds(config: TrainConfig, results_dir: str | Path | None = None) -> tuple[float, str] | None:
@@ -50,8 +45,8 @@ def training_seconds(config: TrainConfig, results_dir: str | Path | None = None)
     speed of the fastest run the book ships with of the same model and learner (``COST_FIELDS``; the slower ones
     ran beside other jobs, or several seeds in one pass), and that run's machine: ``(seconds, machine)``, or
     None where no shipped run has the model."""
-    rates = [(c_curve[-1]["samples"] / c_curve[-1]["seconds"], meta) for c, meta, c_curve in
-             _shipped(Path(results_dir or RESULTS_DIR)) if _cost_key(c) == _cost_key(config)]
+    rates = [(r.curve[-1]["samples"] / r.curve[-1]["seconds"], r.meta)
+             for r in _shipped(Path(results_dir or RESULTS_DIR)) if _cost_key(r.config) == _cost_key(config)]
     if not rates:
         return None
     rate, meta = max(rates, key=lambda r: r[0])

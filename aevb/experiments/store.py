@@ -24,13 +24,15 @@ A bad run in the index: ``index_rows`` and everything that reads a run (``sample
 ``python -m aevb figure --list``) raise on it, never skip it; ``write_index`` writes the rows of the readable
 runs (so the index stays whole for them) and then raises naming every unreadable one.
 
-``figure_runs`` returns a figure's (or a study's) runs as ``StoredRun``: name, settings, curve, the rest of its
-``config.json`` and its directory. A curve stays a list of rows, one dict per evaluation, as ``curve.csv`` holds
-it (its columns depend on the run's settings); ``aevb.experiments.curves`` compares two of them.
+A run is read as a ``StoredRun`` (``read_run``: name, settings, curve, its ``config.json`` and its directory), by
+``index_rows``, ``check_prefix`` and ``figure_runs`` (a figure's or a study's runs, with the grid's settings). A
+curve stays a list of rows, one dict per evaluation, as ``curve.csv`` holds it (its columns depend on the run's
+settings); ``aevb.experiments.curves`` compares two of them. ``index.csv``'s rows stay the dicts of its text.
 """
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import tempfile
@@ -121,6 +123,30 @@ def samples_reached(run_dir: str | Path) -> int:
     return int(rows[-1]["samples"]) if rows else 0
 
 
+@dataclass(frozen=True)
+class StoredRun:
+    """One run of a figure's (or a study's) grid as the store holds it (``figure_runs``)."""
+
+    name: str  # its run name (``aevb.experiments.grids.run_name``)
+    config: TrainConfig  # its settings: the grid's in ``figure_runs`` (budget 1), config.json's in ``read_run``
+    curve: list[dict]  # its evaluations, the checked rows of curve.csv; [] where the run is not in the store
+    meta: dict  # its config.json (``lr_used``, ``lr_search``, ``environment``, ...); {} where it has none
+    path: Path  # its directory in the store (``run_path``), whether or not it exists
+
+    @property
+    def lr(self) -> float | None:
+        """The step size the run was trained with (``lr_used``; None where none is recorded)."""
+        return self.meta.get("lr_used")
+
+
+def read_run(run_dir: str | Path) -> StoredRun:
+    """The run in ``run_dir`` as it is stored: its ``config.json`` (the settings it was trained with, and its
+    record) and its curve ([] where it has none yet), each checked (a bad one raises its ``StoreError``)."""
+    run_dir = Path(run_dir)
+    config, meta = run_config(run_dir)
+    return StoredRun(run_dir.name, config, run_curve(run_dir, config), meta, run_dir)
+
+
 def _rebuilt(run_dir: Path, config: TrainConfig, load, write, applies: bool, what: str, again: str):
     """``load(run_dir, config, remedy)`` where the file is good; where it is missing or bad and the run's
     ``checkpoint.pt`` holds the model of its last evaluation: ``write(model)``, a warning ("FILE: PROBLEM; ``again``
@@ -191,13 +217,13 @@ def index_rows(results_dir: str | Path = RESULTS_DIR, errors: list | None = None
         if not (run_dir / "curve.csv").exists():
             continue
         try:
-            config, meta = run_config(run_dir)
-            curve = run_curve(run_dir, config)
+            run = read_run(run_dir)
         except StoreError as e:
             if errors is None:
                 raise
             errors.append(e)
             continue
+        config, meta, curve = run.config, run.meta, run.curve
         if not curve:
             continue
         last, m = curve[-1], _measure(curve[-1])
@@ -257,22 +283,6 @@ def read_index(results_dir: str | Path = RESULTS_DIR) -> list[dict]:
     return want
 
 
-@dataclass(frozen=True)
-class StoredRun:
-    """One run of a figure's (or a study's) grid as the store holds it (``figure_runs``)."""
-
-    name: str  # its run name (``aevb.experiments.grids.run_name``)
-    config: TrainConfig  # its settings, as the grid declares them (budget 1: how far it trained is in its curve)
-    curve: list[dict]  # its evaluations, the checked rows of curve.csv; [] where the run is not in the store
-    meta: dict  # its config.json (``lr_used``, ``lr_search``, ``environment``, ...); {} where it has none
-    path: Path  # its directory in the store (``run_path``), whether or not it exists
-
-    @property
-    def lr(self) -> float | None:
-        """The step size the run was trained with (``lr_used``; None where none is recorded)."""
-        return self.meta.get("lr_used")
-
-
 def figure_runs(figure: int | str, results_dir: str | Path = RESULTS_DIR, seeds=(0,)) -> list[StoredRun]:
     """The stored runs of ``figure`` (or of a study, by name) for ``seeds``, in the grid's order, a run not in the
     store with an empty curve. Every file is checked on read: a bad one raises its ``StoreError`` (with the
@@ -280,9 +290,9 @@ def figure_runs(figure: int | str, results_dir: str | Path = RESULTS_DIR, seeds=
     results_dir, out = Path(results_dir), []
     for c in [c for s in seeds for c in grid_configs(figure, 1, s)]:
         run_dir = run_path(results_dir, run_name(c))
-        stored, meta = (run_config(run_dir) if (run_dir / "config.json").exists() or (run_dir / "curve.csv").exists()
-                        else (None, {}))
-        out.append(StoredRun(run_name(c), c, run_curve(run_dir, stored), meta, run_dir))
+        stored = (run_dir / "config.json").exists() or (run_dir / "curve.csv").exists()
+        out.append(dataclasses.replace(read_run(run_dir), config=c) if stored
+                   else StoredRun(run_name(c), c, [], {}, run_dir))
     return out
 
 
@@ -292,14 +302,14 @@ def check_prefix(name: str, samples: int, atol: float, results_dir: str | Path =
     §5 search is skipped, which does not change the trajectory; the step it was trained by, fused or autograd)
     and compare every stored curve value up to there. Returns rows (samples, column, stored, rerun,
     difference); raises AssertionError where a difference exceeds ``atol`` nats."""
-    run_dir = run_path(results_dir, name)
-    config, meta = run_config(run_dir)
-    stored = [r for r in run_curve(run_dir, config) if r["samples"] <= samples]
+    stored_run = read_run(run_path(results_dir, name))
+    meta = stored_run.meta
+    stored = [r for r in stored_run.curve if r["samples"] <= samples]
     if not stored:
         raise ValueError(f"{name} has no stored evaluation at or below {samples} samples")
     if "lr_used" not in meta:
-        raise StoreError(run_dir / "config.json", "has no lr_used (the step size the run was trained with)",
-                         _remedy(run_dir, config))
+        raise StoreError(stored_run.path / "config.json", "has no lr_used (the step size the run was trained with)",
+                         _remedy(stored_run.path, stored_run.config))
     config = TrainConfig.from_dict(meta["config"], device=device, budget=int(stored[-1]["samples"]),
                                    lr=meta["lr_used"], progress=False)
     with tempfile.TemporaryDirectory() as tmp:
