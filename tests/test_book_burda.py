@@ -1,4 +1,4 @@
-"""Chapter 12's steps (aevb/book/benchmark.py): the grey-level identity the chapter states, the tables and the
+"""Chapter 12's steps (aevb/book/burda.py): the grey-level identity the chapter states, the tables and the
 computed findings on the committed store, and a store whose benchmark is not measured yet."""
 import itertools
 import math
