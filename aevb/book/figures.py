@@ -31,7 +31,7 @@ import numpy as np
 from aevb.classifier import per_class
 from aevb.config import TrainConfig
 from aevb.experiments.accounting import ACCOUNTINGS, compare, x_axis
-from aevb.experiments.curves import ahead, ahead_since, last_shared
+from aevb.experiments.curves import ahead, ahead_since, last_shared, shared
 from aevb.experiments.decoders import DECODER_FILE, decode_stored, grey_level_difference, stores_decoder
 from aevb.experiments.runner import run_figure
 from aevb.experiments.store import RESULTS_DIR, StoredRun, check_prefix, figure_runs, run_decoder, run_images
@@ -290,20 +290,20 @@ def moved(before: str | Path, runs: Iterable[StoredRun]) -> list[dict]:
     measurement does not change) are in ``before`` and agree with it within ``SAME_TRAJECTORY_ATOL``. A run whose
     bounds differ was trained again since (another seed, step or float rounding); a run without a bound (MCEM)
     cannot show it: both are left out."""
-    old: dict = {}
+    old: dict = {}  # (run, column) -> the earlier measurement as a curve of that column
     for r in csv.DictReader(io.StringIO(read_text(Path(before)), newline="")):
-        old.setdefault((r["run"], r["column"]), {})[int(r["samples"])] = float(r["value"])
+        row = {"samples": int(r["samples"]), r["column"]: float(r["value"])}
+        old.setdefault((r["run"], r["column"]), []).append(row)
     out = []
     for r in runs:
         mine = {c: v for (name, c), v in old.items() if name == r.name}
         if not mine or not r.curve:
             continue
-        bounds = [abs(row[c] - v[row["samples"]]) for c, v in mine.items() if c.endswith("_bound")
-                  for row in r.curve if row["samples"] in v]
+        bounds = [abs(x - y) for c, v in mine.items() if c.endswith("_bound") for _, x, y in shared(r.curve, v, c)]
         if not bounds or max(bounds) > SAME_TRAJECTORY_ATOL:
             continue  # not shown to be the same trajectory
         for column, values in mine.items():
-            d = [row[column] - values[row["samples"]] for row in r.curve if row["samples"] in values]
+            d = [x - y for _, x, y in shared(r.curve, values, column)]
             if d:
                 out.append({"run": r.name, "column": column, "evaluations": len(d), "mean change": sum(d) / len(d),
                             "largest change": max(d, key=abs), "change at the last": d[-1]})
