@@ -8,8 +8,8 @@ For each run of the results store (``results/runs``, or ``--only`` shell-style p
 re-trains the first ``--samples`` training samples with ``aevb.experiments.store.check_prefix`` (the run's seed
 and stored step size) and writes one row per stored curve value up to there: run, samples, column, the stored
 value, the re-trained one, their difference (``repr`` floats, so that equal means bit for bit). With
-``--compare`` it then lists every row whose re-trained value differs from the earlier file's (bit for bit) and
-exits 1 if there is one. A run whose check raises is written with its error and counts as differing only if the
+``--compare`` it then lists every row, of the runs re-trained here, whose re-trained value differs from the earlier
+file's (bit for bit) and exits 1 if there is one. A run whose check raises is written with its error and counts as differing only if the
 earlier file had a value there.
 """
 from __future__ import annotations
@@ -60,10 +60,13 @@ def main() -> int:
     key = lambda r: (r["run"], r["samples"], r["column"])  # noqa: E731
     before = {key(r): r for r in csv.DictReader(open(a.compare))}
     after = {key(r): r for r in csv.DictReader(open(a.out))}
-    differ = [k for k in before if k[2] and (k not in after or after[k]["rerun"] != before[k]["rerun"])]
+    checked = {r for r, _, _ in after}  # with --only, the runs this file re-trained
+    differ = [k for k in before if k[0] in checked and k[2]
+              and (k not in after or after[k]["rerun"] != before[k]["rerun"])]
     for k in differ:
         print(f"DIFFERS {k}: before {before[k]['rerun']}, after {after.get(k, {}).get('rerun', 'missing')}")
-    print(f"{len(before)} rows before, {len(after)} after, {len(differ)} re-trained values differ")
+    print(f"{sum(k[0] in checked for k in before)} rows before, {len(after)} after (runs re-trained here), "
+          f"{len(differ)} re-trained values differ")
     return 1 if differ else 0
 
 
