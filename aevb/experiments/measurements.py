@@ -2,10 +2,11 @@
 and the chapters (the store keeps no checkpoints, so each is measured where the runs were trained, from their
 local ``checkpoint.pt``, and committed with the command that made it: ``python -m aevb measure NAME``).
 
-- ``appd-repeats`` (§5, Fig. 3: "the estimator's standard deviation was below 1 nat"): App. D on the first
-  ``n_points`` test points of every Fig. 3 model, repeated with ``REPEAT_SEEDS``; per run, the standard deviation
-  over seeds of the mean estimate (what Fig. 3 plots) and of single points; and, on the first ``AIS_POINTS`` of
-  them, App. D's mean beside annealed importance sampling's (K = 8 chains, T = 500), the stronger estimator.
+- ``appd-repeats`` (§5, Fig. 3: how much App. D's estimates vary; the paper states no error for them): App. D on the
+  first ``n_points`` test points of every Fig. 3 model, repeated with ``REPEAT_SEEDS``; per run, the standard
+  deviation over seeds of the mean estimate (what Fig. 3 plots) and of single points; and, on the first
+  ``AIS_POINTS`` of them, App. D's mean beside annealed importance sampling's (K = 8 chains, T = 500), the stronger
+  estimator.
 - ``burda`` (chapter 12, after the paper): the later literature's benchmark on the ``burda`` study's models, as
   Burda, Grosse & Salakhutdinov (2015) report it in their Table 1, and the inference gap of Cremer, Li & Duvenaud
   (2018), written to ``burda.csv`` and ``inference-gap.csv``. Per run:
