@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from aevb.experiments.accounting import ACCOUNTINGS, ahead_share, compare, x_axis
+from aevb.experiments.accounting import ACCOUNTINGS, ahead_share, compare, seconds_per_sample, training_seconds, x_axis
 
 SAMPLES = [1000, 10_000, 100_000, 1_000_000]
 
@@ -49,3 +49,26 @@ def test_ahead_share_sums_over_columns():
     for row in mcem[1]:
         row["train_marginal"] = row["test_marginal"]
     assert ahead_share(aevb, mcem, ("train_marginal", "test_marginal"), "samples") == (4, 8)
+
+
+def test_the_seconds_axis_at_measured_rates_is_samples_times_the_rate():
+    """With a panel's measured cost (seconds per training sample, by algorithm) the seconds axis is samples × rate,
+    whatever the run recorded; without it, the recorded seconds. Here both runs recorded the same seconds (as
+    seeds stacked in one pass may): only the rates tell MCEM's cost."""
+    recorded = 2e-5
+    aevb, mcem = ("aevb", _curve(0.0, recorded)), ("mcem", _curve(1.0, recorded))
+    rates = {"aevb": 3e-5, "mcem": 3e-4, "wake-sleep": 5e-5}
+    assert training_seconds(mcem[1]) == x_axis(mcem[1], "mcem", "seconds") == [s * recorded for s in SAMPLES]
+    assert training_seconds(mcem[1], 3e-4) == pytest.approx([0.3, 3.0, 30.0, 300.0])  # by hand: 1e3 × 3e-4 = 0.3
+    assert x_axis(aevb[1], "aevb", "seconds", rates) == pytest.approx([0.03, 0.3, 3.0, 30.0])
+    assert x_axis(aevb[1], "aevb", "samples", rates) == SAMPLES  # the other accountings do not use the rates
+    assert seconds_per_sample(mcem[1], 3e-4) == pytest.approx(3e-4)
+    assert seconds_per_sample(mcem[1]) == pytest.approx(recorded)
+    as_recorded = compare(aevb, mcem, "test_marginal", "seconds")
+    assert as_recorded["a_end"] - as_recorded["b_end"] == pytest.approx(-1.0)  # equal cost: MCEM 1 nat ahead
+    measured = compare(aevb, mcem, "test_marginal", "seconds", rates)
+    # MCEM 10× AEVB's cost: at MCEM's last point, 300 s, AEVB has trained 1e7 samples, beyond its curve: the
+    # largest x both reached is AEVB's last, 30 s, where MCEM has trained 1e5 samples: log(1e6) − (log(1e5) + 1)
+    assert measured["x_end"] == pytest.approx(30.0)
+    assert measured["a_end"] - measured["b_end"] == pytest.approx(math.log(10) - 1.0)
+    assert ahead_share(aevb, mcem, ("test_marginal",), "seconds", rates) == (measured["ahead"], measured["compared"])
