@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from aevb.config import TrainConfig
-from aevb.experiments.grids import run_name, study_configs
-from aevb.experiments.measurements import (COLUMNS, DIMENSION_METHODS, appd_dimension, appd_repeats, fig3_ais, measure,
-                                           posterior_activity, read_measurement, measurement_path)
+from aevb.experiments.grids import FIG3_N_TRAIN, figure_configs, run_name, study_configs
+from aevb.experiments.measurements import (COLUMNS, DIMENSION_METHODS, appd_dimension, appd_repeats, cost_rates,
+                                           fig3_ais, measure, posterior_activity, read_measurement, measurement_path)
 from aevb.files import atomic_write_csv
 from aevb.experiments.runs import run
 from aevb.distributions import DiagonalGaussian
@@ -108,3 +108,37 @@ def test_a_flows_activity_is_not_inflated_by_its_monte_carlo_noise():
     assert abs(act[1]) < 3e-4  # the noise alone would be 1 / MEAN_SAMPLES = 1e-3 here
     gauss = posterior_activity(lambda xb: DiagonalGaussian(encoder(xb).mu, torch.zeros(len(xb), 2)), x)
     assert gauss[1].item() == 0 and gauss[0].item() == pytest.approx(act[0].item(), rel=0.02)
+
+
+def test_fig3_cost_times_each_run_alone_on_one_thread(tmp_path):
+    """``measure fig3-cost`` on a few steps: one row per Fig. 3 run (seed 0), no checkpoint needed, one torch
+    thread while timing (the caller's count restored after), the median within the range over rounds, and
+    Monte Carlo EM (16 gradient evaluations per datapoint) dearer per sample than AEVB (1) in both panels;
+    ``cost_rates`` reads the medians back as seconds per sample, by panel and algorithm."""
+    torch.set_num_threads(2)
+    try:
+        measure("fig3-cost", tmp_path, rounds=2, steps=3, log=lambda m: None)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+    rows = read_measurement("fig3-cost", tmp_path)
+    assert [r["run"] for r in rows] == [run_name(c) for c in figure_configs(3, 1)]
+    assert all(r["rounds"] == 2 and r["steps"] == 3 and r["threads"] == 1 for r in rows)
+    for clock in ("cpu", "wall"):
+        assert all(0 < r[f"{clock}_min"] <= r[f"{clock}_median"] <= r[f"{clock}_max"] for r in rows)
+    rates = cost_rates(tmp_path)
+    assert set(rates) == set(FIG3_N_TRAIN)
+    for n, by in rates.items():
+        assert set(by) == {"aevb", "wake-sleep", "mcem"} and by["mcem"] > 2 * by["aevb"]
+        row = next(r for r in rows if r["n_train"] == n and r["algorithm"] == "mcem")
+        assert by["mcem"] == pytest.approx(row["cpu_median"] / 1e6)
+
+
+def test_cost_rates_leave_out_a_panel_not_measured_whole(tmp_path):
+    """A panel whose algorithms are not all measured (``--only``) has no rates: its seconds are never half
+    measured, half recorded."""
+    assert cost_rates(tmp_path) is None
+    rows = [{c: 1.0 for c in COLUMNS["fig3-cost"]} | {"run": run_name(c), "algorithm": c.algorithm,
+                                                      "n_train": c.n_train} for c in figure_configs(3, 1)]
+    atomic_write_csv(measurement_path("fig3-cost", tmp_path), rows[:-1], COLUMNS["fig3-cost"])  # one MCEM missing
+    assert set(cost_rates(tmp_path)) == {rows[0]["n_train"]}

@@ -28,6 +28,17 @@ local ``checkpoint.pt``, and committed with the command that made it: ``python -
 - ``appd-dimension`` (App. D: "unreliable beyond about 5 latent dimensions"): on the ``appd-dimension`` study's
   models (N_z = 2 … 20), App. D with the jittered sampler and with a fixed step size, beside AIS and the
   importance-weighted bound (k = 1000), on the first ``n_points`` test points.
+- ``fig3-cost`` (§2.1 "Sampling-based solutions, e.g. Monte Carlo EM, would in general be too slow", Fig. 3's
+  caption on MCEM and the full data set, chapter 9's seconds axis): the cost of training, per million training
+  samples, of ONE Fig. 3 run (seed 0) of each algorithm and panel trained alone on one thread, exactly as the
+  runs train (``aevb.learners.fused.group.FusedGroup`` of the trainer its config builds: the fused step where
+  ``fused``). A run's recorded seconds depend on how it was trained (its seeds stacked in one pass, each
+  recording the whole pass; beside other work or not); this does not. The six are timed interleaved, in
+  ``COST_ROUNDS`` rounds of ``COST_STEPS`` minibatch steps each (the order reversed every round, so that the
+  machine's drift hits all alike), by this process's CPU time (steady where other work shares the cores) and by
+  wall time; the median over rounds, its quartiles and its range are kept. No checkpoint is needed (a step costs
+  the same whatever the weights): the runs start from their random initial weights, on the real data. Evaluation
+  is not timed, as it is not in the runs' seconds.
 """
 from __future__ import annotations
 
@@ -35,6 +46,7 @@ import csv
 import dataclasses
 import io
 import math
+import statistics
 import time
 from pathlib import Path
 
@@ -44,6 +56,7 @@ from aevb.data import load_split
 from aevb.distributions import DiagonalGaussian
 from aevb.evaluation import ais, iwae_bound, log_marginal_hmc
 from aevb.experiments.grids import (
+    FIG3_BUDGET,
     SEEDS,
     figure_configs,
     run_name,
@@ -60,12 +73,14 @@ from aevb.experiments.store import RESULTS_DIR, run_path
 from aevb.files import StoreError, atomic_write_csv, read_text
 from aevb.inference_gap import inference_gap
 from aevb.latent_use import active_units
+from aevb.learners import ALGORITHMS
+from aevb.learners.fused.group import FusedGroup
 from aevb.objectives import elbo
 from aevb.posteriors import FullCovarianceGaussian
 from aevb.protocols import BURDA_N_TRAIN, passes_done, stages_done
 from aevb.rng import seeded
 
-MEASUREMENTS = ("appd-repeats", "appd-dimension", "burda", "fig3-ais")
+MEASUREMENTS = ("appd-repeats", "appd-dimension", "burda", "fig3-ais", "fig3-cost")
 FIG3_AIS_POINTS = 500  # fig3-ais: training and test points estimated by App. D and AIS
 REPEAT_SEEDS = (0, 1, 2, 3, 4)  # appd-repeats: App. D's seeds
 AIS_POINTS = 100  # appd-repeats, burda: the first test points also estimated by AIS
@@ -76,8 +91,13 @@ COLUMNS = {"appd-repeats": ["run", "n_points", "seeds", "mean", "sd_of_mean", "m
                      "test_elbo", "n_points", "iwae", "iwae_se", "active_units", "ais_points", "ais", "ais_se",
                      "iwae_on_ais", "seconds"],
            "inference-gap": ["run", "points", "quantity", "mean", "se_mc", "se_data"],
-           "fig3-ais": ["run", "samples", "split", "n_points", "appd", "ais", "ais_se", "seconds"]}
-TEXT_COLUMNS = ("run", "method", "posterior", "binarize", "quantity", "split")
+           "fig3-ais": ["run", "samples", "split", "n_points", "appd", "ais", "ais_se", "seconds"],
+           "fig3-cost": ["run", "algorithm", "n_train", "rounds", "steps", "threads"]
+           + [f"{clock}_{stat}" for clock in ("cpu", "wall") for stat in ("median", "q1", "q3", "min", "max")]}
+TEXT_COLUMNS = ("run", "method", "posterior", "binarize", "quantity", "split", "algorithm")
+COST_ROUNDS, COST_STEPS = 20, 100  # fig3-cost: rounds, and minibatch steps of every run per round
+COST_WARMUP = 20  # fig3-cost: minibatch steps of every run before the timing
+COST_BASIS = "one run alone, one thread, CPU time, measured by python -m aevb measure fig3-cost"
 DIMENSION_METHODS = ("App. D", "App. D, fixed step", "AIS", "IWAE k=1000")
 
 
@@ -155,6 +175,77 @@ def appd_dimension(run_dir: Path, n_points: int, ais_steps: int = 500, iwae_k: i
                      "mean": est.mean().item(), "se": (est.std() / math.sqrt(len(est))).item(),
                      "seconds": round(seconds, 1)})
     return rows
+
+
+def fig3_cost(configs: list, rounds: int = COST_ROUNDS, steps: int = COST_STEPS, log=print) -> list[dict]:
+    """The ``fig3-cost`` rows of the runs of ``configs``: each trained alone (a ``FusedGroup`` of its one trainer,
+    built from its config, at the smallest of its step-size candidates where it has none: a step's cost does
+    not depend on it) on one torch thread, timed interleaved in ``rounds`` rounds of ``steps`` minibatch steps
+    (the order reversed every round) after ``COST_WARMUP`` untimed steps; per run, seconds per million training
+    samples by this process's CPU time and by wall time: the median over rounds, the quartiles (the spread), the
+    least and the most."""
+    if rounds < 2:
+        raise ValueError(f"rounds={rounds}: fig3-cost needs at least 2 rounds for a spread")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        data: dict = {}
+        groups = {}
+        for c in configs:
+            x = data.setdefault(c.n_train, load_split(c, "train", torch.device("cpu")))  # (N, D)
+            groups[run_name(c)] = FusedGroup([ALGORITHMS[c.algorithm](c, x, c.lr or min(c.lr_candidates))])
+        cpu: dict = {k: [] for k in groups}
+        wall: dict = {k: [] for k in groups}
+
+        def advance(name: str, n: int) -> None:
+            g = groups[name]
+            g.advance(g.trainers[0].samples + n * g.trainers[0].config.batch_size)
+            if g.errors[0] is not None:
+                raise g.errors[0]
+
+        for name in groups:
+            advance(name, COST_WARMUP)
+        for i in range(rounds):
+            for name in list(groups) if i % 2 == 0 else list(groups)[::-1]:
+                samples = steps * groups[name].trainers[0].config.batch_size
+                w, c = time.perf_counter(), time.process_time()
+                advance(name, steps)
+                cpu[name].append((time.process_time() - c) / samples * 1e6)
+                wall[name].append((time.perf_counter() - w) / samples * 1e6)
+        rows = []
+        for c in configs:
+            name = run_name(c)
+            rows.append({"run": name, "algorithm": c.algorithm, "n_train": c.n_train, "rounds": rounds,
+                         "steps": steps, "threads": torch.get_num_threads(),
+                         **{f"{clock}_{stat}": round(value, 3) for clock, times in (("cpu", cpu), ("wall", wall))
+                            for stat, value in _spread(times[name]).items()}})
+            r = rows[-1]
+            log(f"  {name}: {r['cpu_median']:.1f} CPU seconds per million samples (quartiles {r['cpu_q1']:.1f}-"
+                f"{r['cpu_q3']:.1f}, range {r['cpu_min']:.1f}-{r['cpu_max']:.1f}), wall {r['wall_median']:.1f}")
+        return rows
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    """The median, the quartiles, the least and the most of ``values`` (at least two)."""
+    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return {"median": median, "q1": q1, "q3": q3, "min": min(values), "max": max(values)}
+
+
+def cost_rates(results_dir: str | Path = RESULTS_DIR) -> dict[int, dict[str, float]] | None:
+    """Fig. 3's measured training cost (``fig3-cost``): seconds of CPU time per training sample of one run alone
+    on one thread (the median over rounds), by N_train and algorithm, for the panels where every algorithm of
+    Fig. 3 is measured (one panel's seconds are never half measured, half recorded); None where it has not been
+    measured."""
+    rows = read_measurement("fig3-cost", results_dir)
+    if rows is None:
+        return None
+    out: dict[int, dict[str, float]] = {}
+    for r in rows:
+        out.setdefault(int(r["n_train"]), {})[r["algorithm"]] = r["cpu_median"] / 1e6
+    algorithms = {c.algorithm for c in _configs("fig3-cost")}
+    return {n: rates for n, rates in out.items() if set(rates) >= algorithms}
 
 
 IWAE_K = 5000  # Burda et al.'s test log-likelihood: the k = 5000 bound
@@ -237,23 +328,16 @@ def _configs(name: str) -> list:
     """The runs measurement ``name`` concerns: Fig. 3's, or its study's."""
     if name == "fig3-ais":
         return [c for seed in SEEDS for c in figure_configs(3, 1, seed)]
+    if name == "fig3-cost":
+        return figure_configs(3, FIG3_BUDGET)
     return figure_configs(3, 1) if name == "appd-repeats" else study_configs(name, 1)
 
 
-def measure(name: str, results_dir: str | Path = RESULTS_DIR, n_points: int | None = None, only: str | None = None,
-            log=print, ais_points: int | None = None) -> Path:
-    """Run measurement ``name`` (``MEASUREMENTS``) on the stored runs it concerns that have a checkpoint here (those
-    matching ``only``, comma-separated shell patterns, where given: the rows of the others already in the file are
-    kept), and write the rows to ``measurement_path(name)`` atomically (``burda`` also ``inference-gap``); an error,
-    and the files left as they were, where no run was measured. ``n_points``: the test points (defaults 1000, 100 and
-    the whole test set); ``ais_points``: the first of them also estimated by AIS (``AIS_POINTS``)."""
-    if name not in MEASUREMENTS:
-        raise ValueError(f"measurement {name!r} is not one of {MEASUREMENTS}")
-    configs = select(_configs(name), only)
-    names = {run_name(c) for c in configs}
+def _from_checkpoints(name: str, configs: list, results_dir: str | Path, n_points: int | None,
+                      ais_points: int | None, log) -> dict[str, list]:
+    """The rows of measurement ``name`` (and, for ``burda``, of ``inference-gap``), by file, of the runs of
+    ``configs`` that have a checkpoint in ``results_dir``."""
     files = [name] + (["inference-gap"] if name == "burda" else [])
-    kept = {f: [r for r in (read_measurement(f, results_dir) or []) if r["run"] not in names] if only else []
-            for f in files}
     n_points = n_points or {"appd-repeats": 1000, "appd-dimension": 100, "burda": 10_000,
                             "fig3-ais": FIG3_AIS_POINTS}[name]
     rows: dict[str, list] = {f: [] for f in files}
@@ -276,6 +360,29 @@ def measure(name: str, results_dir: str | Path = RESULTS_DIR, n_points: int | No
             log(f"  {run_dir.name}: " + "; ".join(f"{r.get('method', 'App. D')} {r['mean']:.2f}" for r in new[name]))
         for f in files:
             rows[f] += new[f]
+    return rows
+
+
+def measure(name: str, results_dir: str | Path = RESULTS_DIR, n_points: int | None = None, only: str | None = None,
+            log=print, ais_points: int | None = None, rounds: int | None = None, steps: int | None = None) -> Path:
+    """Run measurement ``name`` (``MEASUREMENTS``) on the stored runs it concerns that have a checkpoint here (those
+    matching ``only``, comma-separated shell patterns, where given: the rows of the others already in the file are
+    kept), and write the rows to ``measurement_path(name)`` atomically (``burda`` also ``inference-gap``); an error,
+    and the files left as they were, where no run was measured. ``n_points``: the test points (defaults 1000, 100 and
+    the whole test set); ``ais_points``: the first of them also estimated by AIS (``AIS_POINTS``). ``fig3-cost``
+    needs no checkpoint: it times the runs from their configs (``fig3_cost``), in ``rounds`` rounds of ``steps``
+    minibatch steps (``COST_ROUNDS``, ``COST_STEPS``)."""
+    if name not in MEASUREMENTS:
+        raise ValueError(f"measurement {name!r} is not one of {MEASUREMENTS}")
+    configs = select(_configs(name), only)
+    names = {run_name(c) for c in configs}
+    files = [name] + (["inference-gap"] if name == "burda" else [])
+    kept = {f: [r for r in (read_measurement(f, results_dir) or []) if r["run"] not in names] if only else []
+            for f in files}
+    if name == "fig3-cost":
+        rows = {name: fig3_cost(configs, rounds or COST_ROUNDS, steps or COST_STEPS, log)}
+    else:
+        rows = _from_checkpoints(name, configs, results_dir, n_points, ais_points, log)
     path = measurement_path(name, results_dir)
     if not rows[name]:
         train = "python -m aevb figure 3" if name in ("appd-repeats", "fig3-ais") else f"python -m aevb study {name}"
