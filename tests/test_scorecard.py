@@ -11,10 +11,11 @@ from bs4 import BeautifulSoup
 
 from aevb.book.claims import CLAIMS, READINGS, SENTENCES
 from aevb.book.scorecard import (Row, appd_rows, appe_readings, appe_table, estimator_evidence, estimator_rows,
-                                 fig3_reading_rows, html_table, scorecard, summary_html, tally, verdict_class)
+                                 fig3_reading_rows, html_table, mcem_full_set_row, sampling_slow_row, scorecard,
+                                 summary_html, tally, verdict_class)
 from aevb.book.verdicts import APPD_AGREEMENT, CAVEAT, FAILS, HOLDS, ORDERING, UNTESTED, VERDICTS, Panel
-from aevb.experiments.measurements import COLUMNS, measurement_path
-from aevb.experiments.grids import SEEDS
+from aevb.experiments.measurements import COLUMNS, COST_BASIS, measurement_path
+from aevb.experiments.grids import SEEDS, figure_configs, run_name
 from aevb.experiments.store import RESULTS_DIR, figure_runs, read_index
 from aevb.files import atomic_write_csv
 
@@ -140,6 +141,59 @@ def test_a_fig3_margin_within_app_ds_error_is_decided_by_ais_where_measured(tmp_
     stale = write(lambda r: -200.0, samples_of=lambda r: 1000)  # measured at another point: not used
     assert "decided by AIS (" not in stale.panels[0].note and "fig3-ais.csv" not in stale.why
 
+
+
+def _with_cost(store, mcem_over_aevb: dict[int, float], aevb: float = 30.0):
+    """Write a ``fig3-cost`` measurement into ``store``: AEVB ``aevb`` seconds per million samples, wake-sleep
+    twice that, MCEM ``mcem_over_aevb[N_train]`` times AEVB's."""
+    factor = {"aevb": lambda n: 1.0, "wake-sleep": lambda n: 2.0, "mcem": lambda n: mcem_over_aevb[n]}
+    rows = [{k: 1.0 for k in COLUMNS["fig3-cost"]} | {"run": run_name(c), "algorithm": c.algorithm,
+                                                      "n_train": c.n_train,
+                                                      "cpu_median": factor[c.algorithm](c.n_train) * aevb}
+            for c in figure_configs(3, 1)]
+    atomic_write_csv(measurement_path("fig3-cost", store), rows, COLUMNS["fig3-cost"])
+
+
+def _shift_mcem(store, nats: float):
+    """Move the stored N_train = 50,000 MCEM run's test estimate by ``nats`` at every evaluation."""
+    path = store / "runs" / "mnist-mcem-z3-h100-n50000-hmc-s0" / "curve.csv"
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["test_marginal"] = repr(float(r["test_marginal"]) + nats)
+    atomic_write_csv(path, rows, list(rows[0]))
+
+
+def test_the_cost_rows_judge_the_measured_cost_and_can_fail(tmp_path):
+    """With ``fig3-cost`` in the store the two cost rows use it (seconds = samples × the measured rate) and say
+    so; each rule holds, fails and is mixed on synthetic rates (and, at equal time, a shifted MCEM curve)."""
+    store = tmp_path / "results"
+    shutil.copytree(RESULTS_DIR, store)
+    measurement_path("fig3-cost", store).unlink(missing_ok=True)
+    recorded = sampling_slow_row(store), mcem_full_set_row(store)
+    assert all(COST_BASIS not in r.why for r in recorded) and "wall-clock" in recorded[1].why
+    _with_cost(store, {1000: 8.0, 50_000: 8.0})  # clearly costlier in both panels
+    slow = sampling_slow_row(store)
+    assert slow.verdict == HOLDS and COST_BASIS in slow.why and [p.number for p in slow.panels] == ["8.0×", "8.0×"]
+    _with_cost(store, {1000: 8.0, 50_000: 0.5})  # not slower in one panel
+    assert sampling_slow_row(store).verdict == FAILS
+    _with_cost(store, {1000: 8.0, 50_000: 1.5})  # slower, but by less than the rule's factor, in one
+    assert sampling_slow_row(store).verdict == CAVEAT
+
+    _shift_mcem(store, -1000.0)  # MCEM far behind at any time
+    _with_cost(store, {1000: 8.0, 50_000: 8.0})
+    full = mcem_full_set_row(store)
+    assert full.verdict == HOLDS and full.number.startswith("8.0× AEVB's") and COST_BASIS in full.why
+    # the largest time both reached, by hand: the last samples of each run times its rate
+    last = {a: int(figure_runs(3, store)[i].curve[-1]["samples"]) for i, a in ((3, "aevb"), (5, "mcem"))}
+    x_end = min(last["aevb"] * 30e-6, last["mcem"] * 240e-6)
+    assert f"at {x_end:,.0f} training seconds" in full.number
+    _with_cost(store, {1000: 8.0, 50_000: 0.5})
+    assert mcem_full_set_row(store).verdict == CAVEAT  # behind, but not slower
+    _shift_mcem(store, 2000.0)  # MCEM far ahead at any time
+    assert mcem_full_set_row(store).verdict == FAILS  # ahead and not slower
+    _with_cost(store, {1000: 8.0, 50_000: 8.0})
+    assert mcem_full_set_row(store).verdict == CAVEAT  # slower, but ahead
 
 
 def _annealed_copy(store, shift: dict | None = None, upto: int | None = None):
