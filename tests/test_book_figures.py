@@ -16,6 +16,8 @@ from aevb.book.figures import (check_report, check_store, fig2_facts, final_rows
                                progress_table, store_dir, stored_curves, stored_images)
 from aevb.experiments.grids import FIG5_NZ, GRID_N, N_SAMPLES_FIG5, figure_configs, run_name
 from aevb.experiments.curves import ahead_since
+from aevb.experiments.measurements import COLUMNS, cost_rates, measurement_path
+from aevb.files import atomic_write_csv
 from aevb.experiments.store import RESULTS_DIR, StoredRun, run_path
 from aevb.plots import Table
 
@@ -193,6 +195,27 @@ def test_fig3_facts_find_where_a_test_curve_peaks():
     assert facts["n1000_aevb_test_drop"] == pytest.approx(5.5)
     assert (facts["n1000_ws_test_peak_at"], facts["n1000_ws_test_drop"]) == (100_000, 0.0)
     assert facts["n1000_ws_test_diff"] == pytest.approx(4.5) and facts["n1000_ws_test_ahead"] == "3 of 3"
+
+
+def test_fig3_seconds_are_the_measured_cost_where_it_was_measured(tmp_path):
+    """Chapter 9's seconds: the runs' recorded seconds (here the same per sample for all three) until ``fig3-cost``
+    is measured; then samples × the measured cost, and the prose's basis says which."""
+    runs = [_fig3_run(a, 1000, [-150.0, -130.0, -120.0], 1e-4) for a in ("aevb", "wake-sleep", "mcem")]
+    facts = figures.fig3_facts(runs, tmp_path)
+    assert facts["n1000_mcem_seconds_ratio"] == pytest.approx(1.0)
+    assert facts["n1000_seconds_basis"] == figures.RECORDED_BASIS
+    per_million = {"aevb": 30.0, "wake-sleep": 45.0, "mcem": 180.0}
+    atomic_write_csv(measurement_path("fig3-cost", tmp_path),
+                     [{k: 1.0 for k in COLUMNS["fig3-cost"]} | {"run": run_name(c), "algorithm": c.algorithm,
+                                                               "n_train": c.n_train,
+                                                               "cpu_median": per_million[c.algorithm]}
+                      for c in figure_configs(3, 1)], COLUMNS["fig3-cost"])
+    facts = figures.fig3_facts(runs, tmp_path)
+    assert facts["n1000_mcem_seconds_ratio"] == pytest.approx(6.0)
+    assert facts["n1000_seconds_basis"].startswith("the measured cost")
+    long = figures.accounting_curves(runs, 1000, cost_rates(tmp_path)[1000])
+    mcem = sorted({r["x"] for r in long if r["algorithm"] == "mcem" and r["accounting"] == "seconds"})
+    assert mcem == pytest.approx([0.18, 1.8, 18.0])  # 1,000, 10,000 and 100,000 samples × 180 µs
 
 
 def test_moved_compares_a_curve_with_its_earlier_measurement(tmp_path):

@@ -22,11 +22,11 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import HTML, Markdown
 
-from aevb.book.figures import accounting_curves, accounting_rows, moved, seed_runs, store_dir
+from aevb.book.figures import accounting_curves, accounting_rows, moved, seconds_basis, seed_runs, store_dir
 from aevb.book.scorecard import ReadingPair, appe_table
 from aevb.book.verdicts import AHEAD_SHARE
 from aevb.experiments.grids import APPE_BUDGET, FIG3_N_TRAIN, SEEDS
-from aevb.experiments.measurements import read_measurement
+from aevb.experiments.measurements import cost_rates, read_measurement
 from aevb.experiments.store import StoredRun
 from aevb.plots import COLORS, Table, curves_frame, table
 
@@ -38,10 +38,13 @@ REPEATS_FACTS = ("repeat_sd_max", "repeat_point_sd", "ais_diff_min", "ais_diff_m
                  "ais1000_mcem", "appd1000_aevb", "appd1000_wake", "appd1000_mcem")
 
 
-def accounting_figure(runs: Iterable[StoredRun], n_train: int = 1000):
+def accounting_figure(runs: Iterable[StoredRun], n_train: int = 1000, results_dir: str | Path | None = None):
     """The Fig. 3 panel ``n_train`` under each accounting (a panel per accounting, log x-axis), as a seaborn
-    ``FacetGrid``; None where the panel has no stored curve."""
-    long = pd.DataFrame(accounting_curves(runs, n_train))
+    ``FacetGrid``; None where the panel has no stored curve. Its seconds are the measured cost (``cost_rates``
+    of the store ``results_dir``) where the store has it, else as the runs recorded them; the panel's title
+    says which."""
+    rates = (cost_rates(store_dir(results_dir)) or {}).get(n_train)
+    long = pd.DataFrame(accounting_curves(runs, n_train, rates))
     if not len(long):
         return None
     g = sns.relplot(data=long, x="x", y="log p(x)", hue="algorithm", style="split", col="accounting", col_wrap=2,
@@ -49,25 +52,29 @@ def accounting_figure(runs: Iterable[StoredRun], n_train: int = 1000):
                     palette={a: COLORS[a] for a in ("aevb", "wake-sleep", "mcem")})
     g.set(xscale="log", ylim=(long["log p(x)"].quantile(0.05) - 5, long["log p(x)"].max() + 3))
     for ax, title in zip(g.axes.flat, g.col_names):
-        ax.set_title(f"x-axis: {title}")
+        seconds = "measured cost" if rates else "as recorded"
+        ax.set_title(f"x-axis: seconds ({seconds})" if title == "seconds" else f"x-axis: {title}")
     g.figure.suptitle(f"Figure 3, $N_{{train}}$ = {n_train}, under each accounting", y=1.02)
     return g
 
 
-def accountings(runs: Iterable[StoredRun]):
-    """AEVB against each baseline of every Fig. 3 panel under every accounting (``accounting_rows``): the table
-    shown (a pandas ``Styler``; None where no panel has both curves) and the numbers the prose states: for the
-    N_train = 1,000 panel against MCEM, ``mcem1000_{accounting}_{split}_diff`` (AEVB − MCEM at the end, nats) and
-    ``_ahead`` ("k/m"), ``mcem1000_wins`` (the accountings under which AEVB is ahead at ``AHEAD_SHARE`` of the
-    shared evaluations or more, train and test together) and ``ahead_share``."""
+def accountings(runs: Iterable[StoredRun], results_dir: str | Path | None = None):
+    """AEVB against each baseline of every Fig. 3 panel under every accounting (``accounting_rows``; seconds as in
+    ``accounting_figure``): the table shown (a pandas ``Styler``; None where no panel has both curves) and the
+    numbers the prose states: for the N_train = 1,000 panel against MCEM, ``mcem1000_{accounting}_{split}_diff``
+    (AEVB − MCEM at the end, nats) and ``_ahead`` ("k/m"), ``mcem1000_wins`` (the accountings under which AEVB is
+    ahead at ``AHEAD_SHARE`` of the shared evaluations or more, train and test together), ``ahead_share`` and
+    ``seconds_basis`` (what the seconds are, in words)."""
     runs = list(runs)
-    acc = pd.DataFrame([dict(r, panel=f"N_train={n:,}") for n in FIG3_N_TRAIN for r in accounting_rows(runs, n)])
+    measured = cost_rates(store_dir(results_dir)) or {}
+    acc = pd.DataFrame([dict(r, panel=f"N_train={n:,}") for n in FIG3_N_TRAIN
+                        for r in accounting_rows(runs, n, measured.get(n))])
     if not len(acc):
         return None, {}
     shown = acc.drop(columns="share").style.format(
         {"x at the end": "{:,.0f}", "AEVB": "{:.2f}", "baseline value": "{:.2f}", "AEVB − baseline": "{:+.2f}"}
     ).hide(axis="index")
-    facts = {}
+    facts = {"seconds_basis": seconds_basis(measured.get(1000))}
     mcem = acc[(acc.panel == "N_train=1,000") & (acc.baseline == "mcem")]
     for (accounting, split), row in mcem.set_index(["accounting", "split"]).iterrows():
         facts[f"mcem1000_{accounting}_{split}_diff"] = float(row["AEVB − baseline"])

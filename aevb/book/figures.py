@@ -30,9 +30,10 @@ import numpy as np
 
 from aevb.classifier import per_class
 from aevb.config import TrainConfig
-from aevb.experiments.accounting import ACCOUNTINGS, compare, x_axis
+from aevb.experiments.accounting import ACCOUNTINGS, Rates, compare, seconds_per_sample, x_axis
 from aevb.experiments.curves import ahead, ahead_since, last_shared, shared
 from aevb.experiments.decoders import DECODER_FILE, decode_stored, grey_level_difference, stores_decoder
+from aevb.experiments.measurements import COST_BASIS, cost_rates
 from aevb.experiments.runner import run_figure
 from aevb.experiments.store import RESULTS_DIR, StoredRun, check_prefix, figure_runs, run_decoder, run_images
 from aevb.files import read_text
@@ -242,8 +243,9 @@ _table = table  # ``check_report``'s argument ``table`` hides the function
 
 # --- Fig. 3's investigations: the x-axis accountings, and how far the fixed sampler moved the curves ------------
 
-def accounting_curves(runs: Iterable[StoredRun], n_train: int) -> list[dict]:
-    """Long-form rows of the Fig. 3 panel ``n_train`` under every accounting of ``aevb.experiments.accounting``:
+def accounting_curves(runs: Iterable[StoredRun], n_train: int, rates: Rates | None = None) -> list[dict]:
+    """Long-form rows of the Fig. 3 panel ``n_train`` under every accounting of ``aevb.experiments.accounting``
+    (seconds at the panel's measured ``rates`` where given, ``cost_rates``; else as the runs recorded them):
     {accounting, algorithm, split, x, log p(x)}, one per stored evaluation, for seaborn."""
     out = []
     for r in runs:
@@ -251,18 +253,18 @@ def accounting_curves(runs: Iterable[StoredRun], n_train: int) -> list[dict]:
         if c.n_train != n_train or not r.curve:
             continue
         for accounting in ACCOUNTINGS:
-            for x, row in zip(x_axis(r.curve, c.algorithm, accounting), r.curve):
+            for x, row in zip(x_axis(r.curve, c.algorithm, accounting, rates), r.curve):
                 for split in ("train", "test"):
                     out.append({"accounting": accounting, "algorithm": c.algorithm, "split": split, "x": x,
                                 "log p(x)": row[f"{split}_marginal"]})
     return out
 
 
-def accounting_rows(runs: Iterable[StoredRun], n_train: int) -> list[dict]:
-    """AEVB against each baseline of the Fig. 3 panel ``n_train`` under every accounting, on the training and the
-    test points: {accounting, baseline, split, AEVB ahead (evaluations of AEVB inside the baseline's range where it
-    is above, "k/m"), share (k/m), x at the end, AEVB, baseline value, AEVB − baseline (nats, at the largest x
-    both reached)}."""
+def accounting_rows(runs: Iterable[StoredRun], n_train: int, rates: Rates | None = None) -> list[dict]:
+    """AEVB against each baseline of the Fig. 3 panel ``n_train`` under every accounting (seconds as in
+    ``accounting_curves``), on the training and the test points: {accounting, baseline, split, AEVB ahead
+    (evaluations of AEVB inside the baseline's range where it is above, "k/m"), share (k/m), x at the end, AEVB,
+    baseline value, AEVB − baseline (nats, at the largest x both reached)}."""
     curves = {r.config.algorithm: r.curve for r in runs if r.config.n_train == n_train and r.curve}
     out = []
     for baseline in ("wake-sleep", "mcem"):
@@ -270,7 +272,8 @@ def accounting_rows(runs: Iterable[StoredRun], n_train: int) -> list[dict]:
             continue
         for accounting in ACCOUNTINGS:
             for split in ("train", "test"):
-                c = compare(("aevb", curves["aevb"]), (baseline, curves[baseline]), f"{split}_marginal", accounting)
+                c = compare(("aevb", curves["aevb"]), (baseline, curves[baseline]), f"{split}_marginal", accounting,
+                            rates)
                 out.append({"accounting": accounting, "baseline": baseline, "split": split,
                             "AEVB ahead": f"{c['ahead']}/{c['compared']}",
                             "share": c["ahead"] / c["compared"] if c["compared"] else float("nan"),
@@ -310,7 +313,15 @@ def moved(before: str | Path, runs: Iterable[StoredRun]) -> list[dict]:
     return out
 
 
-def fig3_facts(runs: Iterable[StoredRun]) -> dict:
+RECORDED_BASIS = "as the runs recorded them: wall time, a run's seeds trained together, partly beside other work"
+
+
+def seconds_basis(rates: Rates | None) -> str:
+    """What Fig. 3's seconds are, in words: measured (a panel's ``rates``, ``cost_rates``) or as recorded."""
+    return f"the measured cost ({COST_BASIS})" if rates else RECORDED_BASIS
+
+
+def fig3_facts(runs: Iterable[StoredRun], results_dir: str | Path | None = None) -> dict:
     """The numbers chapter 9's prose states, by name, for MyST-NB ``glue``: for each panel n (``n1000``,
     ``n50000``), baseline b (``ws``, ``mcem``) and split s (``train``, ``test``): ``{n}_{b}_{s}_ahead`` (shared
     evaluations where AEVB is above, "k of m"), ``{n}_{b}_{s}_since`` (the first from which it stays above, or
@@ -318,8 +329,11 @@ def fig3_facts(runs: Iterable[StoredRun]) -> dict:
     (``aevb``, ``ws``, ``mcem``): ``{n}_{a}_{s}_final`` and ``{n}_{a}_gap`` (train − test at its last evaluation),
     ``{n}_{a}_samples``, and where its test estimate peaked: ``{n}_{a}_test_peak`` (nats), ``{n}_{a}_test_peak_at``
     (samples) and ``{n}_{a}_test_drop`` (peak − last, nats; 0 where the last evaluation is the peak); and
-    ``{n}_mcem_seconds_ratio`` (MCEM's training seconds per sample over AEVB's)."""
+    ``{n}_mcem_seconds_ratio`` (MCEM's training seconds per sample over AEVB's: measured, ``cost_rates`` of the
+    store ``results_dir``, where it has them, else as the runs recorded them) and ``{n}_seconds_basis`` (which of
+    the two, in words)."""
     short = {"aevb": "aevb", "wake-sleep": "ws", "mcem": "mcem"}
+    measured = cost_rates(store_dir(results_dir)) or {}
     curves = {(r.config.n_train, r.config.algorithm): r.curve for r in runs if r.curve}
     facts: dict = {}
     for (n, alg), c in curves.items():
@@ -346,8 +360,10 @@ def fig3_facts(runs: Iterable[StoredRun]) -> dict:
             facts[f"{key}_{s}_since"] = "never" if since is None else f"{since:,}"
             facts[f"{key}_{s}_diff"] = x - y
         if alg == "mcem":
-            facts[f"{key}_seconds_ratio"] = ((c[-1]["seconds"] / c[-1]["samples"])
-                                             / (a[-1]["seconds"] / a[-1]["samples"]))
+            rates = measured.get(n)
+            facts[f"{key}_seconds_ratio"] = (seconds_per_sample(c, rates and rates["mcem"])
+                                             / seconds_per_sample(a, rates and rates["aevb"]))
+            facts[f"n{n}_seconds_basis"] = seconds_basis(rates)
     return facts
 
 
@@ -375,7 +391,7 @@ def fig2_facts(runs: Iterable[StoredRun]) -> dict:
             _, x, y = last_shared(a, ws, col)
             facts[f"{key}_{s}_diff"] = x - y
             facts[f"{key}_{s}_since"] = ahead_since(a, ws, col) or 0
-        cost = (ws[-1]["seconds"] / ws[-1]["samples"]) / (a[-1]["seconds"] / a[-1]["samples"])
+        cost = seconds_per_sample(ws) / seconds_per_sample(a)
         facts[f"{key}_ws_cost"] = cost
         facts[f"{d}_ws_cost_min"] = min(facts.get(f"{d}_ws_cost_min", np.inf), cost)
         facts[f"{d}_ws_cost_max"] = max(facts.get(f"{d}_ws_cost_max", -np.inf), cost)
