@@ -95,7 +95,7 @@ COLUMNS = {"appd-repeats": ["run", "n_points", "seeds", "mean", "sd_of_mean", "m
            "fig3-cost": ["run", "algorithm", "n_train", "rounds", "steps", "threads"]
            + [f"{clock}_{stat}" for clock in ("cpu", "wall") for stat in ("median", "q1", "q3", "min", "max")]}
 TEXT_COLUMNS = ("run", "method", "posterior", "binarize", "quantity", "split", "algorithm")
-COST_ROUNDS, COST_STEPS = 20, 100  # fig3-cost: rounds, and minibatch steps of every run per round
+COST_ROUNDS, COST_STEPS = 10, 300  # fig3-cost: rounds, and minibatch steps of every run per round
 COST_WARMUP = 20  # fig3-cost: minibatch steps of every run before the timing
 COST_BASIS = "one run alone, one thread, CPU time, measured by python -m aevb measure fig3-cost"
 DIMENSION_METHODS = ("App. D", "App. D, fixed step", "AIS", "IWAE k=1000")
