@@ -142,6 +142,31 @@ def test_a_fig3_margin_within_app_ds_error_is_decided_by_ais_where_measured(tmp_
     assert "decided by AIS (" not in stale.panels[0].note and "fig3-ais.csv" not in stale.why
 
 
+def test_a_partial_ais_measurement_keeps_app_ds_known_error_for_the_runs_it_has_not_measured(tmp_path):
+    """fig3-ais on AEVB's runs only, with App. D exact on them: the baseline's error from appd-repeats still
+    counts, so a margin inside it stays undecided; with that error small, the same margin decides."""
+    store = tmp_path / "results"
+    shutil.copytree(RESULTS_DIR, store)
+    runs = [r for r in figure_runs(3, store, seeds=SEEDS) if r.curve and r.config.n_train == 50_000
+            and r.config.algorithm == "aevb"]
+    rows = [{"run": r.name, "samples": int(r.curve[-1]["samples"]), "split": split, "n_points": 500,
+             "appd": -100.0, "ais": -100.0, "ais_se": 0.1, "seconds": 1.0} for r in runs for split in ("train", "test")]
+    atomic_write_csv(measurement_path("fig3-ais", store), rows, COLUMNS["fig3-ais"])
+
+    def panel(mcem_error):
+        row = {"run": "mnist-mcem-z3-h100-n50000-hmc-s0", "n_points": 1000, "seeds": 5, "mean": -140.0,
+               "sd_of_mean": 0.1, "mean_point_sd": 1.0, "max_point_sd": 5.0, "ais_points": 100,
+               "ais_subset": -140.0, "appd_subset": -140.0 + mcem_error, "seconds": 1.0}
+        atomic_write_csv(measurement_path("appd-repeats", store), [row], COLUMNS["appd-repeats"])
+        return {r.claim.key: r for r in fig3_reading_rows(store)}["fig3-mcem-50000"].panels[0]
+
+    margins = [abs(float(x)) for x in panel(0.0).number.replace("±", " ").split() if x[0] in "+-"][::2]
+    wide = panel(10 * max(margins) + 50)
+    assert "not yet decided by AIS" in wide.note and wide.verdict == "holds with a caveat"
+    narrow = panel(min(margins) / 100)
+    assert "within App. D's error" not in narrow.note
+
+
 
 def _with_cost(store, mcem_over_aevb: dict[int, float], aevb: float = 30.0):
     """Write a ``fig3-cost`` measurement into ``store``: AEVB ``aevb`` seconds per million samples, wake-sleep

@@ -301,12 +301,14 @@ def fig3_ais(results_dir: Path, runs: list[StoredRun]) -> dict:
 
 def _fig3_column_evidence(names_a: list[str], names_b: list[str], measured: dict, fallback: dict, split: str):
     """For one Fig. 3 column: (App. D's error, the AIS margin AEVB − baseline or None): the error the largest
-    |App. D − AIS| of the runs of both algorithms measured by ``fig3-ais`` (else ``appd-repeats``' of the
-    seed-0 models); the margin the difference of the seed means of AIS where every run of both is measured."""
+    |App. D − AIS| of the runs of both algorithms, as ``fig3-ais`` measured them, and for a run it has not measured
+    (yet), as ``appd-repeats`` measured the seed-0 models (so a partial measurement never makes the error smaller
+    than what is known of the unmeasured runs); the margin the difference of the seed means of AIS where every
+    run of both is measured."""
     rows = [measured.get((n, split)) for n in names_a + names_b]
     errors = [abs(r["appd"] - r["ais"]) for r in rows if r is not None]
-    if not errors:  # measured on test points only: taken for the training points too (the cautious choice)
-        errors = [fallback[n] for n in names_a + names_b if n in fallback]
+    # appd-repeats measured test points only: taken for the training points too (the cautious choice)
+    errors += [fallback[n] for n, r in zip(names_a + names_b, rows) if r is None and n in fallback]
     if any(r is None for r in rows):
         return max(errors, default=0.0), None
     mean = lambda names: statistics.fmean(measured[(n, split)]["ais"] for n in names)  # noqa: E731
