@@ -97,8 +97,8 @@ def mcem1000_reading(wins: list[str], losses: list[str]) -> str:
     (``wins``, AEVB ahead at ``AHEAD_SHARE`` of the evaluations or more) and under which not (``losses``)."""
     if not wins:
         return ("No accounting shown gives the ordering of the paper's figure: however MCEM's work is counted, AEVB is "
-                "not ahead of it at most evaluations of this panel: by App. D's estimates, this book does not "
-                "reproduce the figure's ordering against MCEM on 1,000 training points")
+                f"ahead of it at fewer than {AHEAD_SHARE:.0%} of the evaluations of this panel, so by App. D's "
+                "estimates this book does not reproduce the figure's ordering against MCEM on 1,000 training points")
     if not losses:
         return "Every accounting shown gives the ordering of the paper's figure, so it does not hang on the accounting"
     return (f"So the paper's ordering is what one sees when MCEM is charged per "
