@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from aevb.experiments.accounting import ACCOUNTINGS, ahead_share, compare, seconds_per_sample, training_seconds, x_axis
+from aevb.experiments.accounting import (ACCOUNTINGS, ahead_share, compare, seconds_per_sample, seconds_ratio,
+                                       training_seconds, x_axis)
 
 SAMPLES = [1000, 10_000, 100_000, 1_000_000]
 
@@ -64,6 +65,8 @@ def test_the_seconds_axis_at_measured_rates_is_samples_times_the_rate():
     assert x_axis(aevb[1], "aevb", "samples", rates) == SAMPLES  # the other accountings do not use the rates
     assert seconds_per_sample(mcem[1], 3e-4) == pytest.approx(3e-4)
     assert seconds_per_sample(mcem[1]) == pytest.approx(recorded)
+    assert seconds_ratio(mcem, aevb, rates) == pytest.approx(10.0)  # by hand: 3e-4 / 3e-5
+    assert seconds_ratio(mcem, aevb) == pytest.approx(1.0)  # as recorded: the same seconds
     as_recorded = compare(aevb, mcem, "test_marginal", "seconds")
     assert as_recorded["a_end"] - as_recorded["b_end"] == pytest.approx(-1.0)  # equal cost: MCEM 1 nat ahead
     measured = compare(aevb, mcem, "test_marginal", "seconds", rates)

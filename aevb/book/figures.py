@@ -30,7 +30,7 @@ import numpy as np
 
 from aevb.classifier import per_class
 from aevb.config import TrainConfig
-from aevb.experiments.accounting import ACCOUNTINGS, Rates, compare, seconds_per_sample, x_axis
+from aevb.experiments.accounting import ACCOUNTINGS, Rates, compare, seconds_ratio, x_axis
 from aevb.experiments.curves import ahead, ahead_since, last_shared, shared
 from aevb.experiments.decoders import DECODER_FILE, decode_stored, grey_level_difference, stores_decoder
 from aevb.experiments.measurements import COST_BASIS, cost_rates
@@ -361,8 +361,7 @@ def fig3_facts(runs: Iterable[StoredRun], results_dir: str | Path | None = None)
             facts[f"{key}_{s}_diff"] = x - y
         if alg == "mcem":
             rates = measured.get(n)
-            facts[f"{key}_seconds_ratio"] = (seconds_per_sample(c, rates and rates["mcem"])
-                                             / seconds_per_sample(a, rates and rates["aevb"]))
+            facts[f"{key}_seconds_ratio"] = seconds_ratio(("mcem", c), ("aevb", a), rates)
             facts[f"n{n}_seconds_basis"] = seconds_basis(rates)
     return facts
 
@@ -391,7 +390,7 @@ def fig2_facts(runs: Iterable[StoredRun]) -> dict:
             _, x, y = last_shared(a, ws, col)
             facts[f"{key}_{s}_diff"] = x - y
             facts[f"{key}_{s}_since"] = ahead_since(a, ws, col) or 0
-        cost = seconds_per_sample(ws) / seconds_per_sample(a)
+        cost = seconds_ratio(("wake-sleep", ws), ("aevb", a))
         facts[f"{key}_ws_cost"] = cost
         facts[f"{d}_ws_cost_min"] = min(facts.get(f"{d}_ws_cost_min", np.inf), cost)
         facts[f"{d}_ws_cost_max"] = max(facts.get(f"{d}_ws_cost_max", -np.inf), cost)

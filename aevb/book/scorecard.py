@@ -65,7 +65,7 @@ from aevb.book.verdicts import (
 from aevb.classifier import ClassifierSettings, class_coverage, fit_classifier, predict
 from aevb.data import load_mnist
 from aevb.estimators import gradient_variance, sgvb_a, sgvb_b
-from aevb.experiments.accounting import Rates, compare, seconds_per_sample
+from aevb.experiments.accounting import Rates, compare, seconds_per_sample, seconds_ratio
 from aevb.experiments.grids import APPE_BUDGET, SEEDS
 from aevb.experiments.images import load_images
 from aevb.experiments.measurements import COST_BASIS, FIG3_AIS_POINTS, cost_rates, read_measurement
@@ -224,7 +224,7 @@ def hidden_units_row(results_dir: Path) -> Row:
 def ws_complexity_row(results_dir: Path) -> Row:
     """§4: "Wake-Sleep has the same computational complexity as AEVB per datapoint.": training seconds per
     datapoint of Fig. 2's seed-0 runs (trained alone, one thread each)."""
-    ratios = {(d, z): seconds_per_sample(algs["wake-sleep"][0]) / seconds_per_sample(algs["aevb"][0])
+    ratios = {(d, z): seconds_ratio(("wake-sleep", algs["wake-sleep"][0]), ("aevb", algs["aevb"][0]))
               for (d, z), algs in sorted(_fig2(results_dir).items()) if "aevb" in algs and "wake-sleep" in algs}
     if not ratios:
         return Row(CLAIMS["ws-complexity"], UNTESTED, why="no pair of runs to compare", rule=SAME_COST)
@@ -237,9 +237,7 @@ def ws_complexity_row(results_dir: Path) -> Row:
 def _mcem_ratio(by: dict, rates: Rates | None) -> float:
     """MCEM's training seconds per datapoint over AEVB's in one Fig. 3 panel (seed 0 of each): at the panel's
     measured ``rates`` where given, else as the runs recorded them."""
-    def rate(a):
-        return seconds_per_sample(by[a][0], None if rates is None else rates[a])
-    return rate("mcem") / rate("aevb")
+    return seconds_ratio(("mcem", by["mcem"][0]), ("aevb", by["aevb"][0]), rates)
 
 
 def sampling_slow_row(results_dir: Path) -> Row:

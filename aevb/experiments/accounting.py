@@ -44,6 +44,14 @@ def seconds_per_sample(curve: list[dict], rate: float | None = None) -> float:
     return training_seconds(curve, rate)[-1] / curve[-1]["samples"]
 
 
+def seconds_ratio(a: tuple[str, list[dict]], b: tuple[str, list[dict]], rates: Rates | None = None) -> float:
+    """Run a = (algorithm, rows) over run b: training seconds per training sample (``seconds_per_sample``), at the
+    measured ``rates`` of their panel where given, else as the runs recorded them."""
+    def per_sample(run):
+        return seconds_per_sample(run[1], None if rates is None else rates[run[0]])
+    return per_sample(a) / per_sample(b)
+
+
 def x_axis(curve: list[dict], algorithm: str, accounting: str, rates: Rates | None = None) -> list[float]:
     """The x value of every row of ``curve`` (a run of ``algorithm``) under ``accounting`` (``seconds``: at the
     measured ``rates`` of its panel where given)."""
