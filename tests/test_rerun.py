@@ -7,7 +7,7 @@ import time
 import pytest
 
 from aevb.book.rerun import duration, machine, rerun_time
-from aevb.book.retrain import runs_training, training_seconds, training_time
+from aevb.book.retrain import runs_training, projected_seconds, training_time
 from aevb.config import TrainConfig
 from aevb.experiments.runs import curve_columns
 from aevb.experiments.store import StoredRun
@@ -44,12 +44,12 @@ def test_training_time_at_the_fastest_shipped_speed_of_the_same_model(tmp_path):
     _ship(tmp_path, "slow", dataclasses.replace(model, seed=1), 1_000_000, 400.0, {**ENV, "cpu_count": 8})
     _ship(tmp_path, "fast", dataclasses.replace(model, n_train=1000, marginal="hmc"), 2_000_000, 200.0)
     _ship(tmp_path, "other", dataclasses.replace(model, n_z=20), 1_000_000, 10.0)  # faster, another model
-    seconds, where = training_seconds(model, tmp_path)
+    seconds, where = projected_seconds(model, tmp_path)
     assert seconds == pytest.approx(100.0) and where == machine(ENV)  # 10^6 samples at 10^4 per second
-    searched = training_seconds(dataclasses.replace(model, lr=None, budget=850_000), tmp_path)[0]
+    searched = projected_seconds(dataclasses.replace(model, lr=None, budget=850_000), tmp_path)[0]
     assert searched == pytest.approx(100.0)  # the §5 search: 3 step sizes x 50,000 samples
-    assert training_seconds(dataclasses.replace(model, algorithm="wake-sleep"), tmp_path) is None
-    assert training_seconds(model, tmp_path / "empty") is None
+    assert projected_seconds(dataclasses.replace(model, algorithm="wake-sleep"), tmp_path) is None
+    assert projected_seconds(model, tmp_path / "empty") is None
     assert training_time([model, dataclasses.replace(model, budget=2_000_000)], tmp_path) == ("5 min", machine(ENV))
     assert training_time([model, dataclasses.replace(model, n_z=7)], tmp_path)[0].startswith("not known")
 

@@ -5,7 +5,7 @@
 - ``runs_training``: the runs a chapter reads, trained again at the speed they were trained at: their own
   seconds, a pass that trained several seeds at once counted once, plus the §5 step-size search (not in
   ``seconds``) at the run's speed;
-- ``training_seconds``, ``training_time``: a model the book does not ship, its budget at the speed of the fastest
+- ``projected_seconds``, ``training_time``: a model the book does not ship, its budget at the speed of the fastest
   shipped run of the same model and learner.
 """
 from __future__ import annotations
@@ -40,13 +40,18 @@ def _shipped(results_dir: Path) -> list[StoredRun]:
     return [r for r in runs if r.curve and r.curve[-1]["seconds"] > 0]
 
 
-def training_seconds(config: TrainConfig, results_dir: str | Path | None = None) -> tuple[float, str] | None:
+def projected_seconds(config: TrainConfig, results_dir: str | Path | None = None) -> tuple[float, str] | None:
     """How long training ``config`` takes (its budget and §5's step-size search; evaluation not counted), at the
     speed of the fastest run the book ships with of the same model and learner (``COST_FIELDS``; the slower ones
     ran beside other jobs, or several seeds in one pass), and that run's machine: ``(seconds, machine)``, or
     None where no shipped run has the model."""
+    return _projected(config, _shipped(Path(results_dir or RESULTS_DIR)))
+
+
+def _projected(config: TrainConfig, shipped: list[StoredRun]) -> tuple[float, str] | None:
+    """``projected_seconds`` from the store's runs ``shipped`` (``_shipped``), read once by the caller."""
     rates = [(r.curve[-1]["samples"] / r.curve[-1]["seconds"], r.meta)
-             for r in _shipped(Path(results_dir or RESULTS_DIR)) if _cost_key(r.config) == _cost_key(config)]
+             for r in shipped if _cost_key(r.config) == _cost_key(config)]
     if not rates:
         return None
     rate, meta = max(rates, key=lambda r: r[0])
@@ -54,9 +59,10 @@ def training_seconds(config: TrainConfig, results_dir: str | Path | None = None)
 
 
 def training_time(configs: Iterable[TrainConfig], results_dir: str | Path | None = None) -> tuple[str, str]:
-    """``training_seconds`` of ``configs`` together, as words to glue: ``(duration, machines)``; where no shipped
-    run has one of the models, words that say so instead of a number."""
-    found = [training_seconds(c, results_dir) for c in configs]
+    """``projected_seconds`` of ``configs`` together, as words to glue: ``(duration, machines)``; where no shipped
+    run has one of the models, words that say so instead of a number (the store read once for all of them)."""
+    shipped = _shipped(Path(results_dir or RESULTS_DIR))
+    found = [_projected(c, shipped) for c in configs]
     if not found or None in found:
         return "not known for these settings (no run this book ships with has them)", "no machine"
     return duration(sum(s for s, _ in found)), " and ".join(sorted({m for _, m in found}))
