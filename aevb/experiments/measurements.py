@@ -55,6 +55,7 @@ import torch
 from aevb.data import load_split
 from aevb.distributions import DiagonalGaussian
 from aevb.evaluation import ais, iwae_bound, log_marginal_hmc
+from aevb.experiments import inpainting, representation, streaming
 from aevb.experiments.grids import (
     FIG3_BUDGET,
     SEEDS,
@@ -80,7 +81,8 @@ from aevb.posteriors import FullCovarianceGaussian
 from aevb.protocols import BURDA_N_TRAIN, passes_done, stages_done
 from aevb.rng import seeded
 
-MEASUREMENTS = ("appd-repeats", "appd-dimension", "burda", "fig3-ais", "fig3-cost")
+USES = {"streaming": streaming, "inpainting": inpainting, "representation": representation}  # chapter 13's
+MEASUREMENTS = ("appd-repeats", "appd-dimension", "burda", "fig3-ais", "fig3-cost", *USES)
 FIG3_AIS_POINTS = 500  # fig3-ais: training and test points estimated by App. D and AIS
 REPEAT_SEEDS = (0, 1, 2, 3, 4)  # appd-repeats: App. D's seeds
 AIS_POINTS = 100  # appd-repeats, burda: the first test points also estimated by AIS
@@ -93,7 +95,8 @@ COLUMNS = {"appd-repeats": ["run", "n_points", "seeds", "mean", "sd_of_mean", "m
            "inference-gap": ["run", "points", "quantity", "mean", "se_mc", "se_data"],
            "fig3-ais": ["run", "samples", "split", "n_points", "appd", "ais", "ais_se", "seconds"],
            "fig3-cost": ["run", "algorithm", "n_train", "rounds", "steps", "threads"]
-           + [f"{clock}_{stat}" for clock in ("cpu", "wall") for stat in ("median", "q1", "q3", "min", "max")]}
+           + [f"{clock}_{stat}" for clock in ("cpu", "wall") for stat in ("median", "q1", "q3", "min", "max")],
+           **{name: module.COLUMNS for name, module in USES.items()}}
 TEXT_COLUMNS = ("run", "method", "posterior", "binarize", "quantity", "split", "algorithm")
 COST_ROUNDS, COST_STEPS = 10, 300  # fig3-cost: rounds, and minibatch steps of every run per round
 COST_WARMUP = 20  # fig3-cost: minibatch steps of every run before the timing
@@ -116,7 +119,8 @@ def read_measurement(name: str, results_dir: str | Path = RESULTS_DIR) -> list[d
     if not rows or list(rows[0]) != COLUMNS[name] or any(None in r.values() for r in rows):
         raise StoreError(path, f"does not hold the columns {', '.join(COLUMNS[name])} of measurement {name!r}",
                          f"measure it again: python -m aevb measure {name}")
-    return [{k: v if k in TEXT_COLUMNS else float(v) for k, v in r.items()} for r in rows]
+    text = TEXT_COLUMNS + (USES[name].TEXT_COLUMNS if name in USES else ())
+    return [{k: v if k in text else float(v) for k, v in r.items()} for r in rows]
 
 
 def _timed(fn):
@@ -374,6 +378,10 @@ def measure(name: str, results_dir: str | Path = RESULTS_DIR, n_points: int | No
     minibatch steps (``COST_ROUNDS``, ``COST_STEPS``)."""
     if name not in MEASUREMENTS:
         raise ValueError(f"measurement {name!r} is not one of {MEASUREMENTS}")
+    if name in USES:  # chapter 13's: each module measures all its rows (its own runs, or Fig. 5's checkpoints)
+        path = measurement_path(name, results_dir)
+        atomic_write_csv(path, USES[name].measure(results_dir, log=log), COLUMNS[name])
+        return path
     configs = select(_configs(name), only)
     names = {run_name(c) for c in configs}
     files = [name] + (["inference-gap"] if name == "burda" else [])

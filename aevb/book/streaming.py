@@ -1,0 +1,1 @@
+"""Placeholder for issue 29 (being written)."""
