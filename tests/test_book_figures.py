@@ -10,15 +10,16 @@ import numpy as np
 import pytest
 
 from aevb.book import figures
+from aevb.book.fig3 import final_ais
 from aevb.config import TrainConfig
 from aevb.book.figures import (check_report, check_store, fig2_facts, final_rows, final_table, keyed,
                                largest_difference, load_runs, not_stored, panel_table, panel_text, progress_rows,
                                progress_table, store_dir, stored_curves, stored_images)
-from aevb.experiments.grids import FIG5_NZ, GRID_N, N_SAMPLES_FIG5, figure_configs, run_name
+from aevb.experiments.grids import FIG5_NZ, GRID_N, N_SAMPLES_FIG5, SEEDS, figure_configs, run_name
 from aevb.experiments.curves import ahead_since
 from aevb.experiments.measurements import COLUMNS, cost_rates, measurement_path
 from aevb.files import atomic_write_csv
-from aevb.experiments.store import RESULTS_DIR, StoredRun, run_path
+from aevb.experiments.store import RESULTS_DIR, StoredRun, figure_runs, run_path
 from aevb.plots import Table
 
 CHEAP_RUN = "frey-aevb-z2-h200-nall-s0"  # Fig. 2 and 4; its first evaluation is at 1,000 samples
@@ -258,3 +259,20 @@ def test_fig2_facts_name_the_numbers_of_chapter_8(no_training, index):
     assert len(costs) == 9 and facts["ws_cost_min"] == min(costs) and facts["ws_cost_max"] == max(costs)
     assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in facts.values())
 
+
+def test_final_ais_shows_only_rows_measured_at_the_end_of_each_stored_curve(tmp_path):
+    """Chapter 9's table of App. D against AIS on the final Fig. 3 models: a row measured on an earlier checkpoint
+    than the stored curve's end is left out, and the largest |App. D − AIS| per split is computed from the rest."""
+    store = tmp_path / "results"
+    shutil.copytree(RESULTS_DIR, store)
+    runs = [r for r in figure_runs(3, store, seeds=SEEDS) if r.curve][:2]
+    rows = [{"run": r.name, "samples": int(r.curve[-1]["samples"]) if i == 0 else 1000, "split": split,
+             "n_points": 500, "appd": -100.0, "ais": -100.0 + (3.0 if split == "test" else -0.5), "ais_se": 1.0,
+             "seconds": 1.0} for i, r in enumerate(runs) for split in ("train", "test")]
+    atomic_write_csv(measurement_path("fig3-ais", store), rows, COLUMNS["fig3-ais"])
+    shown, facts = final_ais(figure_runs(3, store, seeds=SEEDS), store)
+    assert len(shown.frame) == 1 and facts["final_ais_models"] == 1 and facts["final_ais_points"] == 500
+    assert facts["final_ais_train_max"] == pytest.approx(0.5) and facts["final_ais_test_max"] == pytest.approx(3.0)
+    atomic_write_csv(measurement_path("fig3-ais", store), rows[2:], COLUMNS["fig3-ais"])  # only the stale run
+    shown, facts = final_ais(figure_runs(3, store, seeds=SEEDS), store)
+    assert facts["final_ais_models"] == 0 and "No final Fig. 3 model" in shown.data

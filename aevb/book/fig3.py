@@ -8,6 +8,8 @@ computed here so that the chapter's cells only call, show and glue.
   (``results/studies/fig3_fixed_step_appd.csv``), as a table, and ``moved_*``;
 - ``appd_repeats``: App. D's estimate repeated over seeds, against AIS (``python -m aevb measure appd-repeats``),
   as a table, and ``repeat_*``, ``ais_diff_*``, ``ais1000_*``, ``appd1000_*``;
+- ``final_ais``: App. D against AIS on every final Fig. 3 model and seed measured (``python -m aevb measure
+  fig3-ais``), as a table, and ``final_ais_*``;
 - ``appe_curves``, ``appe_facts`` and ``appe_shown``: Fig. 3's runs under App. E's two readings of the step size.
 
 Every function returns what the page shows (a table, or a line saying what is missing) and the numbers, by name,
@@ -23,7 +25,7 @@ import seaborn as sns
 from IPython.display import HTML, Markdown
 
 from aevb.book.figures import accounting_curves, accounting_rows, moved, seconds_basis, seed_runs, store_dir
-from aevb.book.scorecard import ReadingPair, appe_table
+from aevb.book.scorecard import ReadingPair, appe_table, fig3_ais
 from aevb.book.verdicts import AHEAD_SHARE
 from aevb.experiments.grids import APPE_BUDGET, FIG3_N_TRAIN, SEEDS
 from aevb.experiments.measurements import cost_rates, read_measurement
@@ -151,6 +153,40 @@ def appd_repeats(runs: Iterable[StoredRun], results_dir: str | Path | None = Non
         facts[f"ais1000_{alg.replace('-', '_')}"] = float(small.loc[alg, "ais_subset"])
         facts[f"appd1000_{alg.replace('-', '_')}"] = float(small.loc[alg, "appd_subset"])
     return shown, facts
+
+
+def final_ais(runs: Iterable[StoredRun], results_dir: str | Path | None = None) -> tuple[Table | Markdown, dict]:
+    """App. D against AIS on the first training and test points of every Fig. 3 model (each seed) whose ``fig3-ais``
+    row was measured at the samples its stored curve ends at (``aevb.book.scorecard.fig3_ais``, the rows the
+    scorecard decides by): the table shown, or a line saying none is measured, and ``final_ais_models`` (how many),
+    ``final_ais_points``, ``final_ais_train_max`` and ``final_ais_test_max`` (the largest |App. D − AIS|, nats)."""
+    runs = list(runs)
+    measured = fig3_ais(store_dir(results_dir), runs)
+    by_run = {r.name: r for r in runs}
+    names = sorted({name for name, _ in measured}, key=lambda n: (by_run[n].config.n_train, n))
+    facts = {"final_ais_models": len(names)}
+    if not names:
+        return Markdown("*No final Fig. 3 model has been measured by `python -m aevb measure fig3-ais`.*"), facts | {
+            "final_ais_points": 0, "final_ais_train_max": float("nan"), "final_ais_test_max": float("nan")}
+    shown = []
+    for name in names:
+        c, row = by_run[name].config, {}
+        for split in ("train", "test"):
+            m = measured.get((name, split))
+            row[split] = f"{m['appd']:.2f} / {m['ais']:.2f} ± {m['ais_se']:.2f}" if m else "–"
+            row[f"{split}_diff"] = m["appd"] - m["ais"] if m else None
+        shown.append({"model": f"{c.algorithm}, N_train = {c.n_train:,}, seed {c.seed}",
+                      "samples": int(measured.get((name, "test"), measured.get((name, "train")))["samples"]),
+                      **row})
+    diffs = {s: [abs(r[f"{s}_diff"]) for r in shown if r[f"{s}_diff"] is not None] for s in ("train", "test")}
+    facts |= {"final_ais_points": int(next(iter(measured.values()))["n_points"]),
+              "final_ais_train_max": max(diffs["train"], default=float("nan")),
+              "final_ais_test_max": max(diffs["test"], default=float("nan"))}
+    return table(shown, {"model": "", "samples": ",", "train": "", "train_diff": "+.2f", "test": "",
+                         "test_diff": "+.2f"},
+                 headers={"samples": "trained (samples)", "train": "training points: App. D / AIS ± s.e.",
+                          "train_diff": "App. D − AIS (training)", "test": "test points: App. D / AIS ± s.e.",
+                          "test_diff": "App. D − AIS (test)"}), facts
 
 
 def appe_curves(results_dir: str | Path | None = None) -> tuple[pd.DataFrame, dict, list[StoredRun]]:
