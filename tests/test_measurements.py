@@ -63,6 +63,8 @@ def test_measure_only_some_runs_keeps_the_rows_of_the_others(tmp_path, run_dir):
     measure("appd-dimension", tmp_path, n_points=5, only=names[0], log=lambda m: None)
     rows = read_measurement("appd-dimension", tmp_path)
     assert [r["run"] for r in rows] == [names[0]] * 4 + [names[1]] and rows[-1]["mean"] == -1.0
+    kept = measurement_path("appd-dimension", tmp_path).read_text().splitlines()[-1]
+    assert kept == f"{names[1]},3,5,AIS,-1.0,0.1,1.0"  # the kept row written back as it stood, "3" not "3.0"
 
 
 BURDA_TINY = burda_config(n_z=2, hidden=(20,), budget=4000, n_train=1000, eval_train_points=200, progress=False)

@@ -123,6 +123,14 @@ def read_measurement(name: str, results_dir: str | Path = RESULTS_DIR) -> list[d
     return [{k: v if k in text else float(v) for k, v in r.items()} for r in rows]
 
 
+def _stored_rows(name: str, results_dir: str | Path) -> list[dict]:
+    """The rows of measurement ``name`` as the file holds them (text, so that rows kept by ``measure --only`` are
+    written back as they were: "60000000" stays "60000000"), after ``read_measurement`` has checked the file."""
+    if read_measurement(name, results_dir) is None:
+        return []
+    return list(csv.DictReader(io.StringIO(read_text(measurement_path(name, results_dir)), newline="")))
+
+
 def _timed(fn):
     start = time.perf_counter()
     out = fn()
@@ -385,8 +393,7 @@ def measure(name: str, results_dir: str | Path = RESULTS_DIR, n_points: int | No
     configs = select(_configs(name), only)
     names = {run_name(c) for c in configs}
     files = [name] + (["inference-gap"] if name == "burda" else [])
-    kept = {f: [r for r in (read_measurement(f, results_dir) or []) if r["run"] not in names] if only else []
-            for f in files}
+    kept = {f: [r for r in _stored_rows(f, results_dir) if r["run"] not in names] if only else [] for f in files}
     if name == "fig3-cost":
         rows = {name: fig3_cost(configs, rounds or COST_ROUNDS, steps or COST_STEPS, log)}
     else:
