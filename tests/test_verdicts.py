@@ -133,3 +133,47 @@ def test_the_page_states_each_rule_with_the_codes_thresholds(monkeypatch):
     assert "75%" in v.ORDERING.describe()  # one source: a changed threshold changes the page
     assert all(not re.search(r"\{[A-Z_]+\}", r.describe()) and r.judge.__module__ == v.__name__ for r in v.RULES)
     assert "N_train = 50,000" in v.NOT_EFFICIENT.describe() and "$" not in "".join(r.describe() for r in v.RULES)
+
+
+def stream_summary(current_gap=5.0, forgetting=0.0, final_gap=0.0, sd=0.2, replay_forgetting=None,
+                   replay_final=None, passes=(1, 10)):
+    """A summary of aevb.experiments.streaming (5 phases; (mean, sd) over seeds) where the stream's current-phase
+    gaps, forgetting and final gap are the given ones, the replay's where given (else the stream's)."""
+    def setting(gap, drop, final):
+        return {"current": [(-150.0, sd)] * 5, "current_gap": [(gap, sd)] * 5, "forgetting": [(drop, sd)] * 4,
+                "final": (-150.0 + final, sd), "final_gap": (final, sd)}
+
+    replay = setting(current_gap, forgetting if replay_forgetting is None else replay_forgetting,
+                     final_gap if replay_final is None else replay_final)
+    return {"phases": ["0-1", "2-3", "4-5", "6-7", "8-9"],
+            "streams": {p: {"shuffled": setting(0.0, -1.0, 0.0), "stream": setting(current_gap, forgetting, final_gap),
+                            "replay": replay, "large-step": setting(current_gap, forgetting, final_gap)}
+                        for p in passes}}
+
+
+def test_online_holds_fails_and_is_mixed():
+    """Chapter 13's streaming rule on synthetic summaries: a difference counts beyond GAP_TOLERANCE + SPREAD_FACTOR
+    standard deviations over seeds."""
+    tol = v.GAP_TOLERANCE + v.SPREAD_FACTOR * 0.2
+    assert v.online(stream_summary())[0] == HOLDS  # learns each phase, forgets nothing, final as good
+    assert v.online(stream_summary(current_gap=-0.9 * tol, forgetting=0.9 * tol, final_gap=-0.9 * tol))[0] == HOLDS
+    verdict, drop, note = v.online(stream_summary(forgetting=20.0, final_gap=-12.0, replay_forgetting=-1.0,
+                                                  replay_final=-0.5))
+    assert verdict == CAVEAT and drop == 20.0
+    assert "stream: phases 0-1, 2-3, 4-5, 6-7 forgotten (largest fall 20.0 nats)" in note
+    assert "replay: no phase forgotten" in note and "-12.0 nats from the shuffled model's (behind)" in note
+    assert v.online(stream_summary(final_gap=-3 * tol))[0] == CAVEAT  # behind at the end, nothing forgotten
+    verdict, _, note = v.online(stream_summary(current_gap=-1.5 * tol))
+    assert verdict == FAILS and "phases 0-1, 2-3, 4-5, 6-7, 8-9 not learned while current" in note
+    assert v.online({"phases": [], "streams": {}})[0] == UNTESTED
+
+
+def test_online_takes_the_worse_stream_length_and_the_seeds_spread():
+    one, ten = stream_summary(passes=(1,)), stream_summary(forgetting=10.0, passes=(10,))
+    both = {"phases": one["phases"], "streams": {**one["streams"], **ten["streams"]}}
+    verdict, drop, note = v.online(both)
+    assert verdict == CAVEAT and drop == 0.0  # the strict stream forgets nothing; the longer one does
+    assert note.startswith("1 pass per phase: ") and "10 passes per phase: " in note
+    noisy = stream_summary(forgetting=10.0, sd=5.0)  # a 10-nat fall within 1 + 2 x 5 nats over seeds
+    assert v.online(noisy)[0] == HOLDS
+    assert "1 nat plus 2 standard deviations" in v.ONLINE.describe()

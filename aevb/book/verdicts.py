@@ -331,3 +331,78 @@ UNRELIABLE_ABOVE = Rule("unreliable above 3", (
 
 RULES = (ORDERING, GAP_GROWTH, PEAK_FALL, UNBIASED, MUCH_LARGER, TYPICALLY_LESS, SAME_COST, COSTLIER,
          NOT_EFFICIENT, SAME_SIGN, GOOD_BELOW, UNRELIABLE_ABOVE)
+
+
+# --- streaming (§2: "Note that our method can be applied to online, non-stationary settings, e.g. streaming data") --
+
+def _beyond(value: float, spread: float) -> bool:
+    """Whether a difference in the bound (nats) counts: beyond ``GAP_TOLERANCE`` plus ``SPREAD_FACTOR`` standard
+    deviations over seeds (the book's least difference in a bound, as for overfitting)."""
+    return value > GAP_TOLERANCE + SPREAD_FACTOR * spread
+
+
+def _stream_reading(numbers: dict) -> tuple[list[int], list[int], bool, float]:
+    """One setting's numbers of ``aevb.experiments.streaming.summary``: (phases not learned while current: behind
+    the shuffled model at their end, phases forgotten by the stream's end, whether the final model is behind the
+    shuffled one, the largest forgetting in nats)."""
+    unlearned = [k for k, (gap, sd) in enumerate(numbers["current_gap"]) if _beyond(-gap, sd)]
+    forgotten = [k for k, (drop, sd) in enumerate(numbers["forgetting"]) if _beyond(drop, sd)]
+    behind = _beyond(-numbers["final_gap"][0], numbers["final_gap"][1])
+    return unlearned, forgotten, behind, max((d for d, _ in numbers["forgetting"]), default=0.0)
+
+
+def _phases(ks: list[int], names: list[str]) -> str:
+    return ", ".join(names[k] if k < len(names) else str(k + 1) for k in ks)
+
+
+def _fallen(setting: str, forgotten: list[int], drop: float, names: list[str], numbers: dict, behind: bool) -> str:
+    """A setting's forgetting and final bound, in words for the note."""
+    return (f"{setting}: {'phases ' + _phases(forgotten, names) if forgotten else 'no phase'} forgotten (largest "
+            f"fall {drop:.1f} nats), final bound {numbers['final_gap'][0]:+.1f} nats from the shuffled model's"
+            + (" (behind)" if behind else ""))
+
+
+def online(summary: dict) -> tuple[str, float, str]:
+    """Chapter 13's streaming measurement (``aevb.experiments.streaming.summary``): (verdict, the strict stream's
+    largest forgetting in nats, note). Per stream length: *does not hold* where some phase's test bound at the end
+    of its phase is behind the shuffled model's at that position by more than ``GAP_TOLERANCE`` plus
+    ``SPREAD_FACTOR`` standard deviations over seeds (a phase not learned while current); *holds* where every phase
+    is learned, none is forgotten by more than that from the end of its phase to the end of the stream, and the
+    final whole-test bound is not behind the shuffled model's by more than that; *with a caveat* otherwise, the
+    note saying what is forgotten and whether replay or the larger step size removes it. The claim takes the worse
+    verdict of the stream lengths."""
+    streams, names = summary.get("streams", {}), summary.get("phases", [])
+    if not streams or not all("stream" in s and "shuffled" in s for s in streams.values()):
+        return UNTESTED, math.nan, "no stream with its shuffled baseline measured"
+    verdicts, notes = [], []
+    for passes, settings in sorted(streams.items()):
+        unlearned, forgotten, behind, drop = _stream_reading(settings["stream"])
+        what = f"{passes} pass{'es' if passes > 1 else ''} per phase: "
+        if unlearned:
+            verdicts.append(FAILS)
+            notes.append(what + f"phases {_phases(unlearned, names)} not learned while current")
+            continue
+        said = ["each phase learned while current", _fallen("stream", forgotten, drop, names, settings["stream"],
+                                                            behind)]
+        for other in ("replay", "large-step"):
+            if other in settings:
+                _, f, b, d = _stream_reading(settings[other])
+                said.append(_fallen(other, f, d, names, settings[other], b))
+        verdicts.append(HOLDS if not forgotten and not behind else CAVEAT)
+        notes.append(what + "; ".join(said))
+    strict = streams[min(streams)]["stream"]["forgetting"]
+    return worst(verdicts), max((d for d, _ in strict), default=0.0), ". ".join(notes)
+
+
+ONLINE = Rule("online", (
+    "**Online, on a non-stationary stream**: Algorithm 1 on MNIST's training digits arriving in five phases of two "
+    "classes each (each image seen once, and in a longer stream ten times per phase), against the same model "
+    "trained by the same steps on the shuffled whole, three seeds. A difference in the test bound counts where it "
+    "exceeds {GAP_TOLERANCE} nat plus {SPREAD_FACTOR} standard deviations over seeds. *Does not hold* where some "
+    "phase's bound on its own test digits, at the end of its phase, is behind the shuffled model's there; *holds* "
+    "where every phase is learned so, no phase's bound falls from the end of its phase to the end of the stream, "
+    "and the final bound on the whole test set is not behind the shuffled model's; *with a caveat* otherwise (the "
+    "note says what is forgotten, and what a small replay buffer and a larger step size change). The claim takes "
+    "the worse verdict of the two stream lengths."), online)
+
+RULES += (ONLINE,)

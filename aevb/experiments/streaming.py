@@ -28,6 +28,10 @@ one per run, position and phase (or "all"). ``summary`` gives what the scorecard
 """
 from __future__ import annotations
 
+import csv
+import io
+import math
+import statistics
 from pathlib import Path
 
 import torch
@@ -35,7 +39,7 @@ import torch
 from aevb.config import TrainConfig
 from aevb.data import load_mnist
 from aevb.experiments.store import run_config, run_path
-from aevb.files import StoreError
+from aevb.files import StoreError, read_text
 from aevb.learners.online import OnlineTrainer, evaluate_along, group_bounds
 from aevb.streams import evaluation_positions, phase_ends, phase_order, shuffled_order
 
@@ -48,7 +52,7 @@ REPLAY_CAPACITY = 1_000  # images the reservoir holds (2% of the training set)
 LARGER_STEP = 5.0  # "large-step": this many times the step size (0.1 from 0.02: the largest of §5's grid)
 STEP_RUN = "mnist-aevb-z20-h500-nall-s0"  # Fig. 5's N_z = 20 run, whose §5-selected step size is used
 SETTINGS = ("shuffled", "stream", "replay", "large-step")
-CHECK_SAMPLES = 3_000  # check: the first 30 steps of one run, evaluated at its grid's positions up to there
+CHECK_SAMPLES = 5_500  # check: the first 55 steps of ``CHECK_RUN``, evaluated at its grid's positions up to there
 CHECK_ATOL = 0.01  # nats: the check's tolerance (float rounding across CPUs moves these bounds by ~1e-4)
 
 COLUMNS = ["run", "setting", "passes", "seed", "lr", "replay", "samples", "stream_phase", "phase", "points", "bound",
@@ -119,3 +123,102 @@ def measure(results_dir, log=print) -> list[dict]:
                 log(f"{last['run']}: final test bound {last['bound']:.2f} after {last['samples']:,.0f} samples "
                     f"({last['seconds']:.0f} s)")
     return rows
+
+
+# --- what the rows show ---------------------------------------------------------------------------------------
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    """(mean, standard deviation over seeds; 0 for one seed)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _bounds(rows: list[dict]) -> dict:
+    """{(setting, passes, seed): {(samples, phase): bound}}."""
+    out: dict = {}
+    for r in rows:
+        out.setdefault((r["setting"], int(r["passes"]), int(r["seed"])), {})[(int(r["samples"]), r["phase"])] = \
+            r["bound"]
+    return out
+
+
+def phase_end_positions(rows: list[dict], passes: int) -> list[int]:
+    """The evaluation position that ends each phase of the stream of ``passes`` (its grid's last in the phase)."""
+    ends: dict[int, int] = {}
+    for r in rows:
+        if int(r["passes"]) == passes:
+            k = int(r["stream_phase"]) - 1
+            ends[k] = max(ends.get(k, 0), int(r["samples"]))
+    return [ends[k] for k in sorted(ends)]
+
+
+def summary(rows: list[dict]) -> dict:
+    """What the rows show, per stream length (``streams``: passes -> setting -> numbers, each a (mean, standard
+    deviation) over seeds): ``current``, the bound on each phase's test digits at the end of its phase (learning
+    the current phase); ``current_gap``, that minus the shuffled model's at the same position (same seed);
+    ``forgetting``, for each phase but the last, its bound at the end of its phase minus at the end of the stream
+    (positive: forgotten); ``final`` and ``final_gap``, the whole test set's bound at the end and its difference
+    from the shuffled model's. Also the step sizes, the replay capacity, the seeds, the phases' names and
+    ``ends`` (passes -> the end positions)."""
+    bounds = _bounds(rows)
+    names = [phase_name(p) for p in PHASES]
+    seeds = sorted({k[2] for k in bounds})
+    streams: dict = {}
+    for passes in sorted({k[1] for k in bounds}):
+        ends = phase_end_positions(rows, passes)
+        last = ends[-1]
+        base = {s: bounds[("shuffled", passes, s)] for s in seeds}
+        streams[passes] = {}
+        for setting in [s for s in SETTINGS if any(k[:2] == (s, passes) for k in bounds)]:
+            b = {s: bounds[(setting, passes, s)] for s in seeds}
+            streams[passes][setting] = {
+                "current": [_mean_sd([b[s][(e, n)] for s in seeds]) for e, n in zip(ends, names)],
+                "current_gap": [_mean_sd([b[s][(e, n)] - base[s][(e, n)] for s in seeds])
+                                for e, n in zip(ends, names)],
+                "forgetting": [_mean_sd([b[s][(e, n)] - b[s][(last, n)] for s in seeds])
+                               for e, n in zip(ends[:-1], names)],
+                "final": _mean_sd([b[s][(last, "all")] for s in seeds]),
+                "final_gap": _mean_sd([b[s][(last, "all")] - base[s][(last, "all")] for s in seeds])}
+    lrs = {r["setting"]: r["lr"] for r in rows}
+    return {"lr": lrs.get("stream", math.nan), "larger_lr": lrs.get("large-step", math.nan),
+            "replay": max((int(r["replay"]) for r in rows), default=0), "seeds": len(seeds), "phases": names,
+            "ends": {p: phase_end_positions(rows, p) for p in streams}, "streams": streams}
+
+
+# --- the CI check ---------------------------------------------------------------------------------------------
+
+CHECK_RUN = ("replay", 1, 0)  # (setting, passes, seed): the stream, the reservoir and the trainer all at work
+
+
+def stored_rows(results_dir: str | Path) -> list[dict]:
+    """The stored rows of ``results_dir/studies/streaming.csv`` (numbers as float, ``TEXT_COLUMNS`` as text)."""
+    path = Path(results_dir) / "studies" / "streaming.csv"
+    remedy = "measure it again: python -m aevb measure streaming"
+    rows = list(csv.DictReader(io.StringIO(read_text(path, remedy), newline="")))
+    if not rows or list(rows[0]) != COLUMNS or any(None in r.values() for r in rows):
+        raise StoreError(path, f"does not hold the columns {', '.join(COLUMNS)}", remedy)
+    return [{k: v if k in TEXT_COLUMNS else float(v) for k, v in r.items()} for r in rows]
+
+
+def check(results_dir, log=print) -> dict:
+    """Re-train the first ``CHECK_SAMPLES`` samples of ``CHECK_RUN`` (a few seconds on one thread) and compare
+    every bound it evaluates there with the stored rows; raises ``StoreError`` where one differs by more than
+    ``CHECK_ATOL`` nats. Returns the run, the samples, the values compared and the largest difference."""
+    setting, passes, seed = CHECK_RUN
+    name = run_name(setting, passes, seed)
+    stored = {(int(r["samples"]), r["phase"]): r["bound"] for r in stored_rows(results_dir) if r["run"] == name}
+    rerun = _run(setting, passes, seed, step_size(results_dir), _data(), upto=CHECK_SAMPLES)
+    path = Path(results_dir) / "studies" / "streaming.csv"
+    missing = [(r["samples"], r["phase"]) for r in rerun if (r["samples"], r["phase"]) not in stored]
+    if missing or not rerun:
+        raise StoreError(path, f"has no row of {name} at {missing[0] if missing else CHECK_SAMPLES} (samples, "
+                               f"phase)", "measure it again: python -m aevb measure streaming")
+    diffs = [(abs(r["bound"] - stored[(r["samples"], r["phase"])]), r) for r in rerun]
+    worst, at = max(diffs, key=lambda d: d[0])
+    if not worst <= CHECK_ATOL:
+        raise StoreError(path, f"{name}'s bound on phase {at['phase']} at {at['samples']:,} samples is "
+                               f"{at['bound']:.4f} re-trained here, {stored[(at['samples'], at['phase'])]:.4f} "
+                               f"stored (tolerance {CHECK_ATOL} nats)",
+                         "measure it again with this code: python -m aevb measure streaming")
+    log(f"streaming: {name} re-trained to {CHECK_SAMPLES:,} samples, {len(diffs)} bounds within {worst:.1e} nats")
+    return {"run": name, "samples": CHECK_SAMPLES, "compared": len(diffs), "largest_difference": worst,
+            "atol": CHECK_ATOL}

@@ -1,0 +1,99 @@
+"""aevb.experiments.streaming: ``summary`` computed by hand on synthetic rows (current-phase bounds, their gaps to the
+shuffled model, forgetting, the final gap, means and spreads over seeds); ``check`` re-trains the stored prefix
+exactly, fails on a perturbed store and on a store without the run, and passes on the committed store."""
+import shutil
+import statistics
+
+import pytest
+
+from aevb.experiments import streaming as s
+from aevb.experiments.store import RESULTS_DIR
+from aevb.files import StoreError, atomic_write_csv
+
+ENDS = [100 * (k + 1) for k in range(len(s.PHASES))]  # synthetic: each phase ends at 100 (k + 1) samples
+LEVEL = {"shuffled": -120.0, "stream": -110.0, "replay": -115.0}  # each setting's offset (nats)
+SLOPE = {"shuffled": 0.05, "stream": -0.02, "replay": 0.01}  # per sample: the stream forgets, the others do not
+SEED_EFFECT = {"shuffled": 0.5, "stream": 2.0, "replay": 0.5}  # nats per seed
+
+
+def bound(setting, seed, samples, phase):
+    index = len(s.PHASES) if phase == "all" else [s.phase_name(p) for p in s.PHASES].index(phase)
+    return LEVEL[setting] + SLOPE[setting] * samples - 3.0 * index + SEED_EFFECT[setting] * seed
+
+
+def synthetic_rows(seeds=(0, 1, 2)):
+    names = [s.phase_name(p) for p in s.PHASES] + ["all"]
+    return [{"run": s.run_name(setting, 1, seed), "setting": setting, "passes": 1.0, "seed": float(seed),
+             "lr": 0.02, "replay": 10.0 if setting == "replay" else 0.0, "samples": float(at),
+             "stream_phase": float(k + 1), "phase": n, "points": 100.0, "bound": bound(setting, seed, at, n),
+             "seconds": 1.0}
+            for setting in LEVEL for seed in seeds for k, end in enumerate(ENDS) for at in (end - 50, end)
+            for n in names]
+
+
+def test_summary_by_hand():
+    out = s.summary(synthetic_rows())
+    assert out["ends"] == {1: ENDS} and out["seeds"] == 3 and out["replay"] == 10 and out["lr"] == 0.02
+    stream, last = out["streams"][1]["stream"], ENDS[-1]
+    for k, (end, name) in enumerate(zip(ENDS, out["phases"])):
+        mean, sd = stream["current"][k]
+        assert mean == pytest.approx(statistics.fmean(bound("stream", z, end, name) for z in (0, 1, 2)))
+        assert sd == pytest.approx(SEED_EFFECT["stream"])  # stdev of 0, 1, 2 is 1
+        gap, gap_sd = stream["current_gap"][k]
+        assert gap == pytest.approx(LEVEL["stream"] - LEVEL["shuffled"] + (SLOPE["stream"] - SLOPE["shuffled"]) * end
+                                    + (SEED_EFFECT["stream"] - SEED_EFFECT["shuffled"]))
+        assert gap_sd == pytest.approx(SEED_EFFECT["stream"] - SEED_EFFECT["shuffled"])
+    assert len(stream["forgetting"]) == len(s.PHASES) - 1
+    for k, (f, f_sd) in enumerate(stream["forgetting"]):
+        assert f == pytest.approx(-SLOPE["stream"] * (last - ENDS[k])) and f_sd == pytest.approx(0.0, abs=1e-9)
+    assert all(f < 0 for f, _ in out["streams"][1]["replay"]["forgetting"])  # it improves: no forgetting
+    final = stream["final"][0]
+    assert final == pytest.approx(statistics.fmean(bound("stream", z, last, "all") for z in (0, 1, 2)))
+    assert stream["final_gap"][0] == pytest.approx(final - statistics.fmean(
+        bound("shuffled", z, last, "all") for z in (0, 1, 2)))
+    assert out["streams"][1]["shuffled"]["current_gap"][0] == (0.0, 0.0)
+
+
+def test_summary_of_one_seed_has_no_spread():
+    out = s.summary(synthetic_rows(seeds=(4,)))
+    assert out["seeds"] == 1 and out["streams"][1]["stream"]["final"][1] == 0.0
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A store with Fig. 5's run's config (its step size) and the check's prefix of its run, as measure writes it."""
+    root = tmp_path_factory.mktemp("store")
+    config = RESULTS_DIR / "runs" / s.STEP_RUN / "config.json"
+    (root / "runs" / s.STEP_RUN).mkdir(parents=True)
+    shutil.copy(config, root / "runs" / s.STEP_RUN / "config.json")
+    setting, passes, seed = s.CHECK_RUN
+    rows = s._run(setting, passes, seed, s.step_size(root), s._data(), upto=s.CHECK_SAMPLES)
+    atomic_write_csv(root / "studies" / "streaming.csv", rows, s.COLUMNS)
+    return root
+
+
+def test_check_reproduces_the_stored_prefix_exactly(store):
+    out = s.check(store, log=lambda *_: None)
+    assert out["largest_difference"] == 0.0 and out["compared"] == 6 * 5  # 5 positions x (5 phases + all)
+
+
+def test_check_fails_on_a_perturbed_store(store, tmp_path, monkeypatch):
+    shutil.copytree(store, tmp_path / "store")
+    rows = s.stored_rows(tmp_path / "store")
+    first = min(r["samples"] for r in rows)
+    hit = next(r for r in rows if r["samples"] == first and r["phase"] == "2-3")
+    hit["bound"] += 5 * s.CHECK_ATOL
+    atomic_write_csv(tmp_path / "store" / "studies" / "streaming.csv", rows, s.COLUMNS)
+    monkeypatch.setattr(s, "CHECK_SAMPLES", int(first))  # the perturbed position only: a shorter re-run
+    with pytest.raises(StoreError, match="bound on phase 2-3 at 1,100 samples .* stored \\(tolerance"):
+        s.check(tmp_path / "store", log=lambda *_: None)
+    atomic_write_csv(tmp_path / "store" / "studies" / "streaming.csv", [r for r in rows if r["phase"] != "all"],
+                     s.COLUMNS)
+    with pytest.raises(StoreError, match="has no row of replay-p1-s0"):
+        s.check(tmp_path / "store", log=lambda *_: None)
+
+
+@pytest.mark.skipif(not (RESULTS_DIR / "studies" / "streaming.csv").exists(), reason="not measured yet")
+def test_check_passes_on_the_committed_store():
+    out = s.check(RESULTS_DIR, log=lambda *_: None)
+    assert out["largest_difference"] <= s.CHECK_ATOL and out["compared"] == 6 * 5
