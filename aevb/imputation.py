@@ -182,16 +182,19 @@ class Imputation:
 
 @torch.no_grad()
 def impute(model, encoder, obs: Observation, steps: int, burn_in: int, method: str = METHODS[0], keep: int = 4,
-           seed: int = 0) -> Imputation:
+           seed: int = 0, proposals: int = 1, warm: int = 0) -> Imputation:
     """Sample the hidden pixels of ``obs`` given the seen ones, one chain per image, batched: ``steps`` sweeps
     (z-step, x-step) of ``method`` (``METHODS``), the first ``burn_in`` of them discarded; the chain starts from y
-    with z drawn from q(z | y). ``model``: the prior over x (its ``prior`` and decoder, ``pixel_model``);
-    ``encoder``: q(z|x), a distribution with ``sample`` and ``log_prob`` of batch (B,). Seeded by ``seed``."""
+    with z drawn from q(z | y). Metropolis-within-Gibbs makes ``proposals`` independent MH z-steps a sweep (each
+    from the same q(z | x), each leaving p(z | x) invariant) and, where ``warm`` > 0, starts with ``warm`` sweeps
+    of pseudo-Gibbs inside the burn-in (a start nearer the target; the chain after it is exact whatever its start).
+    ``model``: the prior over x (its ``prior`` and decoder, ``pixel_model``); ``encoder``: q(z|x), a distribution
+    with ``sample`` and ``log_prob`` of batch (B,). Seeded by ``seed``."""
     if method not in METHODS:
         raise ValueError(f"impute: method={method!r} is not one of {METHODS}")
-    if not 0 <= burn_in < steps or keep < 1:
-        raise ValueError(f"impute: need 0 <= burn_in < steps and keep >= 1 (burn_in={burn_in}, steps={steps}, "
-                         f"keep={keep})")
+    if not 0 <= warm <= burn_in < steps or keep < 1 or proposals < 1:
+        raise ValueError(f"impute: need 0 <= warm <= burn_in < steps, keep >= 1 and proposals >= 1 (warm={warm}, "
+                         f"burn_in={burn_in}, steps={steps}, keep={keep}, proposals={proposals})")
     pixels = pixel_model(model)
     prior = model.prior
     kept = {steps - 1 - round(k * (steps - 1 - burn_in) / max(keep - 1, 1)) for k in range(keep)}  # last first
@@ -204,23 +207,28 @@ def impute(model, encoder, obs: Observation, steps: int, burn_in: int, method: s
         samples = []
         for t in range(steps):
             q = encoder(x)
-            z_new = q.sample()  # (B, Z)
-            params_new = pixels.params(z_new)
-            if method == METHODS[0]:  # independent MH: w(z) = p(z) p(x|z) / q(z|x)
-                log_w_new = prior.log_prob(z_new) + pixels.log_lik(x, params_new) - q.log_prob(z_new)  # (B,)
+            exact = method == METHODS[0] and t >= warm
+            if exact:
                 log_w = prior.log_prob(z) + pixels.log_lik(x, params) - q.log_prob(z)  # (B,)
-                accept = torch.rand_like(log_w).log() < log_w_new - log_w  # (B,)
-            else:
-                accept = torch.ones(len(x), dtype=torch.bool, device=x.device)
-            z = torch.where(accept[:, None], z_new, z)
-            params = tuple(torch.where(accept[:, None], a, b) for a, b in zip(params_new, params))
-            accepted += accept
+            for _ in range(proposals if exact else 1):
+                z_new = q.sample()  # (B, Z)
+                params_new = pixels.params(z_new)
+                if exact:  # independent MH: w(z) = p(z) p(x|z) / q(z|x)
+                    log_w_new = prior.log_prob(z_new) + pixels.log_lik(x, params_new) - q.log_prob(z_new)  # (B,)
+                    accept = torch.rand_like(log_w).log() < log_w_new - log_w  # (B,)
+                    log_w = torch.where(accept, log_w_new, log_w)
+                else:
+                    accept = torch.ones(len(x), dtype=torch.bool, device=x.device)
+                z = torch.where(accept[:, None], z_new, z)
+                params = tuple(torch.where(accept[:, None], a, b) for a, b in zip(params_new, params))
+                accepted += accept
             x = pixels.draw(params, obs)  # (B, D)
             if t >= burn_in:
                 total += pixels.conditional(params, obs)
             if t in kept:
                 samples.append(x)
-    return Imputation(total / (steps - burn_in), torch.stack(samples), accepted / steps)
+    return Imputation(total / (steps - burn_in), torch.stack(samples),
+                      accepted / (warm + (steps - warm) * (proposals if method == METHODS[0] else 1)))
 
 
 def hidden_log_lik(prob: torch.Tensor, truth: torch.Tensor, hidden: torch.Tensor, floor: float) -> torch.Tensor:

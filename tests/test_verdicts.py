@@ -177,3 +177,33 @@ def test_online_takes_the_worse_stream_length_and_the_seeds_spread():
     noisy = stream_summary(forgetting=10.0, sd=5.0)  # a 10-nat fall within 1 + 2 x 5 nats over seeds
     assert v.online(noisy)[0] == HOLDS
     assert "1 nat plus 2 standard deviations" in v.ONLINE.describe()
+
+
+def fill_comparisons(margins: dict[tuple[str, str, str], float], noise: float = 0.01) -> list[dict]:
+    """Comparisons of Metropolis-within-Gibbs with baselines: every (task, baseline, metric) of three tasks, two
+    baselines and two metrics ahead by 10 noise units, unless ``margins`` says otherwise."""
+    return [{"task": t, "baseline": b, "metric": m, "margin": margins.get((t, b, m), 10 * noise), "noise": noise}
+            for t in ("bottom half", "random 80%", "noise ρ = 0.1") for b in ("mean image", "10-NN fill")
+            for m in ("loglik", "error")]
+
+
+def test_fills_better_holds_fails_and_is_mixed():
+    """Chapter 13's inpainting rule on synthetic comparisons: clear means beyond FILL_SE combined standard errors."""
+    assert v.fills_better(fill_comparisons({})) == (HOLDS, "ahead of every baseline on 3 of 3 tasks")
+    edge = v.FILL_SE * 0.01
+    assert v.fills_better(fill_comparisons({("random 80%", "10-NN fill", "error"): 1.01 * edge}))[0] == HOLDS
+    verdict, note = v.fills_better(fill_comparisons({("random 80%", "10-NN fill", "error"): 0.99 * edge}))
+    assert verdict == CAVEAT and note == ("ahead of every baseline on 2 of 3 tasks; not clearly ahead of: 10-NN "
+                                          "fill on random 80% (error)")  # behind on one metric only: mixed
+    one_lost = {("bottom half", "10-NN fill", m): -0.05 for m in ("loglik", "error")}
+    assert v.fills_better(fill_comparisons(one_lost))[0] == CAVEAT  # lost 1 of 3 tasks: not most
+    most_lost = {(t, "10-NN fill", m): -0.05 for t in ("bottom half", "random 80%") for m in ("loglik", "error")}
+    verdict, note = v.fills_better(fill_comparisons(most_lost))
+    assert verdict == FAILS and "10-NN fill on bottom half (loglik)" in note
+    as_good = {(t, "10-NN fill", m): 0.0 for t in ("bottom half", "random 80%") for m in ("loglik", "error")}
+    assert v.fills_better(fill_comparisons(as_good))[0] == FAILS  # as good as k-NN on most tasks
+    split = {("bottom half", "10-NN fill", "loglik"): -0.05, ("bottom half", "mean image", "error"): -0.05,
+             ("random 80%", "10-NN fill", "loglik"): -0.05, ("random 80%", "mean image", "error"): -0.05}
+    assert v.fills_better(fill_comparisons(split))[0] == CAVEAT  # no one baseline as good on both metrics
+    assert v.fills_better([])[0] == UNTESTED
+    assert "2 standard errors" in v.FILLS_BETTER.describe()

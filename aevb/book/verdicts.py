@@ -406,3 +406,45 @@ ONLINE = Rule("online", (
     "the worse verdict of the two stream lengths."), online)
 
 RULES += (ONLINE,)
+
+
+# --- inpainting, denoising, super-resolution (§2.1; chapter 13) ----------------------------------------------
+
+FILL_SE = 2.0  # standard errors (the two methods' combined): a margin over a baseline is clear beyond this many
+FILL_LOST_SHARE = 0.5  # does not hold where a simple baseline is as good or better on more than this share of tasks
+
+
+def fills_better(comparisons: list[dict]) -> tuple[str, str]:
+    """Metropolis-within-Gibbs with the VAE as the prior against each simple baseline, one dict per task, baseline
+    and metric (``aevb.experiments.inpainting.comparisons``: ``margin``, its advantage, and ``noise``, the combined
+    standard error over the images). A task is won where every margin is clear (beyond ``FILL_SE`` times its
+    noise), lost where some baseline is as good or better (no clear margin) on every metric; (verdict, note)."""
+    if not comparisons:
+        return UNTESTED, "not measured"
+    tasks = list(dict.fromkeys(c["task"] for c in comparisons))
+    unclear = [c for c in comparisons if not c["margin"] > FILL_SE * c["noise"]]
+    lost = []
+    for task in tasks:
+        mine = [c for c in unclear if c["task"] == task]
+        metrics = {c["metric"] for c in comparisons if c["task"] == task}
+        if any({c["metric"] for c in mine if c["baseline"] == b} == metrics for b in {c["baseline"] for c in mine}):
+            lost.append(task)
+    beaten = sorted({f"{c['baseline']} on {c['task']} ({c['metric']})" for c in unclear})
+    note = f"ahead of every baseline on {len(tasks) - len({c['task'] for c in unclear})} of {len(tasks)} tasks" + \
+        (f"; not clearly ahead of: {', '.join(beaten)}" if beaten else "")
+    if not unclear:
+        return HOLDS, note
+    return (FAILS if len(lost) > FILL_LOST_SHARE * len(tasks) else CAVEAT), note
+
+
+FILLS_BETTER = Rule("fills better", (
+    "**Denoising, inpainting and super-resolution**: with the trained model as the prior over x, the hidden "
+    "pixels of test images filled by Metropolis-within-Gibbs (the predictive mean), against the simple baselines "
+    "(the mean training image, the nearest training image on the seen pixels, the k nearest ones' mean, and for "
+    "denoising the noisy image itself), by the log-likelihood and the error of the hidden pixels; *holds* where "
+    "it is ahead of every baseline on every task and both metrics by more than {FILL_SE} standard errors; *does "
+    "not hold* where some baseline is as good or better (no clear margin) on both metrics on more than "
+    "{FILL_LOST_SHARE} of the tasks; *with a caveat* otherwise (the note names the baselines not beaten)."),
+    fills_better)
+
+RULES += (FILLS_BETTER,)
