@@ -52,15 +52,16 @@ def wrong_encoder(model: LinearGaussian, scale: float, var_factor: float) -> Lin
     return enc
 
 
-def gaussian_case(seed: int, method: str):
+def gaussian_case(seed: int, method: str, proposals: int = 1, warm: int = 0, scale: float = 1.3):
     model = LinearGaussian.random(6, 2, s=0.5, seed=seed).requires_grad_(False)
     g = torch.Generator().manual_seed(100 + seed)
     x = model.sample(1, g)[0]  # (D,)
     observed = torch.zeros(6, dtype=torch.bool)
     observed[torch.randperm(6, generator=g)[:3]] = True
-    enc = wrong_encoder(model, scale=1.3, var_factor=3.0).requires_grad_(False)
+    enc = wrong_encoder(model, scale=scale, var_factor=3.0).requires_grad_(False)
     obs = Observation.missing(x.expand(CHAINS, -1), observed.expand(CHAINS, -1))
-    out = impute(model, enc, obs, steps=150, burn_in=75, method=method, keep=1, seed=seed)
+    out = impute(model, enc, obs, steps=150, burn_in=75, method=method, keep=1, seed=seed, proposals=proposals,
+                 warm=warm)
     mean, cov = exact_conditional(model, x, observed)
     draws = out.samples[-1][:, ~observed]  # (C, M): the chains' final states
     z_mean = (draws.mean(0) - mean) / (cov.diagonal() / CHAINS).sqrt()
@@ -77,6 +78,14 @@ def test_metropolis_within_gibbs_reaches_the_exact_gaussian_conditional(seed):
     worst, acceptance = gaussian_case(seed, METHODS[0])
     assert worst < Z_MAX
     assert 0.05 < acceptance < 1.0  # the wrong encoder's proposals are corrected, not all accepted
+
+
+def test_several_proposals_a_sweep_and_a_pseudo_gibbs_start_keep_the_exact_target():
+    """With the mean map exact (scale 1: pseudo-Gibbs stays bounded, its variance still wrong), the warm start is
+    pseudo-Gibbs's own chain; with scale 1.3 it diverges, and no burn-in after it would recover."""
+    worst, acceptance = gaussian_case(3, METHODS[0], proposals=3, warm=40, scale=1.0)
+    assert worst < Z_MAX and acceptance < 1.0
+    assert gaussian_case(3, METHODS[1], scale=1.0)[0] > Z_WRONG
 
 
 def test_pseudo_gibbs_with_the_wrong_encoder_is_measurably_off():
