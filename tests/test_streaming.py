@@ -4,16 +4,20 @@ exactly, fails on a perturbed store and on a store without the run, and passes o
 import shutil
 import statistics
 
+import matplotlib
+import matplotlib.pyplot as plt
 import pytest
 
+from aevb.book import streaming as page
+from aevb.book.verdicts import VERDICTS
 from aevb.experiments import streaming as s
 from aevb.experiments.store import RESULTS_DIR
 from aevb.files import StoreError, atomic_write_csv
 
 ENDS = [100 * (k + 1) for k in range(len(s.PHASES))]  # synthetic: each phase ends at 100 (k + 1) samples
-LEVEL = {"shuffled": -120.0, "stream": -110.0, "replay": -115.0}  # each setting's offset (nats)
-SLOPE = {"shuffled": 0.05, "stream": -0.02, "replay": 0.01}  # per sample: the stream forgets, the others do not
-SEED_EFFECT = {"shuffled": 0.5, "stream": 2.0, "replay": 0.5}  # nats per seed
+LEVEL = {"shuffled": -120.0, "stream": -110.0, "replay": -115.0, "large-step": -130.0}  # each setting's offset
+SLOPE = {"shuffled": 0.01, "stream": -0.01, "replay": 0.01, "large-step": -0.03}  # per sample (nats)
+SEED_EFFECT = {"shuffled": 0.5, "stream": 2.0, "replay": 0.5, "large-step": 1.0}  # nats per seed
 
 
 def bound(setting, seed, samples, phase):
@@ -24,7 +28,7 @@ def bound(setting, seed, samples, phase):
 def synthetic_rows(seeds=(0, 1, 2)):
     names = [s.phase_name(p) for p in s.PHASES] + ["all"]
     return [{"run": s.run_name(setting, 1, seed), "setting": setting, "passes": 1.0, "seed": float(seed),
-             "lr": 0.02, "replay": 10.0 if setting == "replay" else 0.0, "samples": float(at),
+             "lr": 0.1 if setting == "large-step" else 0.02, "replay": 10.0 if setting == "replay" else 0.0, "samples": float(at),
              "stream_phase": float(k + 1), "phase": n, "points": 100.0, "bound": bound(setting, seed, at, n),
              "seconds": 1.0}
             for setting in LEVEL for seed in seeds for k, end in enumerate(ENDS) for at in (end - 50, end)
@@ -67,7 +71,7 @@ def store(tmp_path_factory):
     (root / "runs" / s.STEP_RUN).mkdir(parents=True)
     shutil.copy(config, root / "runs" / s.STEP_RUN / "config.json")
     setting, passes, seed = s.CHECK_RUN
-    rows = s._run(setting, passes, seed, s.step_size(root), s._data(), upto=s.CHECK_SAMPLES)
+    rows = s.run_setting(setting, passes, seed, root, upto=s.CHECK_SAMPLES)
     atomic_write_csv(root / "studies" / "streaming.csv", rows, s.COLUMNS)
     return root
 
@@ -97,3 +101,22 @@ def test_check_fails_on_a_perturbed_store(store, tmp_path, monkeypatch):
 def test_check_passes_on_the_committed_store():
     out = s.check(RESULTS_DIR, log=lambda *_: None)
     assert out["largest_difference"] <= s.CHECK_ATOL and out["compared"] == 6 * 5
+
+
+def test_the_pages_numbers_table_findings_and_figure():
+    rows = synthetic_rows()
+    summary = page.stream_summary(rows)
+    facts = page.stream_facts(summary)
+    stream = summary["streams"][1]["stream"]
+    assert facts["stream1_forgetting"] == pytest.approx(statistics.fmean(m for m, _ in stream["forgetting"]))
+    assert facts["stream1_forgetting_max"] == pytest.approx(max(m for m, _ in stream["forgetting"]))
+    assert facts["large1_final_gap"] == pytest.approx(summary["streams"][1]["large-step"]["final_gap"][0])
+    assert facts["stream_larger_lr"] == 0.1 and facts["stream_verdict"] in VERDICTS
+    assert facts["stream_verdict"] == "holds with a caveat"  # the synthetic stream forgets
+    assert len(page.stream_table(summary).frame) == 4  # a row per setting
+    findings = page.stream_findings(summary)
+    assert "1 pass per phase (500 stream samples)" in findings and "5 times the step size" in findings
+    matplotlib.use("Agg")
+    fig = page.plot_stream(rows, 1)
+    assert [ax.get_title(loc="left") for ax in fig.axes] == [page.TITLES[p] for p in page.PANELS]
+    plt.close(fig)

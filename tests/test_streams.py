@@ -7,7 +7,13 @@ import math
 import pytest
 import torch
 
-from aevb.streams import Reservoir, evaluation_positions, phase_ends, phase_order, shuffled_order
+from aevb.streams import (
+    Reservoir,
+    evaluation_positions,
+    phase_ends,
+    phase_order,
+    shuffled_order,
+)
 
 PHASES = ((0, 1), (2, 3), (4,))
 Z_MAX = 4.5  # standard errors: the worst of a few hundred binomial counts stays within this

@@ -38,7 +38,7 @@ import torch
 
 from aevb.config import TrainConfig
 from aevb.data import load_mnist
-from aevb.experiments.store import run_config, run_path
+from aevb.experiments.store import RESULTS_DIR, run_config, run_path
 from aevb.files import StoreError, read_text
 from aevb.learners.online import OnlineTrainer, evaluate_along, group_bounds
 from aevb.streams import evaluation_positions, phase_ends, phase_order, shuffled_order
@@ -88,37 +88,44 @@ def _data(device="cpu"):
     return (torch.from_numpy(x).to(device), torch.from_numpy(y), torch.from_numpy(xt).to(device), masks)
 
 
-def _trainer(setting: str, passes: int, seed: int, lr: float, x, y) -> OnlineTrainer:
+def _trainer(setting: str, passes: int, seed: int, lr: float, x, y, replay: int, larger_step: float) -> OnlineTrainer:
     """The trainer of one run: its stream (``seed`` + 3 orders it), replay (``seed`` + 4 draws it), step size."""
     config = TrainConfig(**MODEL, seed=seed, lr=lr, fused=False, progress=False)
     order = (shuffled_order(len(y), passes, seed + 3) if setting == "shuffled"
              else phase_order(y, PHASES, passes, seed + 3))  # (T,)
-    return OnlineTrainer(config, x, lr * (LARGER_STEP if setting == "large-step" else 1.0), order,
-                         replay=REPLAY_CAPACITY if setting == "replay" else 0, replay_seed=seed + 4)
+    return OnlineTrainer(config, x, lr * (larger_step if setting == "large-step" else 1.0), order,
+                         replay=replay if setting == "replay" else 0, replay_seed=seed + 4)
 
 
-def _run(setting: str, passes: int, seed: int, lr: float, data, upto: int | None = None) -> list[dict]:
-    """The rows of one run, evaluated at the grid's positions (up to ``upto`` samples)."""
-    x, y, xt, masks = data
-    trainer = _trainer(setting, passes, seed, lr, x, y)
+def run_setting(setting: str, passes: int, seed: int, results_dir: str | Path = RESULTS_DIR, *,
+                replay: int = REPLAY_CAPACITY, larger_step: float = LARGER_STEP, upto: int | None = None,
+                data=None) -> list[dict]:
+    """The rows of one run of ``setting`` (one of ``SETTINGS``), ``passes`` and ``seed``, evaluated at the grid's
+    positions (up to ``upto`` samples), at the step size of ``results_dir``'s ``STEP_RUN``; ``replay`` and
+    ``larger_step`` change the "replay" and "large-step" settings (the measurement's: ``REPLAY_CAPACITY``,
+    ``LARGER_STEP``); ``data``: ``_data()``, loaded where None."""
+    if setting not in SETTINGS:
+        raise ValueError(f"setting={setting!r}: allowed values are {SETTINGS}")
+    x, y, xt, masks = _data() if data is None else data
+    trainer = _trainer(setting, passes, seed, step_size(results_dir), x, y, replay, larger_step)
     grid = evaluation_positions(phase_ends(y, PHASES, passes), PER_PHASE, trainer.config.batch_size)
     grid = [(p, k) for p, k in grid if upto is None or p <= upto]
     points = {**{k: int(m.sum()) for k, m in masks.items()}, "all": len(xt)}
     evals = evaluate_along(trainer, [p for p, _ in grid], lambda model: group_bounds(model, xt, masks, seed + 2))
     return [{"run": run_name(setting, passes, seed), "setting": setting, "passes": passes, "seed": seed,
-             "lr": trainer.lr, "replay": REPLAY_CAPACITY if trainer.reservoir else 0, "samples": e["samples"],
-             "stream_phase": k + 1, "phase": name, "points": points[name], "bound": e[name],
-             "seconds": round(e["seconds"], 3)}
+             "lr": trainer.lr, "replay": trainer.reservoir.capacity if trainer.reservoir else 0,
+             "samples": e["samples"], "stream_phase": k + 1, "phase": name, "points": points[name],
+             "bound": e[name], "seconds": round(e["seconds"], 3)}
             for (_, k), e in zip(grid, evals) for name in points]
 
 
 def measure(results_dir, log=print) -> list[dict]:
     """Every run of ``SETTINGS`` × ``PASSES`` × ``SEEDS`` (one thread: about 8 minutes of CPU time)."""
-    lr, data, rows = step_size(results_dir), _data(), []
+    data, rows = _data(), []
     for passes in PASSES:
         for seed in SEEDS:
             for setting in SETTINGS:
-                rows += _run(setting, passes, seed, lr, data)
+                rows += run_setting(setting, passes, seed, results_dir, data=data)
                 last = rows[-1]
                 log(f"{last['run']}: final test bound {last['bound']:.2f} after {last['samples']:,.0f} samples "
                     f"({last['seconds']:.0f} s)")
@@ -206,7 +213,7 @@ def check(results_dir, log=print) -> dict:
     setting, passes, seed = CHECK_RUN
     name = run_name(setting, passes, seed)
     stored = {(int(r["samples"]), r["phase"]): r["bound"] for r in stored_rows(results_dir) if r["run"] == name}
-    rerun = _run(setting, passes, seed, step_size(results_dir), _data(), upto=CHECK_SAMPLES)
+    rerun = run_setting(setting, passes, seed, results_dir, upto=CHECK_SAMPLES)
     path = Path(results_dir) / "studies" / "streaming.csv"
     missing = [(r["samples"], r["phase"]) for r in rerun if (r["samples"], r["phase"]) not in stored]
     if missing or not rerun:
