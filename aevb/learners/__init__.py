@@ -5,7 +5,8 @@
 - ``wake_sleep`` (§4), ``mcem`` (App. E), ``full_vb`` (App. F): subclasses that override what differs;
 - ``fused``: the fused training path (``TrainConfig.fused``): the gradients written out, K models' weights stacked,
   and ``FusedGroup``, K trainers advanced together;
-- ``fitting``: the §5 fit loop around them (step-size search, evaluation schedule, checkpoints): ``fit``.
+- ``fitting``: the §5 fit loop around them (step-size search, evaluation schedule, checkpoints): ``fit``;
+- ``online``: Algorithm 1 on a stream (§2's online, non-stationary setting): ``OnlineTrainer``, optional replay.
 
 ``ALGORITHMS`` maps the names ``TrainConfig.algorithm`` takes to the trainers.
 """
