@@ -135,6 +135,41 @@ def test_the_page_states_each_rule_with_the_codes_thresholds(monkeypatch):
     assert "N_train = 50,000" in v.NOT_EFFICIENT.describe() and "$" not in "".join(r.describe() for r in v.RULES)
 
 
+def test_represents_holds_fails_and_is_mixed():
+    """Chapter 13's rule on synthetic probe accuracies: (label, encoder, PCA, spread) per setting and (label, best
+    encoder, its N_z, pixels, spread) per label count."""
+    def settings(encoder, pca, spread=0.0):
+        return [(f"N_z = {z}, {n} labels", e, p, spread)
+                for (z, n), e, p in zip([(z, n) for n in (100, 1000) for z in (2, 20)], encoder, pca)]
+
+    pixels_behind = [("100 labels", 0.80, 20, 0.70, 0.01), ("1,000 labels", 0.90, 20, 0.87, 0.005)]
+    clear = settings([0.70, 0.80, 0.75, 0.90], [0.40, 0.60, 0.45, 0.85])
+    assert v.represents(clear, pixels_behind)[0] == HOLDS
+    verdict, note = v.represents(clear, [("1,000 labels", 0.90, 20, 0.93, 0.0)])  # raw pixels ahead, all labels
+    assert verdict == CAVEAT and "behind raw pixels at 1,000 labels (best N_z = 20)" in note
+    one_behind = settings([0.70, 0.80, 0.75, 0.84], [0.40, 0.60, 0.45, 0.85])  # behind PCA at one setting
+    verdict, note = v.represents(one_behind, pixels_behind)
+    assert verdict == CAVEAT and "behind PCA at N_z = 20, 1000 labels" in note and "3 of 4" in note
+    weak = settings([0.45, 0.80, 0.75, 0.90], [0.30, 0.60, 0.45, 0.85])  # ahead, but below 50% at one
+    assert v.represents(weak, pixels_behind)[0] == CAVEAT
+    assert v.represents(settings([0.40, 0.60, 0.45, 0.86], [0.40, 0.60, 0.45, 0.85]), pixels_behind)[0] == FAILS
+    assert v.represents(settings([0.30, 0.45, 0.35, 0.45], [0.10, 0.20, 0.15, 0.25]), [])[0] == FAILS  # useless
+    assert v.represents([], pixels_behind)[0] == UNTESTED
+
+
+def test_represents_sets_margins_against_the_subsets_spread_and_the_test_set():
+    """A margin counts beyond SPREAD_FACTOR standard deviations over subset seeds and PROBE_MARGIN test images."""
+    step = v.PROBE_MARGIN / 10_000
+    just = [("a", 0.80 + 1.5 * step, 0.80, 0.0), ("b", 0.90 + 1.5 * step, 0.90, 0.0)]
+    assert v.represents(just, [])[0] == HOLDS
+    within = [("a", 0.80 + 0.5 * step, 0.80, 0.0), ("b", 0.90 + 0.5 * step, 0.90, 0.0)]
+    assert v.represents(within, [])[0] == FAILS  # 25 images ahead: not a margin
+    spread = [("a", 0.85, 0.80, 0.03), ("b", 0.95, 0.90, 0.03)]  # 5 points ahead, subsets spread by 3
+    assert v.represents(spread, [])[0] == FAILS
+    assert v.represents(spread, [], n_test=10_000)[1].startswith("ahead of PCA at 0 of 2")
+    assert "50 test images" in v.REPRESENTS.describe() and "50%" in v.REPRESENTS.describe()
+
+
 def stream_summary(current_gap=5.0, forgetting=0.0, final_gap=0.0, sd=0.2, replay_forgetting=None,
                    replay_final=None, passes=(1, 10)):
     """A summary of aevb.experiments.streaming (5 phases; (mean, sd) over seeds) where the stream's current-phase
@@ -206,4 +241,4 @@ def test_fills_better_holds_fails_and_is_mixed():
              ("random 80%", "10-NN fill", "loglik"): -0.05, ("random 80%", "mean image", "error"): -0.05}
     assert v.fills_better(fill_comparisons(split))[0] == CAVEAT  # no one baseline as good on both metrics
     assert v.fills_better([])[0] == UNTESTED
-    assert "2 standard errors" in v.FILLS_BETTER.describe()
+    assert "2 standard errors" in v.FILLS_BETTER.describe() and "50% of the tasks" in v.FILLS_BETTER.describe()

@@ -333,6 +333,65 @@ RULES = (ORDERING, GAP_GROWTH, PEAK_FALL, UNBIASED, MUCH_LARGER, TYPICALLY_LESS,
          NOT_EFFICIENT, SAME_SIGN, GOOD_BELOW, UNRELIABLE_ABOVE)
 
 
+# --- representation (§1: "... can also be used for a host of tasks such as recognition, ... representation ...") --
+
+PROBE_MARGIN = 50  # test images (of MNIST's 10,000): the least margin between two probes' accuracies that counts;
+# two standard errors of the difference of two classifiers' accuracies on the same test images where they disagree
+# on about 6% of them (McNemar: √600 ≈ 25 images)
+USEFUL_ACCURACY = 0.5  # "useful for recognition": at least this share of the test images right (5 times chance)
+
+
+def probe_order(a: float, b: float, spread: float, n_test: int) -> int:
+    """+1 where accuracy a is clearly above b, −1 clearly below, 0 within the noise: the larger of
+    ``SPREAD_FACTOR`` standard deviations of a − b over subset seeds and ``PROBE_MARGIN`` test images."""
+    noise = max(SPREAD_FACTOR * spread, PROBE_MARGIN / n_test)
+    return (a - b > noise) - (b - a > noise)
+
+
+def represents(vs_pca: list[tuple[str, float, float, float]], vs_pixels: list[tuple[str, float, int, float, float]],
+               n_test: int = 10_000) -> tuple[str, str]:
+    """A linear probe's test accuracy on the encoder's means against PCA of as many components, one entry per
+    setting (label, encoder, PCA, spread: the standard deviation of encoder − PCA over the labelled subsets, both
+    fitted on the same ones), and the best encoder against raw pixels, one entry per label count (label, best
+    encoder, its N_z, pixels, spread of their difference): (verdict, note naming the settings that
+    decided it). Holds where the encoder is clearly ahead of PCA at every setting, reaches ``USEFUL_ACCURACY``
+    at every one and its best is not clearly behind raw pixels at any label count; does not hold where it is
+    clearly ahead of PCA at fewer than ``BEHIND_SHARE`` of the settings or useful at none; with a caveat
+    otherwise."""
+    if not vs_pca:
+        return UNTESTED, "no setting with both the encoder's and PCA's probes"
+    ahead = [s for s, a, b, sd in vs_pca if probe_order(a, b, sd, n_test) > 0]
+    behind = [s for s, a, b, sd in vs_pca if probe_order(a, b, sd, n_test) < 0]
+    weak = [s for s, a, _, _ in vs_pca if a < USEFUL_ACCURACY]
+    pixels = [f"{s} (best N_z = {z})" for s, a, z, p, sd in vs_pixels if probe_order(a, p, sd, n_test) < 0]
+    parts = [f"ahead of PCA at {len(ahead)} of {len(vs_pca)} settings"]
+    parts += [f"behind PCA at {'; '.join(behind)}"] if behind else []
+    parts += [f"below {USEFUL_ACCURACY:.0%} at {'; '.join(weak)}"] if weak else []
+    parts += [f"behind raw pixels at {'; '.join(pixels)}"] if pixels else []
+    note = "; ".join(parts)
+    if len(ahead) < BEHIND_SHARE * len(vs_pca) or len(weak) == len(vs_pca):
+        return FAILS, note
+    if len(ahead) == len(vs_pca) and not weak and not pixels:
+        return HOLDS, note
+    return CAVEAT, note
+
+
+REPRESENTS = Rule("represents", (
+    "**Usable for recognition and representation**: a linear classifier (multinomial logistic regression, its "
+    "L2 penalty chosen by cross-validation on the labelled images only) on the encoder's means μ(x) of Fig. 5's "
+    "MNIST models (N_z = 2, 5, 10, 20), against the same classifier on PCA with as many components and on raw "
+    "pixels, trained with 100, 1,000 and all training labels, test accuracy on all 10,000 test images, means over "
+    "the labelled subsets drawn. A margin counts where it exceeds both {SPREAD_FACTOR} standard deviations of the "
+    "difference over those subsets (both classifiers are fitted on the same ones) and {PROBE_MARGIN} test images. "
+    "*Holds* where the encoder is ahead of PCA at every N_z and label count, "
+    "classifies at least {USEFUL_ACCURACY} of the test images right at each, and its best N_z is behind raw "
+    "pixels at no label count; *does not hold* where it is ahead of PCA at fewer than {BEHIND_SHARE} of the "
+    "settings, or reaches {USEFUL_ACCURACY} at none; *with a caveat* otherwise (the note says where)."),
+    represents)
+
+RULES += (REPRESENTS,)
+
+
 # --- streaming (§2: "Note that our method can be applied to online, non-stationary settings, e.g. streaming data") --
 
 def _beyond(value: float, spread: float) -> bool:
