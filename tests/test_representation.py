@@ -53,6 +53,7 @@ def test_the_page_judges_tables_and_states_the_synthetic_numbers(tmp_path):
     facts = page.facts(result)
     assert facts["rep_enc20_100"] == 90.0 and facts["rep_pixels_all"] == 92.5 and facts["rep_pca2_1000"] == 44.0
     assert facts["rep_best_nz_100"] == 20 and facts["rep_ahead"] == facts["rep_settings"] == 12
+    assert facts["rep_minutes"] == round(len(rows_of(SYNTHETIC)) / 60, 1)  # one CPU second a row
     rows = page.table_rows(result)
     assert rows[0] == {"N_z": 2, "labels": 100, "encoder": "72.0 ± 1.0", "PCA": "44.0 ± 1.0",
                        "pixels": "72.0 ± 1.0", "margin": pytest.approx(28.0)}
@@ -80,7 +81,7 @@ def checked():
 
 
 def test_the_check_reproduces_the_committed_rows(checked):
-    assert {(r["features"], r["labels"]) for r in checked["rows"]} == {("pca", 100), ("pixels", 100)}
+    assert {(r["features"], r["dims"], r["labels"]) for r in checked["rows"]} == {("pca", 2, 100), ("pixels", 784, 100)}
     assert all(r["images"] <= rep.CHECK_IMAGES and r["stored_l2"] == r["recomputed_l2"] for r in checked["rows"])
 
 

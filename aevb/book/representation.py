@@ -17,16 +17,19 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
 
 from aevb.book.figures import store_dir, stored_decoder
 from aevb.book.verdicts import PROBE_MARGIN, USEFUL_ACCURACY, probe_order, represents
 from aevb.experiments.measurements import read_measurement
 from aevb.experiments.representation import (
+    CHECK_IMAGES,
     LABELS,
     N_ZS,
     NAME,
     RUNS,
     SUBSET_SEEDS,
+    check,
     summary,
 )
 from aevb.experiments.store import read_run, run_path
@@ -35,7 +38,8 @@ from aevb.plots import COLORS, Table, table
 
 KINDS = {"aevb": ("encoder means μ(x)", COLORS["aevb"], "-"), "pca": ("PCA, as many components", "tab:blue", "-"),
          "pixels": ("raw pixels (784)", "0.35", "--")}  # feature kind -> (legend, colour, line style)
-WIDTH, HEIGHT = 6.0, 4.6  # inches: 2 × 2 panels, legible at the page's width and scaled to a phone's
+WIDTH, HEIGHT = 6.0, 4.8  # inches: 2 × 2 panels, legible at the page's width and scaled to a phone's
+SCATTER_WIDTH = 4.8  # inches: the N_z = 2 encodings
 
 
 def load(results_dir: str | Path | None = None) -> dict:
@@ -63,18 +67,19 @@ def accuracy_figure(result: dict):
     fig, grid = plt.subplots(2, 2, figsize=(WIDTH, HEIGHT), sharex=True, sharey=True, layout="constrained")
     cells = result["cells"]
     for ax, n_z in zip(grid.flat, N_ZS):
-        for kind, (label, color, style) in KINDS.items():
+        for kind, (_, color, style) in KINDS.items():
             shown = [c for n in LABELS if (c := _cell(cells, kind, 784 if kind == "pixels" else n_z, n))]
             if shown:
                 ax.errorbar([c["labels"] for c in shown], [100 * c["accuracy"] for c in shown],
                             yerr=[100 * c["spread"] for c in shown], color=color, linestyle=style, marker="o",
-                            markersize=4, capsize=2, label=label)
-        ax.set(xscale="log", title=f"N_z = {n_z}", xticks=list(LABELS), xticklabels=[f"{n:,}" for n in LABELS])
+                            markersize=4, capsize=2)
+        ax.set(xscale="log", title=f"$N_z$ = {n_z}", xticks=list(LABELS), xticklabels=[f"{n:,}" for n in LABELS])
         ax.minorticks_off()
     fig.supxlabel("labelled training images")
     fig.supylabel("test accuracy (%)")
-    handles, labels = grid.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=2)
+    handles = [Line2D([], [], color=color, linestyle=style, marker="o", markersize=4)
+               for _, color, style in KINDS.values()]
+    fig.legend(handles, [label for label, _, _ in KINDS.values()], loc="outside upper center", ncols=2)
     return fig
 
 
@@ -113,21 +118,31 @@ def encoding_scatter(results_dir: str | Path | None = None):
     if stored is None:
         return None
     z, y = stored["encodings"], stored["labels"]  # (N, 2), (N,)
-    fig, ax = plt.subplots(figsize=(4.2, 4.0), layout="constrained")
+    fig, ax = plt.subplots(figsize=(SCATTER_WIDTH, SCATTER_WIDTH * 0.8), layout="constrained")
     colors = plt.get_cmap("tab10")
     for c in range(10):
-        ax.scatter(*z[y == c].T, s=2, color=colors(c), alpha=0.5, rasterized=True, linewidths=0)
-        ax.annotate(str(c), np.median(z[y == c], axis=0), ha="center", va="center", fontsize="large",
-                    fontweight="bold", color=colors(c), bbox={"boxstyle": "circle", "fc": "white", "alpha": 0.8})
-    ax.set(xlabel="μ₁(x)", ylabel="μ₂(x)", aspect="equal")
+        ax.scatter(*z[y == c].T, s=2, color=colors(c), alpha=0.5, rasterized=True, linewidths=0, label=str(c))
+    lo, hi = np.percentile(z, [0.5, 99.5], axis=0)  # (2,), (2,): the few far outliers left out of the view
+    ax.set(xlabel=r"$\mu_1(\mathbf{x})$", ylabel=r"$\mu_2(\mathbf{x})$", xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]))
+    fig.legend(title="digit", loc="outside right center", markerscale=5, handletextpad=0.1)
     return fig
+
+
+def check_line(results_dir: str | Path | None = None) -> str:
+    """The page's store check (``aevb.experiments.representation.check`` on ``results_dir``, None: the committed
+    store), in one line; a ``StoreError`` where the store differs from the code."""
+    rows = check(store_dir(results_dir), log=lambda *_: None)["rows"]
+    shown = "; ".join(f"{r['features']} ({r['dims']}), {r['labels']} labels: {100 * r['recomputed']:.2f}% here, "
+                      f"{100 * r['stored']:.2f}% stored" for r in rows)
+    return f"Fitted again while this page was built (within {CHECK_IMAGES} test images of the store): {shown}"
 
 
 def facts(result: dict) -> dict:
     """The numbers the prose states, by name: the verdict and its note (``rep_verdict``, ``rep_note``); the
     probes' accuracies (%) at 100 and all labels (``rep_pixels_*``, ``rep_pca2_*``, ``rep_enc{N_z}_*``, ``*_100``
     the mean over subset seeds); the best N_z at 100 labels; how many settings the encoder leads PCA at; and the
-    set-up (labels, seeds, CV folds, λ grid, L-BFGS cap, models' training samples, the rule's thresholds)."""
+    set-up (labels, seeds, CV folds, λ grid, L-BFGS cap, models' training samples, the rule's thresholds) and
+    ``rep_minutes``, the CPU minutes the classifiers took (their rows' ``seconds``)."""
     cells = result["cells"]
     out = {"rep_verdict": result["verdict"], "rep_note": result["note"]}
     for n, tag in ((LABELS[0], "100"), (LABELS[1], "1000"), (LABELS[-1], "all")):
@@ -150,5 +165,5 @@ def facts(result: dict) -> dict:
                rep_seeds=len(SUBSET_SEEDS), rep_folds=PROBE.folds,
                rep_l2_grid=", ".join(f"{v:g}" for v in PROBE.l2_grid), rep_max_iter=PROBE.max_iter,
                rep_samples=" and ".join(f"{s:,}" for s in samples), rep_probe_margin=PROBE_MARGIN,
-               rep_useful=f"{USEFUL_ACCURACY:.0%}")
+               rep_useful=f"{USEFUL_ACCURACY:.0%}", rep_minutes=round(result["seconds"] / 60, 1))
     return out

@@ -143,8 +143,8 @@ def summary(rows: list[dict]) -> dict:
     """What the scorecard's rule and the page need, from the rows: ``cells`` (``cells(rows)``); ``vs_pca``, one
     entry per (N_z, labels) where both the encoder's and PCA's rows are: (label, encoder accuracy, PCA accuracy,
     spread: ``paired_spread`` of the two); ``vs_pixels``, per label count: (label, the best encoder's accuracy,
-    its N_z, raw pixels' accuracy, their ``paired_spread``); ``samples`` (each model's training samples, by N_z)
-    and ``n_test``. Accuracies are means over subset seeds."""
+    its N_z, raw pixels' accuracy, their ``paired_spread``); ``samples`` (each model's training samples, by N_z),
+    ``n_test`` and ``seconds`` (the classifiers' CPU seconds, all rows). Accuracies are means over subset seeds."""
     by = {(c["features"], c["dims"], c["labels"]): c for c in cells(rows)}
     labels = sorted({c["labels"] for c in by.values()})
     vs_pca, vs_pixels = [], []
@@ -161,7 +161,7 @@ def summary(rows: list[dict]) -> dict:
                               paired_spread(best, pixels)))
     samples = {c["dims"]: c["samples"] for c in by.values() if c["features"] == "aevb"}
     return {"cells": list(by.values()), "vs_pca": vs_pca, "vs_pixels": vs_pixels, "samples": samples,
-            "n_test": TEST_IMAGES}
+            "n_test": TEST_IMAGES, "seconds": math.fsum(r["seconds"] for r in rows)}
 
 
 def stored_rows(results_dir: str | Path) -> list[dict]:
