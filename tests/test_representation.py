@@ -1,6 +1,8 @@
 """Chapter 13's representation measurement (aevb.experiments.representation) and its page (aevb.book.representation):
 the summary on synthetic rows, the encoder's means, and the store check, which recomputes the cheapest rows and must
 fail on a store that differs from them."""
+import shutil
+
 import matplotlib.pyplot as plt
 import pytest
 import torch
@@ -106,3 +108,13 @@ def test_a_foreign_file_is_a_store_error(tmp_path):
     (tmp_path / "studies" / "representation.csv").write_text("run,accuracy\npixels,0.5\n")
     with pytest.raises(StoreError, match="does not hold the columns"):
         rep.stored_rows(tmp_path)
+
+
+def test_measure_stops_before_any_work_where_a_checkpoint_is_missing(tmp_path, monkeypatch):
+    for run in rep.RUNS.values():
+        (tmp_path / "runs" / run).mkdir(parents=True)
+        shutil.copy(RESULTS_DIR / "runs" / run / "config.json", tmp_path / "runs" / run / "config.json")
+    monkeypatch.setenv("AEVB_CHECKPOINT_DIR", str(tmp_path / "no-checkpoints"))
+    monkeypatch.setattr(rep, "images", lambda *_: pytest.fail("the data were loaded before the checkpoints"))
+    with pytest.raises(StoreError, match="no checkpoint"):
+        rep.measure(tmp_path, log=lambda *_: None)

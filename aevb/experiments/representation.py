@@ -89,13 +89,14 @@ def features(kind: str, dims: int, data: dict, results_dir: str | Path) -> tuple
     return scale(train).float().contiguous(), scale(test).float().contiguous(), samples
 
 
-def probe_rows(kind: str, dims: int, data: dict, results_dir: str | Path, settings=None, log=print) -> list[dict]:
-    """The rows of one feature kind: one per (labels, subset seed) of ``settings`` (default: every one of
-    ``LABELS`` × ``SUBSET_SEEDS``, all labels once), as (labels, seed) pairs."""
+def probe_rows(kind: str, dims: int, data: dict, results_dir: str | Path, which=None, log=print) -> list[dict]:
+    """The rows of one feature kind: one per (labels, subset seed) pair of ``which`` (default: every one of
+    ``LABELS`` × ``SUBSET_SEEDS``, all labels once); ``seconds`` is the CPU time of the row's probe (its
+    cross-validation and fit; the features are computed once before)."""
     train, test, samples = features(kind, dims, data, results_dir)
     y, y_test = data["train_labels"], data["test_labels"]
     rows = []
-    for labels, seed in settings or [(n, s) for n in LABELS for s in (SUBSET_SEEDS if n < len(y) else (0,))]:
+    for labels, seed in which or [(n, s) for n in LABELS for s in (SUBSET_SEEDS if n < len(y) else (0,))]:
         start = time.process_time()
         chosen = balanced_subset(y, labels, seed) if labels < len(y) else torch.arange(len(y))  # (labels,)
         out = probe(train[chosen], y[chosen], test, y_test, seed=seed)
@@ -108,7 +109,11 @@ def probe_rows(kind: str, dims: int, data: dict, results_dir: str | Path, settin
 
 
 def measure(results_dir: str | Path, log=print) -> list[dict]:
-    """Every row: raw pixels, PCA with N_z components and the encoder's means of each of ``RUNS``."""
+    """Every row: raw pixels, PCA with N_z components and the encoder's means of each of ``RUNS`` (their
+    checkpoints read first, so that a missing one stops the measurement before it starts)."""
+    for run in RUNS.values():
+        samples = load_checkpointed(run_path(results_dir, run))[1]["trainer"]["samples"]
+        log(f"{run}: checkpoint at {samples:,} training samples")
     data = images(results_dir)
     kinds = [("pixels", 784)] + [("pca", n) for n in N_ZS] + [("aevb", n) for n in N_ZS]
     return [row for kind, dims in kinds for row in probe_rows(kind, dims, data, results_dir, log=log)]
