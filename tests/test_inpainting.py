@@ -75,10 +75,12 @@ def tiny_vae() -> VAE:
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):
-    """A store measured with a tiny random VAE on synthetic images (12 test, 60 training), few sweeps."""
+    """A store measured with a tiny random VAE on synthetic images (12 test, 60 training), few sweeps, two chains
+    an image."""
     fake = {"test": images(12, 5).numpy(), "train": images(60, 6).numpy()}
     monkeypatch.setattr(inp, "load_mnist", lambda split, binarized: (fake[split], np.zeros(len(fake[split]))))
     monkeypatch.setattr(inp, "load_checkpointed", lambda run_dir: (tiny_vae(), {"trainer": {"samples": 1000}}, None))
+    monkeypatch.setattr(inp, "CHAINS", 2)  # two chains an image, averaged
     rows = inp.measure(tmp_path, log=lambda *a: None, n_images=12, steps=6, burn_in=3)
     atomic_write_csv(tmp_path / "studies" / "inpainting.csv", rows, inp.COLUMNS)
     return tmp_path, rows
@@ -140,3 +142,4 @@ def test_the_pages_table_figure_and_facts(store):
     assert len(shown) == len(rows) and shown.iloc[0, 2] == f"{rows[0]['loglik']:.3f} ± {rows[0]['loglik_se']:.3f}"
     fig = page.fill_figure(results)
     assert len(fig.axes) == len(inp.TASKS) and fig.get_size_inches()[0] <= page.DRAW_WIDTH
+    assert page.fill_check(results) == inp.check(results, log=lambda *a: None)

@@ -3,7 +3,7 @@ inpainting and super-resolution."): the ``inpainting`` measurement (``python -m 
 ``aevb.experiments.inpainting``) as the page's figure, table and glued numbers.
 
 - ``fill_rows``: the stored rows (None where not measured); ``fill_summary``: what they show
-  (``aevb.experiments.inpainting.summary``, the scorecard's numbers too);
+  (``aevb.experiments.inpainting.summary``, the scorecard's numbers too); ``fill_check``: the page's store check;
 - ``fill_figure``: before / during / after for each task on the first test digits: the truth, what is seen
   (unseen pixels in colour), chain samples, the predictive mean;
 - ``fill_table``: the log-likelihood and error of the hidden pixels per task and method;
@@ -23,10 +23,12 @@ from aevb.experiments.inpainting import (
     BURN_IN,
     EXAMPLE_COLUMNS,
     FLOOR,
+    N_TRAIN,
     PROPOSALS,
     STEPS,
     WARM,
     K,
+    check,
     read_examples,
     summary,
 )
@@ -45,6 +47,12 @@ HEADERS = ("truth", "seen", "sample", "sample", "sample", "predictive\nmean")
 def fill_rows(results_dir: str | Path | None = None) -> list[dict] | None:
     """The stored rows of the measurement (``store_dir(results_dir)``), or None where it has not been measured."""
     return read_measurement(NAME, store_dir(results_dir))
+
+
+def fill_check(results_dir: str | Path | None = None) -> dict:
+    """The store check of the page (``aevb.experiments.inpainting.check``, quiet): the baselines that need no
+    checkpoint recomputed and compared with the store; a ``StoreError`` where they differ."""
+    return check(store_dir(results_dir), log=lambda *a: None)
 
 
 def fill_summary(rows: list[dict]) -> dict:
@@ -91,7 +99,7 @@ def fill_table(rows: list[dict]) -> Table:
 
 
 def fill_facts(rows: list[dict]) -> dict:
-    """Every number the prose states: the settings (``fill_images``, ``fill_steps``, ``fill_burn_in``,
+    """Every number the prose states: the settings (``fill_images``, ``fill_train``, ``fill_steps``, ``fill_burn_in``,
     ``fill_proposals``, ``fill_warm``, ``fill_k``, ``fill_floor``, ``fill_samples``: the model's training samples
     in millions); per task (``KEYS``) each chain's log-likelihood (``fill_TASK_mwg_ll``, ``fill_TASK_pseudo_ll``),
     error (``..._err``, %) and acceptance (``fill_TASK_mwg_acc``, %), the best baseline by log-likelihood
@@ -99,7 +107,7 @@ def fill_facts(rows: list[dict]) -> dict:
     (``fill_verdict``, ``fill_note``) and the tasks won (``fill_won``)."""
     s = summary(rows)
     verdict, note = fills_better(s["comparisons"])
-    out = {"fill_images": f"{s['n_images']:,}", "fill_steps": f"{STEPS:,}", "fill_burn_in": f"{BURN_IN:,}",
+    out = {"fill_images": f"{s['n_images']:,}", "fill_train": f"{N_TRAIN:,}", "fill_steps": f"{STEPS:,}", "fill_burn_in": f"{BURN_IN:,}",
            "fill_proposals": str(PROPOSALS), "fill_warm": str(WARM), "fill_k": str(K), "fill_floor": f"{FLOOR:g}",
            "fill_samples": f"{s['samples'] / 1e6:g}", "fill_verdict": verdict, "fill_note": note,
            "fill_won": note.split(";")[0].removeprefix("ahead of every baseline on ")}
