@@ -37,8 +37,8 @@ class ProbeSettings:
     """How a probe is fitted and its penalty chosen."""
     l2_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # λ candidates (mean loss + λ/2 ‖W‖²)
     folds: int = 3  # k of the k-fold cross-validation that chooses λ
-    max_iter: int = 100  # L-BFGS iterations per fit, at most (scikit-learn's default; the all-label pixel fits
-    # reach it, the others converge before)
+    max_iter: int = 100  # L-BFGS iterations per fit, at most (scikit-learn's default; the raw-pixel fits with
+    # 1,000 and more labels can reach it: the measurement's rows record each fit's iterations and final gradient)
     tolerance: float = 1e-5  # L-BFGS stops where the gradient's largest entry is below this
     history: int = 20  # L-BFGS's memory (pairs of steps and gradient changes)
     stall: float = 1e-12  # ... or where an iteration changes the objective by less (float32 rounding: a stall)

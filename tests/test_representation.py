@@ -56,6 +56,7 @@ def test_the_page_judges_tables_and_states_the_synthetic_numbers(tmp_path):
     assert facts["rep_enc20_100"] == 90.0 and facts["rep_pixels_all"] == 92.5 and facts["rep_pca2_1000"] == 44.0
     assert facts["rep_best_nz_100"] == 20 and facts["rep_ahead"] == facts["rep_settings"] == 12
     assert facts["rep_minutes"] == round(len(rows_of(SYNTHETIC)) / 60, 1)  # one CPU second a row
+    assert facts["rep_widest_nz"] == 2 and facts["rep_widest_margin"] == pytest.approx((28 + 28 + 37) / 3, abs=0.05)
     rows = page.table_rows(result)
     assert rows[0] == {"N_z": 2, "labels": 100, "encoder": "72.0 ± 1.0", "PCA": "44.0 ± 1.0",
                        "pixels": "72.0 ± 1.0", "margin": pytest.approx(28.0)}

@@ -140,7 +140,9 @@ def check_line(results_dir: str | Path | None = None) -> str:
 def facts(result: dict) -> dict:
     """The numbers the prose states, by name: the verdict and its note (``rep_verdict``, ``rep_note``); the
     probes' accuracies (%) at 100 and all labels (``rep_pixels_*``, ``rep_pca2_*``, ``rep_enc{N_z}_*``, ``*_100``
-    the mean over subset seeds); the best N_z at 100 labels; how many settings the encoder leads PCA at; and the
+    the mean over subset seeds); the best N_z at 100 labels; how many settings the encoder leads PCA at and the N_z
+    where its margin over PCA, averaged over the label counts, is widest (``rep_widest_nz``, ``rep_widest_margin``,
+    percentage points); and the
     set-up (labels, seeds, CV folds, λ grid, L-BFGS cap, models' training samples, the rule's thresholds) and
     ``rep_minutes``, the CPU minutes the classifiers took (their rows' ``seconds``)."""
     cells = result["cells"]
@@ -156,6 +158,12 @@ def facts(result: dict) -> dict:
         best = max(at_100, key=lambda c: c["accuracy"])
         out.update(rep_best_nz_100=best["dims"], rep_best_100=round(100 * best["accuracy"], 1))
     margins = [100 * (a - b) for _, a, b, _ in result["vs_pca"]]
+    by_nz = {z: [100 * (e["accuracy"] - p["accuracy"]) for n in LABELS
+                 if (e := _cell(cells, "aevb", z, n)) and (p := _cell(cells, "pca", z, n))] for z in N_ZS}
+    by_nz = {z: sum(m) / len(m) for z, m in by_nz.items() if m}
+    if by_nz:
+        widest = max(by_nz, key=by_nz.get)
+        out.update(rep_widest_nz=widest, rep_widest_margin=round(by_nz[widest], 1))
     ahead = [s for s, a, b, sd in result["vs_pca"] if probe_order(a, b, sd, result["n_test"]) > 0]
     samples = sorted(set(result["samples"].values()))
     out.update(rep_ahead=len(ahead), rep_settings=len(result["vs_pca"]),
