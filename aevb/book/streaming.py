@@ -10,8 +10,9 @@ numbers.
 - ``stream_table``: per stream length and setting, learning the current phase, forgetting and the final bound,
   each against the shuffled model's;
 - ``stream_facts``: every number the prose states, under flat names (``stream1_forgetting``: the strict stream's
-  mean forgetting; ``replay10_final_gap``: ...), with the scorecard rule's verdict and note;
-- ``stream_findings``: what the numbers show, as markdown computed from them;
+  mean forgetting; ``replay10_final_gap``: ...);
+- ``stream_findings``: what the numbers show, as markdown computed from them, ending with the scorecard rule's
+  verdict (``aevb.book.verdicts.ONLINE``) and its note;
 - ``check_stream``: the page's check of the store (a prefix of one run re-trained).
 """
 from __future__ import annotations
@@ -31,7 +32,6 @@ from aevb.experiments.streaming import (
     PER_PHASE,
     PHASES,
     REPLAY_CAPACITY,
-    SEEDS,
     check,
     phase_end_positions,
     phase_name,
@@ -71,7 +71,7 @@ def plot_stream(rows: list[dict], passes: int, fig=None):
     dotted, each phase's stretch of the stream shaded in its colour. The y-axis starts where the first phase's
     curves have risen (the first evaluations lie far below)."""
     names = [phase_name(p) for p in PHASES]
-    colors = dict(zip(names, sns.color_palette("colorblind", len(names))))
+    colors = dict(zip(names, sns.color_palette("tab10", len(names))))
     ends = [0] + phase_end_positions(rows, passes)
     scale = 1_000
     base = _seed_means(rows, passes, "shuffled")
@@ -135,10 +135,10 @@ def stream_table(s: dict) -> Table:
 def stream_facts(s: dict) -> dict:
     """The numbers the prose states: the step sizes, replay capacity, seeds, phases' sizes; per stream length p and
     setting key (``KEYS``) ``{key}{p}_current_gap`` (mean over phases), ``_forgetting`` (mean), ``_forgetting_max``,
-    ``_final``, ``_final_gap`` (and ``_final_sd``); ``stream_verdict`` and ``stream_note``, the scorecard rule's."""
-    verdict, _, note = online(s)
-    out = {"stream_lr": s["lr"], "stream_larger_lr": s["larger_lr"], "stream_replay": s["replay"],
-           "stream_seeds": s["seeds"], "stream_verdict": verdict, "stream_note": note}
+    ``_final``, ``_final_gap`` (and ``_final_sd``); the model's sizes, evaluations per phase, phases, the longer
+    stream's passes. Numbers only (glued as text); the verdict is in ``stream_findings``."""
+    out = {"stream_lr": s["lr"], "stream_larger_lr": s["larger_lr"], "stream_larger_factor": s["larger_lr"] / s["lr"],
+           "stream_replay": s["replay"], "stream_seeds": s["seeds"]}
     for passes, settings in s["streams"].items():
         out[f"stream{passes}_samples"] = s["ends"][passes][-1]
         for setting, n in settings.items():
@@ -148,7 +148,7 @@ def stream_facts(s: dict) -> dict:
                         f"{key}_forgetting_max": max(m for m, _ in n["forgetting"]),
                         f"{key}_final": n["final"][0], f"{key}_final_sd": n["final"][1],
                         f"{key}_final_gap": n["final_gap"][0]})
-    out.update({"stream_seed_list": ", ".join(map(str, SEEDS)), "stream_nz": MODEL["n_z"],
+    out.update({"stream_nz": MODEL["n_z"],
                 "stream_hidden": MODEL["hidden"][0], "stream_per_phase": PER_PHASE, "stream_phases": len(PHASES),
                 "stream_long_passes": max(s["streams"])})
     return out
@@ -157,6 +157,11 @@ def stream_facts(s: dict) -> dict:
 def _relative(gap: float) -> str:
     """A difference from the shuffled model in words: "3.2 nats ahead of" / "3.2 nats behind"."""
     return f"{abs(gap):.1f} nats {'ahead of' if gap > 0 else 'behind'}"
+
+
+def _change(forgetting: float) -> str:
+    """The mean forgetting in words: the earlier phases' bounds "fell by 3.2 nats on average" / "rose by"."""
+    return f"earlier phases' bounds {'fell' if forgetting > 0 else 'rose'} by {abs(forgetting):.1f} nats on average"
 
 
 def stream_findings(s: dict) -> str:
@@ -182,10 +187,12 @@ def stream_findings(s: dict) -> str:
                              ("large-step", f"{s['larger_lr'] / s['lr']:g} times the step size")):
             if other in settings:
                 n = settings[other]
-                line += (f" {words}: mean forgetting {_mean_of(n['forgetting']):.1f} nats (largest "
+                line += (f" {words}: {_change(_mean_of(n['forgetting']))} (the largest fall "
                          f"{max(m for m, _ in n['forgetting']):.1f}), final {_relative(n['final_gap'][0])} the "
                          f"shuffled model.")
         out.append(line)
+    verdict, _, note = online(s)
+    out.append(f"- **The scorecard's verdict: {verdict}.** {note}.")
     return "\n".join(out)
 
 

@@ -53,7 +53,7 @@ LARGER_STEP = 5.0  # "large-step": this many times the step size (0.1 from 0.02:
 STEP_RUN = "mnist-aevb-z20-h500-nall-s0"  # Fig. 5's N_z = 20 run, whose §5-selected step size is used
 SETTINGS = ("shuffled", "stream", "replay", "large-step")
 CHECK_SAMPLES = 5_500  # check: the first 55 steps of ``CHECK_RUN``, evaluated at its grid's positions up to there
-CHECK_ATOL = 0.01  # nats: the check's tolerance (float rounding across CPUs moves these bounds by ~1e-4)
+CHECK_ATOL = 0.05  # nats: the check's tolerance (float rounding: 0.004 between this machine's AVX kernels and ATEN_CPU_CAPABILITY=default)
 
 COLUMNS = ["run", "setting", "passes", "seed", "lr", "replay", "samples", "stream_phase", "phase", "points", "bound",
            "seconds"]
@@ -212,9 +212,11 @@ def check(results_dir, log=print) -> dict:
     ``CHECK_ATOL`` nats. Returns the run, the samples, the values compared and the largest difference."""
     setting, passes, seed = CHECK_RUN
     name = run_name(setting, passes, seed)
-    stored = {(int(r["samples"]), r["phase"]): r["bound"] for r in stored_rows(results_dir) if r["run"] == name}
-    rerun = run_setting(setting, passes, seed, results_dir, upto=CHECK_SAMPLES)
     path = Path(results_dir) / "studies" / "streaming.csv"
+    stored = {(int(r["samples"]), r["phase"]): r["bound"] for r in stored_rows(results_dir) if r["run"] == name}
+    if not stored:
+        raise StoreError(path, f"has no row of {name}", "measure it again: python -m aevb measure streaming")
+    rerun = run_setting(setting, passes, seed, results_dir, upto=CHECK_SAMPLES)
     missing = [(r["samples"], r["phase"]) for r in rerun if (r["samples"], r["phase"]) not in stored]
     if missing or not rerun:
         raise StoreError(path, f"has no row of {name} at {missing[0] if missing else CHECK_SAMPLES} (samples, "
