@@ -138,6 +138,7 @@ def test_the_pages_table_figure_and_facts(store):
     by = {r["method"]: r for r in rows if r["task"] == "bottom half"}
     assert facts["fill_bottom_mwg_ll"] == f"{by[METHODS[0]]['loglik']:.3f}"
     assert all(isinstance(v, str) for v in facts.values())
+    assert facts["fill_note"].startswith(f"ahead of every baseline on {facts['fill_won']} tasks")
     shown = page.fill_table(rows).frame
     assert len(shown) == len(rows) and shown.iloc[0, 2] == f"{rows[0]['loglik']:.3f} ± {rows[0]['loglik_se']:.3f}"
     fig = page.fill_figure(results)
