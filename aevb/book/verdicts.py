@@ -501,7 +501,9 @@ FILLS_BETTER = Rule("fills better", (
     "pixels of test images filled by Metropolis-within-Gibbs (the predictive mean), against the simple baselines "
     "(the mean training image, the nearest training image on the seen pixels, the k nearest ones' mean, and for "
     "denoising the noisy image itself), by the log-likelihood and the error of the hidden pixels; *holds* where "
-    "it is ahead of every baseline on every task and both metrics by more than {FILL_SE} standard errors; *does "
+    "it is ahead of every baseline on every task and both metrics by more than {FILL_SE} standard errors (the two "
+    "methods' standard errors over the images combined as if independent: conservative, the images being the "
+    "same); *does "
     "not hold* where some baseline is as good or better (no clear margin) on both metrics on more than "
     "{FILL_LOST_SHARE} of the tasks; *with a caveat* otherwise (the note names the baselines not beaten)."),
     fills_better)
