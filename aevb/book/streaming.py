@@ -26,6 +26,7 @@ from matplotlib.lines import Line2D
 
 from aevb.book.figures import store_dir
 from aevb.book.verdicts import online
+from aevb.config import TrainConfig
 from aevb.experiments.measurements import read_measurement
 from aevb.experiments.streaming import (
     MODEL,
@@ -135,7 +136,7 @@ def stream_table(s: dict) -> Table:
 def stream_facts(s: dict) -> dict:
     """The numbers the prose states: the step sizes, replay capacity, seeds, phases' sizes; per stream length p and
     setting key (``KEYS``) ``{key}{p}_current_gap`` (mean over phases), ``_forgetting`` (mean), ``_forgetting_max``,
-    ``_final``, ``_final_gap`` (and ``_final_sd``); the model's sizes, evaluations per phase, phases, the longer
+    ``_final``, ``_final_gap`` (and ``_final_sd``); the model's sizes, M, evaluations per phase, phases, the longer
     stream's passes. Numbers only (glued as text); the verdict is in ``stream_findings``."""
     out = {"stream_lr": s["lr"], "stream_larger_lr": s["larger_lr"], "stream_larger_factor": s["larger_lr"] / s["lr"],
            "stream_replay": s["replay"], "stream_seeds": s["seeds"]}
@@ -148,7 +149,7 @@ def stream_facts(s: dict) -> dict:
                         f"{key}_forgetting_max": max(m for m, _ in n["forgetting"]),
                         f"{key}_final": n["final"][0], f"{key}_final_sd": n["final"][1],
                         f"{key}_final_gap": n["final_gap"][0]})
-    out.update({"stream_nz": MODEL["n_z"],
+    out.update({"stream_nz": MODEL["n_z"], "stream_batch": TrainConfig(**MODEL).batch_size,
                 "stream_hidden": MODEL["hidden"][0], "stream_per_phase": PER_PHASE, "stream_phases": len(PHASES),
                 "stream_long_passes": max(s["streams"])})
     return out
