@@ -69,8 +69,9 @@ def _seed_means(rows: list[dict], passes: int, setting: str) -> dict[str, list[t
 def plot_stream(rows: list[dict], passes: int, fig=None):
     """The test bound on each phase's test digits (one colour per phase) over the stream of ``passes`` passes per
     phase, seeds averaged: one panel per setting of ``PANELS`` (solid), the shuffled model's at the same positions
-    dotted, each phase's stretch of the stream shaded in its colour. The y-axis starts where the first phase's
-    curves have risen (the first evaluations lie far below)."""
+    dotted, each phase's stretch of the stream shaded in its colour. The y-axis spans the stream's and the shuffled
+    model's curves from the second phase on; lower values (every curve's first evaluations, the larger step
+    size's falls) are cut."""
     names = [phase_name(p) for p in PHASES]
     colors = dict(zip(names, sns.color_palette("tab10", len(names))))
     ends = [0] + phase_end_positions(rows, passes)
@@ -88,7 +89,8 @@ def plot_stream(rows: list[dict], passes: int, fig=None):
             for curve, style in ((base, ":"), (mine, "-")):
                 xs, ys = zip(*curve[name])
                 ax.plot([x / scale for x in xs], ys, style, color=colors[name], lw=1.8 if style == "-" else 1.3)
-                shown += ys[len(ys) // (2 * len(names)):]  # leave out the first evaluations of the stream
+                if setting == "stream" or curve is base:  # the y-range: theirs, from the second phase on
+                    shown += [y for x, y in zip(xs, ys) if x > ends[1]]
         ax.set_title(TITLES[setting], loc="left")
         ax.set_ylabel("test bound (nats)")
     lo, hi = min(shown), max(shown)
