@@ -355,3 +355,68 @@ def test_the_claims_table_colours_each_verdict_and_folds_its_detail():
     assert rule.select_one("strong") and "**" not in rule.get_text()
     readings_only = BeautifulSoup(html_table(rows[-len(READINGS):]), "html.parser")
     assert not readings_only.select("tbody.aevb-group")  # their heading only where sentences come first
+
+
+# --- chapter 13's uses: the rows follow their measurements ---------------------------------------------------
+
+FILL_TASKS = {"bottom half": False, "random 80%": False, "noise ρ = 0.1": True}  # task -> a denoising one
+
+
+def _fills(store, knn_as_good: set[str]):
+    """An inpainting measurement where Metropolis-within-Gibbs is far ahead of every baseline, except the 10-NN
+    fill on the tasks of ``knn_as_good``, where it is exactly as good."""
+    rows = []
+    for task, noise in FILL_TASKS.items():
+        methods = {"Metropolis-within-Gibbs": (-0.2, 0.05), "pseudo-Gibbs": (-0.3, 0.1), "mean image": (-0.6, 0.3),
+                   "10-NN fill": (-0.2, 0.05) if task in knn_as_good else (-0.5, 0.2)}
+        if noise:
+            methods["noisy image"] = (-0.9, 0.1)
+        rows += [{"run": "mnist-aevb-z20-h500-nall-s0", "samples": 10_000_000, "task": task, "method": m,
+                  "n_images": 300, "hidden": 392, "loglik": ll, "loglik_se": 0.005, "error": err, "error_se": 0.002,
+                  "acceptance": 0.03, "seconds": 1.0} for m, (ll, err) in methods.items()]
+    atomic_write_csv(measurement_path("inpainting", store), rows, COLUMNS["inpainting"])
+
+
+def _probes(store, encoder_minus_pca: float):
+    """A representation measurement: the encoder's probe ``encoder_minus_pca`` above PCA's at every N_z and label
+    count (three subset seeds each, a small spread), raw pixels level with the best encoder."""
+    rows = []
+    for labels in (100, 1000):
+        for seed in range(3):
+            for n_z in (2, 20):
+                pca = 0.6 + 0.01 * seed
+                rows.append({"run": f"mnist-aevb-z{n_z}-h500-nall-s0", "features": "aevb", "dims": n_z,
+                             "labels": labels, "subset_seed": seed, "accuracy": pca + encoder_minus_pca})
+                rows.append({"run": "pca", "features": "pca", "dims": n_z, "labels": labels, "subset_seed": seed,
+                             "accuracy": pca})
+            rows.append({"run": "pixels", "features": "pixels", "dims": 784, "labels": labels, "subset_seed": seed,
+                         "accuracy": 0.6 + 0.01 * seed + max(encoder_minus_pca, 0.0)})
+    rest = {"l2": 0.01, "cv_loss": 0.5, "iterations": 50, "gradient": 1e-6, "samples": 10_000_000, "seconds": 1.0}
+    atomic_write_csv(measurement_path("representation", store), [r | rest for r in rows], COLUMNS["representation"])
+
+
+def test_the_uses_rows_follow_their_measurements(tmp_path):
+    """§2.1's row holds where the model fills every task clearly better than every simple fill, and fails where
+    the 10-NN fill is as good on most tasks; §1's row takes the worse of recognition (the encoder against PCA)
+    and denoising; each is not tested without its measurement."""
+    store = tmp_path / "results"
+    shutil.copytree(RESULTS_DIR, store)
+    for name in ("inpainting", "representation", "streaming"):
+        measurement_path(name, store).unlink(missing_ok=True)
+    rows = {r.claim.key: r for r in scorecard(store, evidence=EVIDENCE)}
+    assert {k: rows[k].verdict for k in ("vision", "tasks", "streaming")} == dict.fromkeys(
+        ("vision", "tasks", "streaming"), UNTESTED)
+    _fills(store, set())
+    _probes(store, 0.2)
+    rows = {r.claim.key: r for r in scorecard(store, evidence=EVIDENCE)}
+    assert rows["vision"].verdict == HOLDS and len(rows["vision"].panels) == len(FILL_TASKS)
+    assert rows["tasks"].verdict == HOLDS and [p.label for p in rows["tasks"].panels] == [
+        "recognition and representation", "denoising"]
+    _fills(store, {"bottom half", "noise ρ = 0.1"})  # k-NN as good on 2 of 3 tasks, one of them denoising
+    rows = {r.claim.key: r for r in scorecard(store, evidence=EVIDENCE)}
+    assert rows["vision"].verdict == FAILS and rows["tasks"].verdict == FAILS
+    _fills(store, set())
+    _probes(store, -0.2)  # the encoder clearly behind PCA everywhere
+    rows = {r.claim.key: r for r in scorecard(store, evidence=EVIDENCE)}
+    assert rows["vision"].verdict == HOLDS and rows["tasks"].verdict == FAILS
+    assert rows["tasks"].rule.name == "host of tasks" and rows["vision"].rule.name == "fills better"

@@ -242,3 +242,12 @@ def test_fills_better_holds_fails_and_is_mixed():
     assert v.fills_better(fill_comparisons(split))[0] == CAVEAT  # no one baseline as good on both metrics
     assert v.fills_better([])[0] == UNTESTED
     assert "2 standard errors" in v.FILLS_BETTER.describe() and "50% of the tasks" in v.FILLS_BETTER.describe()
+
+
+def test_host_of_tasks_takes_the_worse_of_its_tasks():
+    """§1's list: every task judged must hold for the claim to hold; one failing task fails it."""
+    assert v.host_of_tasks({"recognition": HOLDS, "denoising": HOLDS}) == HOLDS
+    assert v.host_of_tasks({"recognition": HOLDS, "denoising": CAVEAT}) == CAVEAT
+    assert v.host_of_tasks({"recognition": CAVEAT, "denoising": FAILS}) == FAILS
+    assert v.host_of_tasks({"recognition": UNTESTED}) == UNTESTED and v.host_of_tasks({}) == UNTESTED
+    assert "worse of the" in v.HOST_OF_TASKS.describe() and v.HOST_OF_TASKS in v.RULES

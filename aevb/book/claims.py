@@ -43,15 +43,15 @@ SENTENCES = (
       "ascent techniques.", "the SGVB estimator of the bound is unbiased", "03_sgvb_estimators.html"),
     S("tasks", "§1", "The learned approximate posterior inference model can also be used for a host of tasks "
       "such as recognition, denoising, representation and visualization purposes.",
-      "the encoder serves recognition, denoising, representation, visualization", "10_fig4_manifolds.html"),
+      "the encoder serves recognition, denoising, representation, visualization", "13_uses.html#uses-representation"),
     S("streaming", "§2", "Note that our method can be applied to online, non-stationary settings, e.g. streaming "
       "data, but here we assume a fixed dataset for simplicity.", "AEVB works on non-stationary streams",
-      "04_aevb_vae_mnist.html"),
+      "13_uses.html#uses-streaming"),
     S("sampling-slow", "§2.1", "Sampling-based solutions, e.g. Monte Carlo EM, would in general be too slow, since "
       "it involves a typically expensive sampling loop per datapoint.", "Monte Carlo EM is too slow",
       "09_fig3_marginal_likelihood.html"),
     S("vision", "§2.1", "Common applications in computer vision include image denoising, inpainting and "
-      "super-resolution.", "the model serves denoising, inpainting, super-resolution", "10_fig4_manifolds.html"),
+      "super-resolution.", "the model serves denoising, inpainting, super-resolution", "13_uses.html#uses-vision"),
     S("score-variance", "§2.2", "This gradient estimator exhibits exhibits very high variance (see e.g. [BJP12]) "
       "and is impractical for our purposes.", "the naive gradient's variance is very high",
       "03_sgvb_estimators.html"),

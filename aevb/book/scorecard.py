@@ -27,14 +27,18 @@ from aevb.book.verdicts import (
     CAVEAT,
     COSTLIER,
     FAILS,
+    FILLS_BETTER,
     GAP_GROWTH,
     GOOD_BELOW,
     HOLDS,
+    HOST_OF_TASKS,
     MUCH_LARGER,
     NOT_EFFICIENT,
+    ONLINE,
     ORDERING,
     PAPER_AXES,
     PEAK_FALL,
+    REPRESENTS,
     RULES,
     SAME_COST,
     SAME_SIGN,
@@ -49,12 +53,16 @@ from aevb.book.verdicts import (
     all_panels,
     both_readings,
     costlier,
+    fills_better,
     gap_growth,
     good_below,
+    host_of_tasks,
     much_larger,
     not_efficient,
+    online,
     ordering,
     peak_fall,
+    represents,
     same_cost,
     same_sign,
     typically_less,
@@ -65,6 +73,7 @@ from aevb.book.verdicts import (
 from aevb.classifier import ClassifierSettings, class_coverage, fit_classifier, predict
 from aevb.data import load_mnist
 from aevb.estimators import gradient_variance, sgvb_a, sgvb_b
+from aevb.experiments import inpainting, representation, streaming
 from aevb.experiments.accounting import Rates, compare, seconds_per_sample, seconds_ratio
 from aevb.experiments.grids import APPE_BUDGET, SEEDS
 from aevb.experiments.images import load_images
@@ -509,10 +518,73 @@ NOT_TESTED = {
     "fig2-variance": "needs Fig. 2's trained models: the spread of the plotted bound's estimate over repeated "
                      "draws (the book ships no trained models, only their curves)",
     "one-sample": "no runs with L > 1 to set beside L = 1",
-    "streaming": "no run on a non-stationary stream",
-    "tasks": "Fig. 4 shows visualization; recognition, denoising and representation are not measured",
-    "vision": "no denoising, inpainting or super-resolution is measured",
 }
+
+
+# --- the uses the paper names (chapter 13) -------------------------------------------------------------------
+
+def streaming_row(results_dir: Path) -> Row:
+    """§2's streaming sentence, by ``ONLINE`` on the ``streaming`` measurement."""
+    rows = read_measurement("streaming", results_dir)
+    if not rows:
+        return _untested("streaming", "no run on a non-stationary stream (python -m aevb measure streaming)")
+    verdict, drop, note = online(streaming.summary(rows))
+    return Row(CLAIMS["streaming"], verdict, f"largest forgetting on the strict stream: {drop:.1f} nats", note,
+               rule=ONLINE)
+
+
+def _fill_panels(rows: list[dict], noise: bool) -> list[Panel]:
+    """One panel per task of the ``inpainting`` measurement (the denoising ones, or the others), by
+    ``FILLS_BETTER`` on that task's comparisons."""
+    comparisons = inpainting.comparisons(rows)
+    panels = []
+    for task in dict.fromkeys(c["task"] for c in comparisons):
+        if (inpainting.TASKS[task].kind == "noise") != noise:
+            continue
+        verdict, note = fills_better([c for c in comparisons if c["task"] == task])
+        mine = {r["method"]: r for r in rows if r["task"] == task}[inpainting.METHODS[0]]
+        panels.append(Panel(task, verdict, f"{mine['error']:.1%} of hidden pixels wrong", note))
+    return panels
+
+
+def vision_row(results_dir: Path) -> Row:
+    """§2.1's denoising, inpainting and super-resolution, by ``FILLS_BETTER`` on every task of the ``inpainting``
+    measurement (a panel per task)."""
+    rows = read_measurement("inpainting", results_dir)
+    if not rows:
+        return _untested("vision", "no denoising, inpainting or super-resolution is measured "
+                                   "(python -m aevb measure inpainting)")
+    verdict, note = fills_better(inpainting.comparisons(rows))
+    panels = _fill_panels(rows, noise=False) + _fill_panels(rows, noise=True)
+    won = sum(p.verdict == HOLDS for p in panels)
+    return Row(CLAIMS["vision"], verdict, f"ahead of every simple fill on {won} of {len(panels)} tasks", note,
+               tuple(panels), FILLS_BETTER)
+
+
+def tasks_row(results_dir: Path) -> Row:
+    """§1's host of tasks, by ``HOST_OF_TASKS``: recognition and representation (``REPRESENTS`` on the
+    ``representation`` measurement) and denoising (``FILLS_BETTER`` on the ``inpainting`` measurement's noise
+    tasks); visualization is Fig. 4's, not judged."""
+    panels = []
+    probes = read_measurement("representation", results_dir)
+    if probes:
+        s = representation.summary(probes)
+        verdict, note = represents(s["vs_pca"], s["vs_pixels"], s["n_test"])
+        best = max((a for _, a, _, _, _ in s["vs_pixels"]), default=math.nan)
+        panels.append(Panel("recognition and representation", verdict, f"best linear probe {best:.1%}", note))
+    fills = read_measurement("inpainting", results_dir)
+    if fills:
+        noise = _fill_panels(fills, noise=True)
+        noise_comparisons = [c for c in inpainting.comparisons(fills)
+                             if inpainting.TASKS[c["task"]].kind == "noise"]
+        verdict, note = fills_better(noise_comparisons)
+        panels.append(Panel("denoising", verdict, "; ".join(f"{p.label}: {p.number}" for p in noise), note))
+    if not panels:
+        return _untested("tasks", "Fig. 4 shows visualization; recognition, denoising and representation are not "
+                                  "measured (python -m aevb measure representation, inpainting)")
+    verdict = host_of_tasks({p.label: p.verdict for p in panels})
+    return Row(CLAIMS["tasks"], verdict, "; ".join(f"{p.label}: {p.verdict}" for p in panels),
+               "visualization is Fig. 4's (chapter 10), shown but not judged", tuple(panels), HOST_OF_TASKS)
 
 
 # --- the book's own demonstrations (outside the tally) -------------------------------------------------------
@@ -575,7 +647,8 @@ def scorecard(results_dir: str | Path = RESULTS_DIR, evidence: dict | None = Non
     rows = {r.claim.key: r for r in (
         estimator_rows(evidence or estimator_evidence()) + appd_rows(d) + fig3_reading_rows(d)
         + [fig2_ordering_row(d), fig2_overfitting_row(d), superfluous_row(d), hidden_units_row(d),
-           ws_complexity_row(d), sampling_slow_row(d), mcem_full_set_row(d), time_row(d)]
+           ws_complexity_row(d), sampling_slow_row(d), mcem_full_set_row(d), time_row(d), streaming_row(d),
+           vision_row(d), tasks_row(d)]
         + [_untested(k, why) for k, why in NOT_TESTED.items()])}
     return [rows[c.key] for c in SENTENCES + READINGS]
 

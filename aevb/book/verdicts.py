@@ -329,10 +329,6 @@ UNRELIABLE_ABOVE = Rule("unreliable above 3", (
     "*does not hold* where it departs at none."), unreliable_above)
 
 
-RULES = (ORDERING, GAP_GROWTH, PEAK_FALL, UNBIASED, MUCH_LARGER, TYPICALLY_LESS, SAME_COST, COSTLIER,
-         NOT_EFFICIENT, SAME_SIGN, GOOD_BELOW, UNRELIABLE_ABOVE)
-
-
 # --- representation (§1: "... can also be used for a host of tasks such as recognition, ... representation ...") --
 
 PROBE_MARGIN = 50  # test images (of MNIST's 10,000): the least margin between two probes' accuracies that counts;
@@ -388,8 +384,6 @@ REPRESENTS = Rule("represents", (
     "pixels at no label count; *does not hold* where it is ahead of PCA at fewer than {BEHIND_SHARE} of the "
     "settings, or reaches {USEFUL_ACCURACY} at none; *with a caveat* otherwise (the note says where)."),
     represents)
-
-RULES += (REPRESENTS,)
 
 
 # --- streaming (§2: "Note that our method can be applied to online, non-stationary settings, e.g. streaming data") --
@@ -464,8 +458,6 @@ ONLINE = Rule("online", (
     "note says what is forgotten, and what a small replay buffer and a larger step size change). The claim takes "
     "the worse verdict of the two stream lengths."), online)
 
-RULES += (ONLINE,)
-
 
 # --- inpainting, denoising, super-resolution (§2.1; chapter 13) ----------------------------------------------
 
@@ -508,4 +500,21 @@ FILLS_BETTER = Rule("fills better", (
     "{FILL_LOST_SHARE} of the tasks; *with a caveat* otherwise (the note names the baselines not beaten)."),
     fills_better)
 
-RULES += (FILLS_BETTER,)
+
+# --- §1's host of tasks (chapter 13): recognition and representation, denoising --------------------------------
+
+def host_of_tasks(verdicts: dict[str, str]) -> str:
+    """§1's list of tasks, each judged by its own rule ({task: verdict}): the worst verdict of the tasks judged
+    (a task that fails makes the list fail); not tested where none is."""
+    return worst(list(verdicts.values()))
+
+
+HOST_OF_TASKS = Rule("host of tasks", (
+    "**A host of tasks**: recognition and representation are judged by the *represents* rule, denoising by the "
+    "*fills better* rule on the denoising tasks alone (the noisy test images); the claim takes the worse of the "
+    "two. Visualization is Fig. 4's latent manifold (chapter 10), shown but not judged."), host_of_tasks)
+
+
+# every rule, for the scorecard page and tests/test_verdicts.py
+RULES = (ORDERING, GAP_GROWTH, PEAK_FALL, UNBIASED, MUCH_LARGER, TYPICALLY_LESS, SAME_COST, COSTLIER, NOT_EFFICIENT,
+         SAME_SIGN, GOOD_BELOW, UNRELIABLE_ABOVE, REPRESENTS, ONLINE, FILLS_BETTER, HOST_OF_TASKS)
