@@ -111,21 +111,27 @@ def fill_facts(rows: list[dict]) -> dict:
     error (``..._err``, %) and acceptance (``fill_TASK_mwg_acc``, %), the best baseline by log-likelihood
     (``fill_TASK_base``) with its numbers (``fill_TASK_base_ll``, ``fill_TASK_base_err``); the verdict
     (``fill_verdict``, ``fill_note``) and the tasks where it is clearly ahead of every baseline on both metrics
-    (``fill_won``: "3 of 5")."""
+    (``fill_won``: "3 of 5"), and those where pseudo-Gibbs's log-likelihood is below its
+    (``fill_pseudo_behind``)."""
     s = summary(rows)
+    tasks, best = s["tasks"], s["best"]
     verdict, note = fills_better(s["comparisons"])
-    out = {"fill_images": f"{s['n_images']:,}", "fill_train": f"{N_TRAIN:,}", "fill_steps": f"{STEPS:,}", "fill_burn_in": f"{BURN_IN:,}",
-           "fill_proposals": str(PROPOSALS), "fill_warm": str(WARM), "fill_k": str(K), "fill_floor": f"{FLOOR:g}",
-           "fill_samples": f"{s['samples'] / 1e6:g}", "fill_verdict": verdict, "fill_note": note,
-           "fill_won": f"{sum(_won(s['comparisons'], t) for t in s['tasks'])} of {len(s['tasks'])}"}
-    for task in s["tasks"]:
-        key, best = KEYS.get(task, task), s["best"][task]
+    won = sum(_won(s["comparisons"], t) for t in tasks)
+    behind = sum(best[t][METHODS[1]]["loglik"] < best[t][METHODS[0]]["loglik"] for t in tasks)
+    out = {"fill_images": f"{s['n_images']:,}", "fill_train": f"{N_TRAIN:,}", "fill_steps": f"{STEPS:,}",
+           "fill_burn_in": f"{BURN_IN:,}", "fill_proposals": str(PROPOSALS), "fill_warm": str(WARM),
+           "fill_k": str(K), "fill_floor": f"{FLOOR:g}", "fill_samples": f"{s['samples'] / 1e6:g}",
+           "fill_verdict": verdict, "fill_note": note, "fill_won": f"{won} of {len(tasks)}",
+           "fill_pseudo_behind": f"{behind} of {len(tasks)}"}
+    for task in tasks:
+        key, b = KEYS.get(task, task), best[task]
         for method, short in SHORT.items():
-            r = best[method]
-            out |= {f"fill_{key}_{short}_ll": f"{r['loglik']:.3f}", f"fill_{key}_{short}_err": f"{100 * r['error']:.1f}"}
-        out[f"fill_{key}_mwg_acc"] = f"{100 * best[METHODS[0]]['acceptance']:.0f}"
-        base = best["baseline_row"]
-        out |= {f"fill_{key}_base": best["baseline"], f"fill_{key}_base_ll": f"{base['loglik']:.3f}",
+            r = b[method]
+            out |= {f"fill_{key}_{short}_ll": f"{r['loglik']:.3f}",
+                    f"fill_{key}_{short}_err": f"{100 * r['error']:.1f}"}
+        out[f"fill_{key}_mwg_acc"] = f"{100 * b[METHODS[0]]['acceptance']:.0f}"
+        base = b["baseline_row"]
+        out |= {f"fill_{key}_base": b["baseline"], f"fill_{key}_base_ll": f"{base['loglik']:.3f}",
                 f"fill_{key}_base_err": f"{100 * base['error']:.1f}"}
     return out
 
