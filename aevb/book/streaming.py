@@ -204,4 +204,4 @@ def check_stream(results_dir: str | Path | None = None) -> str:
     where the store disagrees) and say what was compared, in a line for the page."""
     c = check(store_dir(results_dir), log=lambda *_: None)
     return (f"{c['run']}: trained again to {c['samples']:,} stream samples, all {c['compared']} bounds within "
-            f"{c['atol']} nats of the stored ones (largest difference {c['largest_difference']:.1e} nats)")
+            f"{c['atol']} nats of the shipped ones (largest difference {c['largest_difference']:.1e} nats)")
