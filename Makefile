@@ -25,7 +25,7 @@ endif
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 CHAPTERS := $(sort $(wildcard chapters/*.ipynb))
-STORE_CHAPTERS := $(shell grep -l "check_store" $(CHAPTERS))  # the chapters that re-train a prefix of the store
+STORE_CHAPTERS := $(shell grep -lE "check_store|check_stream" $(CHAPTERS))  # the chapters that re-train a prefix of the store
 BOOK_FILES := _config.yml _toc.yml intro.md reading.md rerun.md status.md build.md api.md bibliography.md references.bib
 MATHJAX := $(VENV)/mathjax-3.2.2
 BUILD ?= _build

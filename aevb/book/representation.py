@@ -133,8 +133,9 @@ def check_line(results_dir: str | Path | None = None) -> str:
     store), in one line; a ``StoreError`` where the store differs from the code."""
     rows = check(store_dir(results_dir), log=lambda *_: None)["rows"]
     shown = "; ".join(f"{r['features']} ({r['dims']}), {r['labels']} labels: {100 * r['recomputed']:.2f}% here, "
-                      f"{100 * r['stored']:.2f}% stored" for r in rows)
-    return f"Fitted again while this page was built (within {CHECK_IMAGES} test images of the store): {shown}"
+                      f"{100 * r['stored']:.2f}% shipped" for r in rows)
+    return (f"Fitted again while this page was built (within {CHECK_IMAGES} test images of the shipped "
+            f"accuracies): {shown}")
 
 
 def facts(result: dict) -> dict:
