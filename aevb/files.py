@@ -149,8 +149,9 @@ def read_npz(path: str | Path, remedy: str = "", contents: str = "") -> dict[str
     return arrays
 
 
-def read_csv(path: str | Path, columns: list[str] | None = None, remedy: str = "") -> list[dict]:
-    """Rows of a CSV of numbers written by ``atomic_write_csv``, parsed as float; the one reader of such files.
+def read_csv(path: str | Path, columns: list[str] | None = None, remedy: str = "", text_columns=()) -> list[dict]:
+    """Rows of a CSV of numbers written by ``atomic_write_csv``, parsed as float (the columns named in ``text_columns`` kept
+    as text); the one reader of such files.
 
     Raises ``StoreError`` (naming ``path``, the line and the problem, then ``remedy``) where the file is empty,
     not text, its header is not ``columns`` (where given; else where it repeats or lacks a name), a line has
@@ -171,6 +172,9 @@ def read_csv(path: str | Path, columns: list[str] | None = None, remedy: str = "
             raise StoreError(path, f"line {n} has {len(values)} of {len(header)} values{cut}", remedy)
         row = {}
         for k, v in zip(header, values):
+            if k in text_columns:
+                row[k] = v
+                continue
             try:
                 row[k] = float(v)
             except ValueError:

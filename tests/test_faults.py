@@ -23,7 +23,7 @@ from aevb.experiments.grids import run_name
 from aevb.experiments.lock import LOCK_NAME, RunLocked, holder, run_lock
 from aevb.experiments.runner import run_grid
 from aevb.experiments.runs import run
-from aevb.files import read_csv
+from aevb.files import StoreError, atomic_write_csv, read_csv
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(hidden=(20,), n_train=500, lr=0.05, eval_train_points=200, checkpoint_every=500, progress=False)
@@ -262,3 +262,14 @@ def test_two_train_commands_on_one_directory_one_is_refused(tmp_path):
     assert holder(out)["pid"] == first.pid  # left behind by the killed process: stale
     with run_lock(out):
         assert holder(out)["pid"] == os.getpid()
+
+
+def test_read_csv_keeps_the_text_columns_it_is_told_and_parses_the_rest(tmp_path):
+    """The one reader of the store's CSVs: named columns stay text (even where they look like numbers), the others
+    are floats, and a word in a number column is an error naming the line."""
+    path = tmp_path / "a.csv"
+    atomic_write_csv(path, [{"run": "7", "task": "bottom half", "mean": -1.0}], ["run", "task", "mean"])
+    assert read_csv(path, ["run", "task", "mean"], text_columns=("run", "task")) == [
+        {"run": "7", "task": "bottom half", "mean": -1.0}]
+    with pytest.raises(StoreError, match="line 2: task is 'bottom half', not a number"):
+        read_csv(path, ["run", "task", "mean"], text_columns=("run",))

@@ -107,7 +107,7 @@ def test_a_store_off_by_a_few_test_images_or_another_penalty_fails_the_check(che
 def test_a_foreign_file_is_a_store_error(tmp_path):
     (tmp_path / "studies").mkdir()
     (tmp_path / "studies" / "representation.csv").write_text("run,accuracy\npixels,0.5\n")
-    with pytest.raises(StoreError, match="does not hold the columns"):
+    with pytest.raises(StoreError, match="line 1 has the columns run, accuracy; expected run, features"):
         rep.stored_rows(tmp_path)
 
 

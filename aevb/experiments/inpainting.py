@@ -29,8 +29,6 @@ first ``EXAMPLES`` test images, every task) are kept beside the CSV in ``inpaint
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
 import time
 from dataclasses import dataclass
@@ -42,7 +40,7 @@ import torch
 from aevb.data import load_mnist
 from aevb.experiments.runs import load_checkpointed
 from aevb.experiments.store import RESULTS_DIR, run_path
-from aevb.files import StoreError, atomic_write, read_npz, read_text
+from aevb.files import StoreError, atomic_write, read_csv, read_npz
 from aevb.imputation import (
     METHODS,
     MISSING,
@@ -249,9 +247,9 @@ def check(results_dir=RESULTS_DIR, log=print) -> dict:
     needed) on the stored number of images and compare them with the store within ``CHECK_ATOL``; a
     ``StoreError`` naming the file where one differs. Returns {(task, method): largest difference}."""
     path = Path(results_dir) / "studies" / "inpainting.csv"
-    rows = list(csv.DictReader(io.StringIO(read_text(path, REMEDY), newline="")))
-    if not rows or list(rows[0]) != COLUMNS:
-        raise StoreError(path, f"does not hold the columns {', '.join(COLUMNS)}", REMEDY)
+    rows = read_csv(path, COLUMNS, REMEDY, TEXT_COLUMNS)
+    if not rows:
+        raise StoreError(path, "holds no rows", REMEDY)
     by = {(r["task"], r["method"]): r for r in rows}
     n = int(float(rows[0]["n_images"]))
     test, train = _data(n)

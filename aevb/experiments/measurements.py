@@ -71,7 +71,7 @@ from aevb.experiments.runs import (
     read_run_config,
 )
 from aevb.experiments.store import RESULTS_DIR, run_path
-from aevb.files import StoreError, atomic_write_csv, read_text
+from aevb.files import atomic_write_csv, read_csv, read_text
 from aevb.inference_gap import inference_gap
 from aevb.latent_use import active_units
 from aevb.learners import ALGORITHMS
@@ -110,17 +110,13 @@ def measurement_path(name: str, results_dir: str | Path = RESULTS_DIR) -> Path:
 
 
 def read_measurement(name: str, results_dir: str | Path = RESULTS_DIR) -> list[dict] | None:
-    """The rows of measurement ``name`` in the store (numbers as float, ``run`` and ``method`` as text), or None
-    where it has not been measured; a torn or foreign file is a ``StoreError`` naming it."""
+    """The rows of measurement ``name`` in the store (numbers as float, ``run``, ``method`` and the like as text), or
+    None where it has not been measured; a torn or foreign file is a ``StoreError`` naming it."""
     path = measurement_path(name, results_dir)
     if not path.exists():
         return None
-    rows = list(csv.DictReader(io.StringIO(read_text(path), newline="")))
-    if not rows or list(rows[0]) != COLUMNS[name] or any(None in r.values() for r in rows):
-        raise StoreError(path, f"does not hold the columns {', '.join(COLUMNS[name])} of measurement {name!r}",
-                         f"measure it again: python -m aevb measure {name}")
     text = TEXT_COLUMNS + (USES[name].TEXT_COLUMNS if name in USES else ())
-    return [{k: v if k in text else float(v) for k, v in r.items()} for r in rows]
+    return read_csv(path, COLUMNS[name], f"measure it again: python -m aevb measure {name}", text)
 
 
 def _stored_rows(name: str, results_dir: str | Path) -> list[dict]:

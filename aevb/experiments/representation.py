@@ -19,8 +19,6 @@ recomputes the two rows that need no checkpoint and are cheapest (``CHECKED``) a
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
 import statistics
 import time
@@ -31,7 +29,7 @@ import torch
 from aevb.data import load_mnist, load_split
 from aevb.experiments.runs import load_checkpointed
 from aevb.experiments.store import run_config, run_path
-from aevb.files import StoreError, read_text
+from aevb.files import StoreError, read_csv
 from aevb.linear_probe import balanced_subset, fit_pca, probe, standardizer
 
 N_ZS = (2, 5, 10, 20)
@@ -172,12 +170,8 @@ def summary(rows: list[dict]) -> dict:
 def stored_rows(results_dir: str | Path) -> list[dict]:
     """The committed rows (``results_dir/studies/representation.csv``), text columns as text, the others as float;
     a missing, torn or foreign file is a ``StoreError`` naming it."""
-    path = Path(results_dir) / "studies" / f"{NAME}.csv"
-    remedy = f"measure it again: python -m aevb measure {NAME}"
-    rows = list(csv.DictReader(io.StringIO(read_text(path, remedy), newline="")))
-    if not rows or list(rows[0]) != COLUMNS or any(None in r.values() for r in rows):
-        raise StoreError(path, f"does not hold the columns {', '.join(COLUMNS)} of measurement {NAME!r}", remedy)
-    return [{k: v if k in TEXT_COLUMNS else float(v) for k, v in r.items()} for r in rows]
+    return read_csv(Path(results_dir) / "studies" / f"{NAME}.csv", COLUMNS,
+                    f"measure it again: python -m aevb measure {NAME}", TEXT_COLUMNS)
 
 
 def recompute(results_dir: str | Path, log=print) -> list[dict]:

@@ -28,8 +28,6 @@ one per run, position and phase (or "all"). ``summary`` gives what the scorecard
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
 import statistics
 from pathlib import Path
@@ -39,7 +37,7 @@ import torch
 from aevb.config import TrainConfig
 from aevb.data import load_mnist
 from aevb.experiments.store import RESULTS_DIR, run_config, run_path
-from aevb.files import StoreError, read_text
+from aevb.files import StoreError, read_csv
 from aevb.learners.online import OnlineTrainer, evaluate_along, group_bounds
 from aevb.streams import evaluation_positions, phase_ends, phase_order, shuffled_order
 
@@ -198,12 +196,8 @@ CHECK_RUN = ("replay", 1, 0)  # (setting, passes, seed): the stream, the reservo
 
 def stored_rows(results_dir: str | Path) -> list[dict]:
     """The stored rows of ``results_dir/studies/streaming.csv`` (numbers as float, ``TEXT_COLUMNS`` as text)."""
-    path = Path(results_dir) / "studies" / "streaming.csv"
-    remedy = "measure it again: python -m aevb measure streaming"
-    rows = list(csv.DictReader(io.StringIO(read_text(path, remedy), newline="")))
-    if not rows or list(rows[0]) != COLUMNS or any(None in r.values() for r in rows):
-        raise StoreError(path, f"does not hold the columns {', '.join(COLUMNS)}", remedy)
-    return [{k: v if k in TEXT_COLUMNS else float(v) for k, v in r.items()} for r in rows]
+    return read_csv(Path(results_dir) / "studies" / "streaming.csv", COLUMNS,
+                    "measure it again: python -m aevb measure streaming", TEXT_COLUMNS)
 
 
 def check(results_dir, log=print) -> dict:
