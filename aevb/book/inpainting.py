@@ -26,6 +26,7 @@ from aevb.experiments.inpainting import (
     N_TRAIN,
     PROPOSALS,
     STEPS,
+    TASKS,
     WARM,
     K,
     check,
@@ -112,7 +113,7 @@ def fill_facts(rows: list[dict]) -> dict:
     (``fill_TASK_base``) with its numbers (``fill_TASK_base_ll``, ``fill_TASK_base_err``); the verdict
     (``fill_verdict``, ``fill_note``) and the tasks where it is clearly ahead of every baseline on both metrics
     (``fill_won``: "3 of 5"), and those where pseudo-Gibbs's log-likelihood is below its
-    (``fill_pseudo_behind``)."""
+    (``fill_pseudo_behind``); each task's setting (``fill_TASK_amount``: the noise tasks' ρ)."""
     s = summary(rows)
     tasks, best = s["tasks"], s["best"]
     verdict, note = fills_better(s["comparisons"])
@@ -122,7 +123,8 @@ def fill_facts(rows: list[dict]) -> dict:
            "fill_burn_in": f"{BURN_IN:,}", "fill_proposals": str(PROPOSALS), "fill_warm": str(WARM),
            "fill_k": str(K), "fill_floor": f"{FLOOR:g}", "fill_samples": f"{s['samples'] / 1e6:g}",
            "fill_verdict": verdict, "fill_note": note, "fill_won": f"{won} of {len(tasks)}",
-           "fill_pseudo_behind": f"{behind} of {len(tasks)}"}
+           "fill_pseudo_behind": f"{behind} of {len(tasks)}",
+           **{f"fill_{KEYS.get(name, name)}_amount": f"{task.amount:g}" for name, task in TASKS.items()}}
     for task in tasks:
         key, b = KEYS.get(task, task), best[task]
         for method, short in SHORT.items():
