@@ -38,7 +38,6 @@ from aevb.book.verdicts import (
     ORDERING,
     PAPER_AXES,
     PEAK_FALL,
-    REPRESENTS,
     RULES,
     SAME_COST,
     SAME_SIGN,
@@ -533,17 +532,14 @@ def streaming_row(results_dir: Path) -> Row:
                rule=ONLINE)
 
 
-def _fill_panels(rows: list[dict], noise: bool) -> list[Panel]:
-    """One panel per task of the ``inpainting`` measurement (the denoising ones, or the others), by
-    ``FILLS_BETTER`` on that task's comparisons."""
-    comparisons = inpainting.comparisons(rows)
+def _fill_panels(rows: list[dict], comparisons: list[dict]) -> list[Panel]:
+    """One panel per task of ``comparisons`` (``aevb.experiments.inpainting.comparisons`` of the ``inpainting``
+    ``rows``, or some of them), by ``FILLS_BETTER`` on that task's, with Metropolis-within-Gibbs's error."""
+    error = {r["task"]: r["error"] for r in rows if r["method"] == inpainting.METHODS[0]}
     panels = []
     for task in dict.fromkeys(c["task"] for c in comparisons):
-        if (inpainting.TASKS[task].kind == "noise") != noise:
-            continue
         verdict, note = fills_better([c for c in comparisons if c["task"] == task])
-        mine = {r["method"]: r for r in rows if r["task"] == task}[inpainting.METHODS[0]]
-        panels.append(Panel(task, verdict, f"{mine['error']:.1%} of hidden pixels wrong", note))
+        panels.append(Panel(task, verdict, f"{error[task]:.1%} of hidden pixels wrong", note))
     return panels
 
 
@@ -554,8 +550,9 @@ def vision_row(results_dir: Path) -> Row:
     if not rows:
         return _untested("vision", "no denoising, inpainting or super-resolution is measured "
                                    "(python -m aevb measure inpainting)")
-    verdict, note = fills_better(inpainting.comparisons(rows))
-    panels = _fill_panels(rows, noise=False) + _fill_panels(rows, noise=True)
+    comparisons = inpainting.comparisons(rows)
+    verdict, note = fills_better(comparisons)
+    panels = _fill_panels(rows, comparisons)
     won = sum(p.verdict == HOLDS for p in panels)
     return Row(CLAIMS["vision"], verdict, f"ahead of every simple fill on {won} of {len(panels)} tasks", note,
                tuple(panels), FILLS_BETTER)
@@ -574,11 +571,10 @@ def tasks_row(results_dir: Path) -> Row:
         panels.append(Panel("recognition and representation", verdict, f"best linear probe {best:.1%}", note))
     fills = read_measurement("inpainting", results_dir)
     if fills:
-        noise = _fill_panels(fills, noise=True)
-        noise_comparisons = [c for c in inpainting.comparisons(fills)
-                             if inpainting.TASKS[c["task"]].kind == "noise"]
-        verdict, note = fills_better(noise_comparisons)
-        panels.append(Panel("denoising", verdict, "; ".join(f"{p.label}: {p.number}" for p in noise), note))
+        noise = [c for c in inpainting.comparisons(fills) if inpainting.TASKS[c["task"]].kind == "noise"]
+        verdict, note = fills_better(noise)
+        panels.append(Panel("denoising", verdict, "; ".join(f"{p.label}: {p.number}"
+                                                           for p in _fill_panels(fills, noise)), note))
     if not panels:
         return _untested("tasks", "Fig. 4 shows visualization; recognition, denoising and representation are not "
                                   "measured (python -m aevb measure representation, inpainting)")
