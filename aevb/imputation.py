@@ -35,8 +35,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
-from torch.distributions import Normal
 
 from aevb.linear_gaussian import LinearGaussian
 from aevb.models import BernoulliDecoder, GaussianDecoder
@@ -108,7 +106,7 @@ class BernoulliPixels(PixelModel):
         return (self.logits(z),)  # (B, D)
 
     def log_lik(self, x, params):
-        return -F.binary_cross_entropy_with_logits(params[0], x, reduction="none").sum(-1)  # (B,)
+        return BernoulliDecoder.log_likelihood_of(x, params[0])  # (B,)
 
     def _posterior_logit(self, logits, obs):
         rho = obs.flip.clamp(min=1e-12)  # observed pixels are replaced by y below
@@ -134,8 +132,7 @@ class GaussianPixels(PixelModel):
         return self.mean_log_var(z)  # (μ, log σ²): (B, D) each
 
     def log_lik(self, x, params):
-        mu, log_var = params
-        return Normal(mu, torch.exp(0.5 * log_var)).log_prob(x).sum(-1)  # (B,)
+        return GaussianDecoder.log_density(x, *params)  # (B,)
 
     @staticmethod
     def _check(obs):

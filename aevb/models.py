@@ -112,7 +112,11 @@ class BernoulliDecoder(MLP):
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """x: (B, D) in [0, 1], z: (*S, B, Z) -> (*S, B): Σ_i x_i log y_i + (1 − x_i) log(1 − y_i)."""
-        logits = self.logits(z)  # (*S, B, D)
+        return self.log_likelihood_of(x, self.logits(z))
+
+    @staticmethod
+    def log_likelihood_of(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """``log_likelihood`` from the logits already computed: x: (B, D), logits: (*S, B, D) -> (*S, B)."""
         return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
 
     @staticmethod
@@ -130,7 +134,12 @@ class GaussianDecoder(GaussianMLP):
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """x: (B, D), z: (*S, B, Z) -> (*S, B): Σ_i log N(x_i; sigmoid(μ_i), σ_i²)."""
         mu, log_var = super().forward(z)  # (*S, B, D) each
-        sq = (x - torch.sigmoid(mu)) ** 2
+        return self.log_density(x, torch.sigmoid(mu), log_var)
+
+    @staticmethod
+    def log_density(x: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+        """Σ_i log N(x_i; mean_i, exp(log_var_i)): x: (B, D), mean, log_var: (*S, B, D) -> (*S, B)."""
+        sq = (x - mean) ** 2
         return -0.5 * (LOG_2PI + log_var + sq * torch.exp(-log_var)).sum(-1)
 
     @staticmethod
