@@ -4,7 +4,8 @@
 #               aevb/book/cache.py), build the HTML book into _build/html (incrementally)
 #   make chapter CH=04 PARAMS="-p n_z 10"   one chapter with other parameters, in the book
 #   make pdf    the book as one PDF, _build/aevb-companion.pdf (Chromium prints the single-page HTML)
-#   make test   the same environment; check the package's layers (lint-imports, contracts in pyproject.toml);
+#   make test   the same environment; check the package's layers (lint-imports, contracts in pyproject.toml)
+#               and its code's style (ruff check, [tool.ruff] in pyproject.toml);
 #               execute every chapter at the CI (smoke-test) budget into
 #               _build/ci, build that book (HTML in _build/ci/_build/html) with warnings as errors, execute the
 #               chapters that check the store once more with ATEN_CPU_CAPABILITY=default (another CPU's
@@ -96,6 +97,7 @@ chapter:
 
 test: venv ray browser-deps
 	lint-imports
+	ruff check --no-cache aevb tests benchmarks
 	time $(MAKE) execute BUILD=_build/ci PARAMS="-p smoke_test True"
 	time $(MAKE) html BUILD=_build/ci HTML_OUT=_build/ci
 	@echo "the chapters that check the store, once more on PyTorch's non-vectorized kernels (another CPU's rounding)"

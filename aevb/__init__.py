@@ -14,11 +14,11 @@ The package map, in layers that only import downwards (``pyproject.toml``'s impo
   of K trainers) and the §5 fit loop (``fitting``: ``fit``);
 - the mathematics, flat: ``models`` (§3, App. C), ``distributions``, ``estimators`` (§2.2-2.3, App. B),
   ``reparam`` (§2.4), ``hmc``, ``evaluation`` (the lower bound, App. D, IWAE, AIS), ``densities`` (App. D's
-  fitted densities), ``latent_use`` (active units, the z-free model), ``posteriors`` (full-covariance and inverse-autoregressive-flow
-  q(z|x)), ``objectives`` (the ELBO and the importance-weighted bound for any of them), ``inference_gap``
-  (Cremer et al.'s approximation and amortization gaps), ``estimator_comparison`` (chapter 5's estimators side
-  by side), ``classifier`` (Fig. 4's class count), ``linear_gaussian`` (a model with exact answers)
-  and ``plots``;
+  fitted densities), ``latent_use`` (active units, the z-free model), ``posteriors`` (full-covariance and
+  inverse-autoregressive-flow q(z|x)), ``objectives`` (the ELBO and the importance-weighted bound for any of
+  them), ``inference_gap`` (Cremer et al.'s approximation and amortization gaps), ``estimator_comparison``
+  (chapter 5's estimators side by side), ``classifier`` (Fig. 4's class count), ``linear_gaussian`` (a model
+  with exact answers) and ``plots``;
 - ``protocols``: the training protocols, each an object (§5's, App. E's annealed reading, Burda et al.'s (2015),
   with its preset ``burda_config``);
 - data: ``data`` (the §5 data sets, checked and cached);

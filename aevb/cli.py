@@ -93,7 +93,8 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--rounds", type=int, default=None, help="fig3-cost: timed rounds (default 10)")
     m.add_argument("--steps", type=int, default=None, help="fig3-cost: minibatch steps of each run per round "
                                                            "(default 300)")
-    m.add_argument("--results", default=str(RESULTS_DIR), help="the results store (default: results/ of the repository)")
+    m.add_argument("--results", default=str(RESULTS_DIR),
+                   help="the results store (default: results/ of the repository)")
     m.add_argument("--threads", type=_threads, default=None,
                    help="torch threads (default: auto, this process's share of the free cores; aevb.threads)")
     return p
@@ -118,7 +119,8 @@ def _grid_options(f) -> None:
     f.add_argument("--no-stack", action="store_true",
                    help="train every seed of a run as its own task (default: one stacked pass per run)")
     _setting_flag(f, "device", default="cpu")
-    f.add_argument("--results", default=str(RESULTS_DIR), help="the results store (default: results/ of the repository)")
+    f.add_argument("--results", default=str(RESULTS_DIR),
+                   help="the results store (default: results/ of the repository)")
 
 
 def figure(args) -> int:

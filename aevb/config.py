@@ -45,8 +45,9 @@ APPD_MAX_NZ = 5  # App. D is reliable only below about 5 latent dimensions (pape
 
 @dataclass(frozen=True)
 class Flag:
-    """A setting's flag of ``python -m aevb train`` (``option``: ``--NAME``), its text read by ``parse`` (``read``) and written back by ``write``; ``none``: the text that stands for None; ``choices``: the
-    values the command line lists (else the setting's rule says what is allowed)."""
+    """A setting's flag of ``python -m aevb train`` (``option``: ``--NAME``), its text read by ``parse`` (``read``)
+    and written back by ``write``; ``none``: the text that stands for None; ``choices``: the values the command
+    line lists (else the setting's rule says what is allowed)."""
     parse: Callable[[str], object] = str
     none: str | None = None
     choices: tuple | None = None

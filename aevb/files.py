@@ -150,8 +150,8 @@ def read_npz(path: str | Path, remedy: str = "", contents: str = "") -> dict[str
 
 
 def read_csv(path: str | Path, columns: list[str] | None = None, remedy: str = "", text_columns=()) -> list[dict]:
-    """Rows of a CSV of numbers written by ``atomic_write_csv``, parsed as float (the columns named in ``text_columns`` kept
-    as text); the one reader of such files.
+    """Rows of a CSV of numbers written by ``atomic_write_csv``, parsed as float (the columns named in
+    ``text_columns`` kept as text); the one reader of such files.
 
     Raises ``StoreError`` (naming ``path``, the line and the problem, then ``remedy``) where the file is empty,
     not text, its header is not ``columns`` (where given; else where it repeats or lacks a name), a line has

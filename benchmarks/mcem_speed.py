@@ -4,11 +4,11 @@
 
 Fig. 3's MCEM model (MNIST, N_z = 3, 100 hidden units, M = 100) trained by an ``aevb.learners.fused.group.FusedGroup``
 of one ``MCEMTrainer`` with ``fused=True`` (HMC's ∇z and the M-step's ∇θ written out:
-``aevb.learners.fused.log_joint``'s ``log_joint_and_grad_z`` and ``neg_log_joint_and_grads``) and with ``fused=False`` (autograd on
-``aevb.estimators.log_joint``, the reference), timed interleaved in chunks of ``--steps`` minibatch steps (the order
-reversed every round, so that the machine's drift hits both alike). Prints the medians over rounds of seconds per
-million training samples, by wall clock and by this process's CPU time (steadier where other work shares the
-cores), and their ratio. Not part of the tests.
+``aevb.learners.fused.log_joint``'s ``log_joint_and_grad_z`` and ``neg_log_joint_and_grads``) and with
+``fused=False`` (autograd on ``aevb.estimators.log_joint``, the reference), timed interleaved in chunks of
+``--steps`` minibatch steps (the order reversed every round, so that the machine's drift hits both alike).
+Prints the medians over rounds of seconds per million training samples, by wall clock and by this process's CPU
+time (steadier where other work shares the cores), and their ratio. Not part of the tests.
 """
 from __future__ import annotations
 

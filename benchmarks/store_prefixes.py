@@ -9,8 +9,8 @@ re-trains the first ``--samples`` training samples with ``aevb.experiments.store
 and stored step size) and writes one row per stored curve value up to there: run, samples, column, the stored
 value, the re-trained one, their difference (``repr`` floats, so that equal means bit for bit). With
 ``--compare`` it then lists every row, of the runs re-trained here, whose re-trained value differs from the earlier
-file's (bit for bit) and exits 1 if there is one. A run whose check raises is written with its error and counts as differing only if the
-earlier file had a value there.
+file's (bit for bit) and exits 1 if there is one. A run whose check raises is written with its error and counts
+as differing only if the earlier file had a value there.
 """
 from __future__ import annotations
 

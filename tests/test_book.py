@@ -147,7 +147,8 @@ def typed_numbers(markdown: str) -> list[str]:
     """The result numbers typed into ``markdown`` (see the rule above), each with a little context."""
     for pattern in _NOT_PROSE:
         markdown = re.sub(pattern, " ", markdown, flags=re.S | re.M)
-    return [markdown[max(0, m.start() - 30): m.end() + 10].replace("\n", " ") for m in _RESULT_NUMBER.finditer(markdown)]
+    return [markdown[max(0, m.start() - 30): m.end() + 10].replace("\n", " ")
+            for m in _RESULT_NUMBER.finditer(markdown)]
 
 
 def test_the_typed_number_rule_catches_results_and_spares_the_rest():

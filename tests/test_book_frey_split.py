@@ -54,7 +54,8 @@ def test_split_table_puts_each_run_in_its_cell_and_computes_the_gaps():
     assert numbers["excess_blocks_z2"] == pytest.approx(2 - 10.0)
     assert numbers["seen_z10"] == pytest.approx((1210.0 - 30) - (1010.0 - 10))  # none's test less blocks' test
     assert math.isnan(numbers["noise_gap"]) and math.isnan(numbers["noise_bound"])  # the N_z = 20 run is missing
-    runs[-1] = dataclasses.replace(runs[-1], curve=fake_runs()[0].curve)  # now "present", with blocks /255's N_z = 2 values
+    # now "present", with blocks /255's N_z = 2 values
+    runs[-1] = dataclasses.replace(runs[-1], curve=fake_runs()[0].curve)
     numbers = frey_split.split_numbers(frey_split.split_table(runs, 1_000_000, base))
     # train at /256 less /255: 300 at N_z <= 10 (1002 - 1020 at N_z = 20), less the 2.19-nat scale shift;
     # gap at /256 less /255: 3 N_z at N_z <= 10 (2 - 20 at N_z = 20)

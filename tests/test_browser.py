@@ -26,7 +26,8 @@ from urllib.parse import urldefrag, urljoin
 import numpy as np
 import pytest
 
-from aevb.book.pdf import CHROMEDRIVER, CHROMIUM, WAIT_FOR_MATHJAX, chromium, serve  # the book's PDF printer drives the same browser
+# the book's PDF printer drives the same browser
+from aevb.book.pdf import CHROMEDRIVER, CHROMIUM, WAIT_FOR_MATHJAX, chromium, serve
 from aevb.experiments.decoders import STORED_ERROR, decode_stored
 from aevb.experiments.grids import grid_points
 from aevb.experiments.images import load_images
@@ -211,7 +212,8 @@ for (const el of targets) {
     const b = n.getBoundingClientRect();
     if (box.left < b.left - 1) cut = `its left ${Math.round(b.left - box.left)} px cut off`;
     else if (box.right > b.right + 1) {
-      if (!['auto', 'scroll'].includes(style.overflowX)) cut = `its right ${Math.round(box.right - b.right)} px cut off`;
+      if (!['auto', 'scroll'].includes(style.overflowX))
+        cut = `its right ${Math.round(box.right - b.right)} px cut off`;
       else if (laptop && !n.closest('.aevb-scroll'))
         cut = `${Math.round(box.right - b.right)} px wider than its box, which scrolls sideways`;
       else box = {left: b.left, right: b.right};  // it scrolls in its own box: that box must fit

@@ -136,9 +136,9 @@ def _curve(result):
 @pytest.mark.parametrize("algorithm", ["aevb", "wake-sleep"])
 def test_fused_training_draws_what_autograd_draws(algorithm, device):
     """A run trained by the fused step and the same run through autograd use the same minibatches and noise, so
-    their curves agree to float32 rounding. Rounding can flip a dream pixel of wake-sleep (a uniform draw within rounding
-    of its probability, so its trajectories part faster: 0.016 nats after 1000 samples on an H100), so its bounds
-    are compared to 0.1 nats, AEVB's to 0.001 (other minibatches and noise move them by 0.7 to 37 nats)."""
+    their curves agree to float32 rounding. Rounding can flip a dream pixel of wake-sleep (a uniform draw within
+    rounding of its probability, so its trajectories part faster: 0.016 nats after 1000 samples on an H100), so its
+    bounds are compared to 0.1 nats, AEVB's to 0.001 (other minibatches and noise move them by 0.7 to 37 nats)."""
     tol = {"aevb": 1e-3, "wake-sleep": 0.1}[algorithm]
     config = dataclasses.replace(SMALL, algorithm=algorithm, device=device)
     trainer_cls = {"aevb": Trainer, "wake-sleep": WakeSleepTrainer}[algorithm]
@@ -212,8 +212,8 @@ def test_seeds_trained_in_one_pass_give_the_curves_of_separate_runs(tmp_path):
     dirs = [tmp_path / f"s{c.seed}" for c in cfgs]
     short = run_seeds([dataclasses.replace(c, budget=1000) for c in cfgs], dirs)
     longer = run_seeds(cfgs, dirs)  # resumes each from its checkpoint: the same curve as in one go
-    for s, l, g in zip(short, longer, group):
-        assert _curve(l)[: len(s.curve)] == _curve(s) and _curve(l) == _curve(g)
+    for s, lo, g in zip(short, longer, group):
+        assert _curve(lo)[: len(s.curve)] == _curve(s) and _curve(lo) == _curve(g)
     with pytest.raises(ValueError, match="differ only in seed"):
         fit_seeds([SMALL, dataclasses.replace(SMALL, n_z=4)])
 

@@ -165,8 +165,8 @@ def test_stratified_folds_are_disjoint_cover_and_spread_the_classes():
 
 
 def test_cross_validation_picks_the_penalty_with_the_lowest_held_out_loss():
-    """Few, noisy points (30 per class in 12 dimensions): the weakest penalty overfits and the held-out loss says so; the
-    chosen λ is the argmin of the scores it reports, which are the mean over folds of refits done here."""
+    """Few, noisy points (30 per class in 12 dimensions): the weakest penalty overfits and the held-out loss says
+    so; the chosen λ is the argmin of the scores it reports, which are the mean over folds of refits done here."""
     g = torch.Generator().manual_seed(4)
     y = torch.arange(300) % 10
     f = 0.7 * torch.nn.functional.one_hot(y, 12).double() + torch.randn(300, 12, generator=g, dtype=torch.float64)

@@ -208,7 +208,8 @@ def test_an_annealed_run_is_the_paper_run_until_the_first_step_down(algorithm):
     config = dataclasses.replace(ANNEALED, algorithm=algorithm, marginal="hmc" if algorithm == "mcem" else None)
     trainer_cls = ALGORITHMS[algorithm]
     x = load_split(config, "train", CPU)
-    paper, annealed = (trainer_cls(dataclasses.replace(config, protocol=p), x, config.lr) for p in ("paper", "annealed"))
+    paper, annealed = (trainer_cls(dataclasses.replace(config, protocol=p), x, config.lr)
+                       for p in ("paper", "annealed"))
     assert trainer_cls.fusable(config) == (algorithm != "mcem") and type(annealed.opt) is torch.optim.Adagrad
     group = FusedGroup([paper, annealed])
     group.advance(ANNEAL_EVERY)

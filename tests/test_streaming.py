@@ -27,7 +27,8 @@ def bound(setting, seed, samples, phase):
 def synthetic_rows(seeds=(0, 1, 2)):
     names = [s.phase_name(p) for p in s.PHASES] + ["all"]
     return [{"run": s.run_name(setting, 1, seed), "setting": setting, "passes": 1.0, "seed": float(seed),
-             "lr": 0.1 if setting == "large-step" else 0.02, "replay": 10.0 if setting == "replay" else 0.0, "samples": float(at),
+             "lr": 0.1 if setting == "large-step" else 0.02, "replay": 10.0 if setting == "replay" else 0.0,
+             "samples": float(at),
              "stream_phase": float(k + 1), "phase": n, "points": 100.0, "bound": bound(setting, seed, at, n),
              "seconds": 1.0}
             for setting in LEVEL for seed in seeds for k, end in enumerate(ENDS) for at in (end - 50, end)

@@ -62,8 +62,8 @@ def test_same_seed_same_curve_other_seed_other_curve():
 def test_short_run_is_a_prefix_of_a_long_run():
     short = fit(dataclasses.replace(SMALL, budget=3200))
     long = fit(dataclasses.replace(SMALL, budget=6000))
-    for s, l in zip(short.curve, long.curve):
-        assert (s["samples"], s["train_bound"], s["test_bound"]) == (l["samples"], l["train_bound"], l["test_bound"])
+    for s, lo in zip(short.curve, long.curve):
+        assert (s["samples"], s["train_bound"], s["test_bound"]) == (lo["samples"], lo["train_bound"], lo["test_bound"])
 
 
 def test_frey_face_gaussian_decoder_trains():

@@ -62,7 +62,8 @@ def step_size_search(runs: list[StoredRun]) -> list[dict]:
     """The §5 search under each start: per algorithm, start and seed, the mean training bound of each candidate
     step size (−inf where it diverged) and the one kept."""
     return [{"algorithm": r.config.algorithm, "start": r.config.start, "seed": r.config.seed,
-             **{f"lr={float(k):g}": v for k, v in sorted(r.meta.get("lr_search", {}).items(), key=lambda kv: float(kv[0]))},
+             **{f"lr={float(k):g}": v
+                for k, v in sorted(r.meta.get("lr_search", {}).items(), key=lambda kv: float(kv[0]))},
              "kept": r.lr} for r in runs if r.curve]
 
 

@@ -408,7 +408,8 @@ def appe_table(pairs: list[ReadingPair]) -> str:
 
     head = "".join(f"<th>{h}</th>" for h in headers)
     body = "".join(f"<tr><td class=\"aevb-label\">{html.escape(q.adagrad.label)}</td>{cell(q.adagrad, headers[1])}"
-                   f"{cell(q.annealed, headers[2])}<td data-label=\"{headers[3][:-1]}\">{'yes' if q.changed else 'no'}</td>"
+                   f"{cell(q.annealed, headers[2])}"
+                   f"<td data-label=\"{headers[3][:-1]}\">{'yes' if q.changed else 'no'}</td>"
                    f"</tr>" for q in pairs)
     return (f"<div class=\"aevb-card aevb-scroll\"><table class=\"aevb-appe\"><thead><tr>{head}</tr></thead>"
             f"<tbody>{body}</tbody></table></div>")
@@ -432,7 +433,8 @@ def appd_rows(results_dir: Path) -> list[Row]:
         return [_untested("appd-good", why), _untested("appd-unreliable", why)]
     number = "App. D − AIS: " + ", ".join(f"N_z = {z}: {g:+.2f}" for z, g in gaps.items()) + " nats"
     why = "the mean over the same test points of AEVB models with 100 hidden units"
-    panels = tuple(Panel(f"N_z = {z}", HOLDS if abs(g) <= APPD_AGREEMENT else FAILS, f"{g:+.2f} nats") for z, g in gaps.items())
+    panels = tuple(Panel(f"N_z = {z}", HOLDS if abs(g) <= APPD_AGREEMENT else FAILS, f"{g:+.2f} nats")
+                   for z, g in gaps.items())
     return [Row(CLAIMS["appd-good"], good_below(gaps), number, why, panels, GOOD_BELOW),
             Row(CLAIMS["appd-unreliable"], unreliable_above(gaps), number, why, panels, UNRELIABLE_ABOVE)]
 
@@ -479,7 +481,8 @@ def _b_variance_row(e: dict, setting: str) -> Row:
                     f"datapoints", setting),
               Panel("its gradient (the encoder's)", typically_less(e["b_gradient_less"]), f"B below A on "
                     f"{e['b_gradient_less']:.0%} of instances", f"{e['gradient_draws']} gradients per instance"))
-    return Row(CLAIMS["b-variance"], both_readings([p.verdict for p in panels]), "; ".join(f"{p.label}: {p.number}" for p in panels),
+    return Row(CLAIMS["b-variance"], both_readings([p.verdict for p in panels]),
+               "; ".join(f"{p.label}: {p.number}" for p in panels),
                "random encoders: near the exact posterior, A's value varies less (its variance vanishes at the "
                "posterior) while B's does not", panels, TYPICALLY_LESS)
 
@@ -671,8 +674,9 @@ def tally(rows: list[Row]) -> dict[str, dict[str, int]]:
             "readings": verdict_counts([r for r in rows if r.claim.key not in sentences])}
 
 
-ORDERING_LABELS = {"fig2-ordering": "Fig. 2 vs WS", "fig3-wake-sleep": "Fig. 3 vs WS", "fig3-mcem-1000": "Fig. 3 vs MCEM",
-                   "fig3-mcem-50000": "Fig. 3 vs MCEM"}  # the ordering claims, shortly, for the figure's rows
+# the ordering claims, shortly, for the figure's rows
+ORDERING_LABELS = {"fig2-ordering": "Fig. 2 vs WS", "fig3-wake-sleep": "Fig. 3 vs WS",
+                   "fig3-mcem-1000": "Fig. 3 vs MCEM", "fig3-mcem-50000": "Fig. 3 vs MCEM"}
 
 
 def panel_margins(rows: list[Row]) -> list[dict]:

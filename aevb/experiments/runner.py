@@ -43,7 +43,8 @@ def pending(configs: list[TrainConfig], results_dir: Path) -> list[TrainConfig]:
     def has_images(run_dir, c):
         try:
             return ((run_dir / "images.npz").exists() and bool(run_images(run_dir, c))  # checked (or drawn again)
-                    and (not stores_decoder(c) or ((run_dir / DECODER_FILE).exists() and bool(run_decoder(run_dir, c)))))
+                    and (not stores_decoder(c)
+                         or ((run_dir / DECODER_FILE).exists() and bool(run_decoder(run_dir, c)))))
         except StoreError:  # bad, and no checkpoint to draw them from: the run is trained again, and drawn
             return False
 

@@ -64,7 +64,8 @@ class Trainer:
     ``build_model`` (the model trained), ``param_groups`` (which parameters get the §5 weight decay),
     ``train_step`` (one update on a minibatch), ``fusable`` (whether the fused step of its algorithm,
     ``aevb.learners.fused.steps.FUSED_STEPS``, computes the same update for a config) and ``evaluate`` /
-    ``columns`` (what the curve records besides samples and seconds). ``batch_index`` holds the positions in the training set of the current minibatch.
+    ``columns`` (what the curve records besides samples and seconds). ``batch_index`` holds the positions in the
+    training set of the current minibatch.
 
     What a minibatch step costs per datapoint, for the x-axes other than training samples
     (``aevb.experiments.accounting``): ``UPDATES_PER_STEP`` weight updates, ``GRADIENTS_PER_POINT`` evaluations of
