@@ -15,7 +15,7 @@ from typing import Iterable
 
 from aevb.book.rerun import duration, machine
 from aevb.config import TrainConfig, seedless
-from aevb.experiments.store import RESULTS_DIR, StoredRun, read_run, run_config
+from aevb.experiments.store import RESULTS_DIR, StoredRun, read_run
 
 # What sets the cost of one training sample: the model, the learner and its estimator (not the budget, seed, step
 # size, evaluation, data split or device)
@@ -77,11 +77,10 @@ def runs_training(runs: Iterable[StoredRun]) -> tuple[float, list[str]]:
     for r in runs:
         if not r.curve:
             continue
-        config, meta = run_config(r.path)
         last = r.curve[-1]
-        seconds = last["seconds"] * (1 + _search_samples(config) / last["samples"])
-        groups.setdefault((seedless(config), last["samples"]), set()).add(seconds)
-        machines.add(machine(meta.get("environment", {})))
+        seconds = last["seconds"] * (1 + _search_samples(r.config) / last["samples"])
+        groups.setdefault((seedless(r.config), last["samples"]), set()).add(seconds)
+        machines.add(machine(r.meta.get("environment", {})))
     total = 0.0
     for times in groups.values():
         previous = None
