@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from aevb.book import figures
+from aevb.book.fig2 import wake_sleep_comparison
 from aevb.book.fig3 import final_ais
 from aevb.config import TrainConfig
 from aevb.book.figures import (check_report, check_store, fig2_facts, final_rows, final_table, keyed,
@@ -116,9 +117,10 @@ def test_panel_text_shows_the_final_values_of_the_index(no_training, index):
         assert row["train"] == pytest.approx(stored["train"], abs=5e-4)
         assert row["test"] == pytest.approx(stored["test"], abs=5e-4)
     shown = panel_text(table)
-    assert isinstance(shown, Table) and list(shown.frame.columns)[:5] == ["panel", "algorithm", "samples", "train",
-                                                                          "test"]
+    assert isinstance(shown, Table) and list(shown.frame.columns)[:7] == ["panel", "algorithm", "seeds", "samples",
+                                                                          "train", "train sd", "test"]
     assert len(shown.frame) == len(table) == 6
+    assert all(row["seeds"] == 1 and row["train sd"] == row["test sd"] == 0.0 for row in table)  # seed 0 alone
 
 
 def test_keyed_and_stored_curves(no_training):
@@ -169,6 +171,52 @@ def _fig3_run(algorithm, n_train, values, seconds_per_sample):
     curve = [{"samples": s, "seconds": s * seconds_per_sample, "train_marginal": v + 1, "test_marginal": v}
              for s, v in zip((1000, 10_000, 100_000), values)]
     return StoredRun(run_name(config), config, curve, {}, Path(run_name(config)))
+
+
+def _seed(run: StoredRun, seed: int, shift: float) -> StoredRun:
+    """``run``'s seed ``seed``: its curve with every value moved by ``shift`` nats."""
+    config = dataclasses.replace(run.config, seed=seed)
+    curve = [{k: v + shift if k.endswith(("_marginal", "_bound")) else v for k, v in r.items()} for r in run.curve]
+    return StoredRun(run_name(config), config, curve, {}, Path(run_name(config)))
+
+
+def test_panel_table_and_facts_average_a_runs_seeds():
+    """Three seeds of AEVB against one of wake-sleep: seed 0 alone is behind at the end, the seeds' mean ahead.
+    The table, the facts and chapter 8's comparison read the mean (and its standard deviation over seeds); seed 0's
+    curve alone would give the opposite sign."""
+    aevb = _fig3_run("aevb", 1000, [-150.0, -130.0, -125.0], 1e-4)
+    ws = _fig3_run("wake-sleep", 1000, [-160.0, -140.0, -124.0], 2e-4)
+    runs = [aevb, ws, _seed(aevb, 1, 3.0), _seed(aevb, 2, 6.0)]  # AEVB's mean: seed 0's + 3 nats
+    (a, w) = panel_table(runs, lambda c: c.n_train, "marginal")
+    assert (a["seeds"], w["seeds"]) == (3, 1)
+    assert a["test"] == pytest.approx(-122.0) and a["test sd"] == pytest.approx(3.0) and w["test sd"] == 0.0
+    assert w["aevb ahead (test)"] == "3/3"  # seed 0 alone: 2/3
+    facts = figures.fig3_facts(runs)
+    assert facts["n1000_ws_test_diff"] == pytest.approx(2.0) and facts["n1000_ws_test_ahead"] == "3 of 3"
+    assert facts["n1000_aevb_seeds"] == 3 and facts["seeds"] == "1 to 3 seeds"
+    assert facts["n1000_aevb_gap"] == pytest.approx(1.0)
+    late = [_seed(aevb, 1, 3.0)]  # a seed that stops early: the mean curve ends where every seed has a value
+    late[0].curve.pop()
+    (a, _) = panel_table([aevb, ws] + late, lambda c: c.n_train, "marginal")
+    assert a["samples"] == 10_000 and a["seeds"] == 2 and a["test"] == pytest.approx(-128.5)
+
+
+def test_chapter_8s_facts_and_comparison_average_a_runs_seeds():
+    def run(algorithm, z, values, seed=0, shift=0.0):
+        config = TrainConfig(dataset="frey", algorithm=algorithm, n_z=z, hidden=(200,), seed=seed)
+        curve = [{"samples": s, "seconds": s * 1e-4, "train_bound": v + shift + 1, "test_bound": v + shift}
+                 for s, v in zip((1000, 10_000, 100_000), values)]
+        return StoredRun(run_name(config), config, curve, {}, Path(run_name(config)))
+
+    runs = [run("aevb", 2, [600.0, 700.0, 790.0]), run("wake-sleep", 2, [590.0, 720.0, 795.0]),
+            run("aevb", 2, [600.0, 700.0, 790.0], 1, 20.0)]  # seed 1 of AEVB 20 nats higher: mean +10
+    facts = fig2_facts(runs)
+    assert facts["frey_z2_test_diff"] == pytest.approx(5.0) and facts["frey_z2_test_since"] == 100_000
+    assert facts["seeds"] == "1 to 2 seeds"
+    table = panel_table(runs, lambda c: f"{c.dataset} N_z={c.n_z}", "bound")
+    report, more = wake_sleep_comparison(table, runs)
+    assert (more["ws_final_ahead"], more["ws_panels"]) == (1, 1)  # seed 0 alone: 0 of 1
+    assert "1 of 1 panels" in report and "the latest at 10,000 samples" in report
 
 
 def test_accounting_rows_and_curves_put_fig3_on_each_axis():
@@ -257,6 +305,7 @@ def test_fig2_facts_name_the_numbers_of_chapter_8(no_training, index):
     assert facts["mnist_aevb_gap_max"] == max(gaps)
     costs = [v for k, v in facts.items() if k.endswith("_ws_cost")]
     assert len(costs) == 9 and facts["ws_cost_min"] == min(costs) and facts["ws_cost_max"] == max(costs)
+    assert facts.pop("seeds") == "1 seed"
     assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in facts.values())
 
 

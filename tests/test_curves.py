@@ -7,7 +7,7 @@ import statistics
 import pytest
 
 from aevb.experiments.curves import (ahead, ahead_since, behind, interpolate, largest_difference_between,
-                                     last_shared, on_axis, seed_mean, shared, shared_means)
+                                     last_shared, mean_curve, on_axis, seed_mean, shared, shared_means)
 
 SAMPLES = (1000, 10_000, 100_000, 1_000_000)
 
@@ -70,6 +70,31 @@ def test_seed_means_at_the_evaluations_every_seed_has():
         mb = seed_mean(b, "v", lo, hi)
         assert both == [(s, m[s], mb[s]) for s in common if s in mb]
     assert seed_mean([], "v") == {} and seed_mean([[{"samples": 1, "v": 0.0}], []], "v") == {}
+
+
+def test_a_mean_curve_is_the_seeds_means_at_the_evaluations_all_of_them_have():
+    """Random seeds of random lengths, two columns: every row's mean and sd against the values by hand, an
+    evaluation one seed lacks left out, a single seed its own curve with sd 0."""
+    rng = random.Random(2)
+    points = list(range(1000, 11_000, 1000))
+    for _ in range(100):
+        curves = [[{"samples": r["samples"], "v": r["v"], "w": 2 * r["v"] + rng.gauss(0, 1)}
+                   for r in _random_curve(rng, points)] for _ in range(rng.randint(1, 4))]
+        m = mean_curve(curves, ["v", "w"])
+        common = [s for s in points if all(any(r["samples"] == s for r in c) for c in curves)]
+        assert [r["samples"] for r in m] == common
+        for row in m:
+            for col in ("v", "w"):
+                vals = [r[col] for c in curves for r in c if r["samples"] == row["samples"]]
+                assert row[col] == pytest.approx(statistics.fmean(vals), abs=1e-12)
+                assert row[f"{col}_sd"] == (pytest.approx(statistics.stdev(vals), abs=1e-12) if len(vals) > 1
+                                            else 0.0)
+            assert row["seeds"] == len(curves)
+    one = [{"samples": 1000, "v": -3.0}, {"samples": 2000, "v": -2.0}]
+    assert mean_curve([one], ["v"]) == [{"samples": 1000, "seeds": 1, "v": -3.0, "v_sd": 0.0},
+                                        {"samples": 2000, "seeds": 1, "v": -2.0, "v_sd": 0.0}]
+    assert mean_curve([one, one[:1]], ["v"]) == [{"samples": 1000, "seeds": 2, "v": -3.0, "v_sd": 0.0}]
+    assert mean_curve([], ["v"]) == [] and mean_curve([one, []], ["v"]) == []
 
 
 def test_interpolation_is_exact_for_a_log_linear_curve_and_nan_outside():

@@ -29,9 +29,9 @@ from typing import Callable, Hashable, Iterable
 import numpy as np
 
 from aevb.classifier import per_class
-from aevb.config import TrainConfig
+from aevb.config import TrainConfig, seedless
 from aevb.experiments.accounting import ACCOUNTINGS, Rates, compare, seconds_ratio, x_axis
-from aevb.experiments.curves import ahead, ahead_since, last_shared, shared
+from aevb.experiments.curves import ahead, ahead_since, last_shared, mean_curve, shared
 from aevb.experiments.decoders import DECODER_FILE, decode_stored, grey_level_difference, stores_decoder
 from aevb.experiments.measurements import COST_BASIS, cost_rates
 from aevb.experiments.runner import run_figure
@@ -41,8 +41,8 @@ from aevb.plots import Table, table
 
 PROGRESS_COLUMNS = {"run": "", "samples": ",.0f", "step size": "g", "train seconds": ",.0f"}
 FINAL_COLUMNS = {"run": "", "samples": ",.0f", "train bound": ".2f", "test bound": ".2f"}
-PANEL_COLUMNS = {"panel": "", "algorithm": "", "samples": ",d", "train": ".2f", "test": ".2f",
-                 "aevb ahead (train)": "", "aevb ahead (test)": ""}
+PANEL_COLUMNS = {"panel": "", "algorithm": "", "seeds": "d", "samples": ",d", "train": ".2f", "train sd": ".2f",
+                 "test": ".2f", "test sd": ".2f", "aevb ahead (train)": "", "aevb ahead (test)": ""}
 CHECK_COLUMNS = {"samples": "d", "column": "", "stored": ".4f", "rerun": ".4f", "difference": ".2e"}
 
 
@@ -81,6 +81,25 @@ def stored_curves(runs: Iterable[StoredRun], key: Callable[[TrainConfig], Hashab
     return {key(r.config): r.curve for r in runs if r.curve}
 
 
+def seed_curves(runs: Iterable[StoredRun], panel_of: Callable[[TrainConfig], Hashable]) -> dict:
+    """The stored runs' curves by panel and algorithm, a list of the seeds' (in the runs' order; seeds without a
+    curve left out): {panel_of(config): {algorithm: [curve, ...]}}."""
+    out: dict = {}
+    for r in runs:
+        if r.curve:
+            out.setdefault(panel_of(r.config), {}).setdefault(r.config.algorithm, []).append(r.curve)
+    return out
+
+
+def mean_curves(runs: Iterable[StoredRun], panel_of: Callable[[TrainConfig], Hashable], key: str) -> dict:
+    """``seed_curves`` with each run's seeds as one curve of means (``aevb.experiments.curves.mean_curve``) of
+    ``train_{key}`` and ``test_{key}`` ("bound" or "marginal"): {panel: {algorithm: mean curve}}; a single seed's
+    curve is its own mean (standard deviations 0)."""
+    columns = (f"train_{key}", f"test_{key}")
+    return {p: {a: mean_curve(cs, columns) for a, cs in algs.items()}
+            for p, algs in seed_curves(runs, panel_of).items()}
+
+
 def not_stored(runs: Iterable[StoredRun]) -> str:
     """The names of the runs without a curve in the store, comma-separated, or "none"."""
     return ", ".join(r.name for r in runs if not r.curve) or "none"
@@ -111,20 +130,22 @@ def final_table(runs: Iterable[StoredRun]) -> Table:
 
 
 def panel_table(runs: list[StoredRun], panel_of, key: str, baseline: str = "aevb") -> list[dict]:
-    """One row per stored run: its panel, samples reached, final train and test value of ``key`` ("bound" or
-    "marginal"), and at how many shared evaluation points the ``baseline`` algorithm of its panel is ahead of
-    it on train and on test (the paper's ordering claim)."""
-    by_panel = {}
-    for r in runs:
-        if r.curve:
-            by_panel.setdefault(panel_of(r.config), {})[r.config.algorithm] = r.curve
+    """One row per stored run, its seeds averaged (``mean_curves``): its panel, how many seeds, samples reached
+    (the last evaluation all its seeds have), the mean final train and test value of ``key`` ("bound" or
+    "marginal") and their standard deviations over seeds, and at how many shared evaluations the ``baseline``
+    algorithm of its panel is ahead of it on train and on test, seed means against seed means (the paper's ordering
+    claim)."""
     rows = []
-    for panel, curves in by_panel.items():
+    for panel, curves in mean_curves(runs, panel_of, key).items():
         for alg, curve in curves.items():
-            row = {"panel": panel, "algorithm": alg, "samples": int(curve[-1]["samples"]),
-                   "train": curve[-1][f"train_{key}"], "test": curve[-1][f"test_{key}"]}
+            if not curve:  # its seeds share no evaluation
+                continue
+            last = curve[-1]
+            row = {"panel": panel, "algorithm": alg, "seeds": last["seeds"], "samples": int(last["samples"])}
             for split in ("train", "test"):
-                if alg != baseline and baseline in curves:
+                row[split], row[f"{split} sd"] = last[f"{split}_{key}"], last[f"{split}_{key}_sd"]
+            for split in ("train", "test"):
+                if alg != baseline and curves.get(baseline):
                     n, m = ahead(curves[baseline], curve, f"{split}_{key}")
                     row[f"{baseline} ahead ({split})"] = f"{n}/{m}"
                 else:
@@ -322,80 +343,103 @@ def seconds_basis(rates: Rates | None) -> str:
 
 
 def fig3_facts(runs: Iterable[StoredRun], results_dir: str | Path | None = None) -> dict:
-    """The numbers chapter 9's prose states, by name, for MyST-NB ``glue``: for each panel n (``n1000``,
-    ``n50000``), baseline b (``ws``, ``mcem``) and split s (``train``, ``test``): ``{n}_{b}_{s}_ahead`` (shared
-    evaluations where AEVB is above, "k of m"), ``{n}_{b}_{s}_since`` (the first from which it stays above, or
-    "never"), ``{n}_{b}_{s}_diff`` (AEVB − b at the last shared evaluation, nats); for each algorithm a
-    (``aevb``, ``ws``, ``mcem``): ``{n}_{a}_{s}_final`` and ``{n}_{a}_gap`` (train − test at its last evaluation),
-    ``{n}_{a}_samples``, and where its test estimate peaked: ``{n}_{a}_test_peak`` (nats), ``{n}_{a}_test_peak_at``
-    (samples) and ``{n}_{a}_test_drop`` (peak − last, nats; 0 where the last evaluation is the peak); and
-    ``{n}_mcem_seconds_ratio`` (MCEM's training seconds per sample over AEVB's: measured, ``cost_rates`` of the
-    store ``results_dir``, where it has them, else as the runs recorded them) and ``{n}_seconds_basis`` (which of
-    the two, in words)."""
+    """The numbers chapter 9's prose states, by name, for MyST-NB ``glue``, each run's stored seeds averaged at
+    the evaluations they share (``mean_curves``): for each panel n (``n1000``, ``n50000``), baseline b (``ws``,
+    ``mcem``) and split s (``train``, ``test``): ``{n}_{b}_{s}_ahead`` (shared evaluations where AEVB is above,
+    "k of m"), ``{n}_{b}_{s}_since`` (the first from which it stays above, or "never"), ``{n}_{b}_{s}_diff`` (AEVB −
+    b at the last shared evaluation, nats); for each algorithm a (``aevb``, ``ws``, ``mcem``): ``{n}_{a}_seeds``,
+    ``{n}_{a}_{s}_final`` and ``{n}_{a}_gap`` (train − test at its last evaluation), ``{n}_{a}_samples``, and where
+    its test estimate peaked: ``{n}_{a}_test_peak`` (nats), ``{n}_{a}_test_peak_at`` (samples) and
+    ``{n}_{a}_test_drop`` (peak − last, nats; 0 where the last evaluation is the peak); ``{n}_mcem_seconds_ratio``
+    (MCEM's training seconds per sample over AEVB's: measured, ``cost_rates`` of the store ``results_dir``, where it
+    has them, else as the first stored seed of each recorded them) and ``{n}_seconds_basis`` (which of the two, in
+    words); ``seeds`` (how many seeds each run has, in words)."""
     short = {"aevb": "aevb", "wake-sleep": "ws", "mcem": "mcem"}
     measured = cost_rates(store_dir(results_dir)) or {}
-    curves = {(r.config.n_train, r.config.algorithm): r.curve for r in runs if r.curve}
-    facts: dict = {}
-    for (n, alg), c in curves.items():
-        key = f"n{n}_{short[alg]}"
-        for s in ("train", "test"):
-            facts[f"{key}_{s}_final"] = c[-1][f"{s}_marginal"]
-        facts[f"{key}_gap"] = c[-1]["train_marginal"] - c[-1]["test_marginal"]
-        facts[f"{key}_samples"] = int(c[-1]["samples"])
-        peak = max(c, key=lambda r: r["test_marginal"])  # the first of equal maxima
-        facts[f"{key}_test_peak"] = peak["test_marginal"]
-        facts[f"{key}_test_peak_at"] = int(peak["samples"])
-        facts[f"{key}_test_drop"] = peak["test_marginal"] - c[-1]["test_marginal"]
-        if alg == "aevb":
-            continue
-        a = curves.get((n, "aevb"))
-        if a is None:
-            continue
-        for s in ("train", "test"):
-            col = f"{s}_marginal"
-            k, m = ahead(a, c, col)
-            since = ahead_since(a, c, col)
-            _, x, y = last_shared(a, c, col)
-            facts[f"{key}_{s}_ahead"] = f"{k} of {m}"
-            facts[f"{key}_{s}_since"] = "never" if since is None else f"{since:,}"
-            facts[f"{key}_{s}_diff"] = x - y
-        if alg == "mcem":
-            rates = measured.get(n)
-            facts[f"{key}_seconds_ratio"] = seconds_ratio(("mcem", c), ("aevb", a), rates)
-            facts[f"n{n}_seconds_basis"] = seconds_basis(rates)
+    runs = list(runs)
+    means = mean_curves(runs, lambda c: c.n_train, "marginal")
+    first = {n: {a: cs[0] for a, cs in algs.items()} for n, algs in seed_curves(runs, lambda c: c.n_train).items()}
+    facts: dict = {"seeds": seeds_in_words(runs)}
+    for n, algs in means.items():
+        a = algs.get("aevb")
+        for alg, c in algs.items():
+            if not c:
+                continue
+            key = f"n{n}_{short[alg]}"
+            facts[f"{key}_seeds"] = c[-1]["seeds"]
+            for s in ("train", "test"):
+                facts[f"{key}_{s}_final"] = c[-1][f"{s}_marginal"]
+            facts[f"{key}_gap"] = c[-1]["train_marginal"] - c[-1]["test_marginal"]
+            facts[f"{key}_samples"] = int(c[-1]["samples"])
+            peak = max(c, key=lambda r: r["test_marginal"])  # the first of equal maxima
+            facts[f"{key}_test_peak"] = peak["test_marginal"]
+            facts[f"{key}_test_peak_at"] = int(peak["samples"])
+            facts[f"{key}_test_drop"] = peak["test_marginal"] - c[-1]["test_marginal"]
+            if alg == "aevb" or not a:
+                continue
+            for s in ("train", "test"):
+                col = f"{s}_marginal"
+                k, m = ahead(a, c, col)
+                since = ahead_since(a, c, col)
+                _, x, y = last_shared(a, c, col)
+                facts[f"{key}_{s}_ahead"] = f"{k} of {m}"
+                facts[f"{key}_{s}_since"] = "never" if since is None else f"{since:,}"
+                facts[f"{key}_{s}_diff"] = x - y
+            if alg == "mcem":
+                rates = measured.get(n)
+                facts[f"{key}_seconds_ratio"] = seconds_ratio(("mcem", first[n]["mcem"]), ("aevb", first[n]["aevb"]),
+                                                              rates)
+                facts[f"n{n}_seconds_basis"] = seconds_basis(rates)
     return facts
 
 
+def seeds_in_words(runs: Iterable[StoredRun]) -> str:
+    """How many seeds the stored runs have, each run counted once: "3 seeds", or "1 to 3 seeds" where they
+    differ; "no seed" where none is stored."""
+    counts = {}
+    for r in runs:
+        if r.curve:
+            counts.setdefault(seedless(r.config), set()).add(r.config.seed)
+    n = sorted({len(s) for s in counts.values()})
+    if not n:
+        return "no seed"
+    return f"{n[0]} seed{'s' * (n[0] != 1)}" if len(n) == 1 else f"{n[0]} to {n[-1]} seeds"
+
+
 def fig2_facts(runs: Iterable[StoredRun]) -> dict:
-    """The numbers chapter 8's prose states, by name, for MyST-NB ``glue``: for each panel (dataset d, latent
-    size z: ``{d}_z{z}``) with both algorithms stored and each split s (``train``, ``test``):
-    ``{d}_z{z}_{s}_diff`` (AEVB − wake-sleep at the last shared evaluation, nats), ``{d}_z{z}_{s}_since`` (the
-    first shared evaluation from which AEVB stays above, or 0 where it is not above at the last) and
-    ``{d}_z{z}_ws_cost`` (wake-sleep's training seconds per sample over AEVB's); for every AEVB run
-    ``{d}_z{z}_aevb_gap`` (train − test at its last evaluation), and per dataset ``{d}_aevb_gap_max`` and
-    ``{d}_ws_cost_min``/``_max`` over its panels."""
-    curves = {(r.config.dataset, r.config.n_z, r.config.algorithm): r.curve for r in runs if r.curve}
+    """The numbers chapter 8's prose states, by name, for MyST-NB ``glue``, each run's stored seeds averaged at the
+    evaluations they share (``mean_curves``): for each panel (dataset d, latent size z: ``{d}_z{z}``) with both
+    algorithms stored and each split s (``train``, ``test``): ``{d}_z{z}_{s}_diff`` (AEVB − wake-sleep at the last
+    shared evaluation, nats), ``{d}_z{z}_{s}_since`` (the first shared evaluation from which AEVB stays above, or 0
+    where it is not above at the last) and ``{d}_z{z}_ws_cost`` (wake-sleep's training seconds per sample over
+    AEVB's, as the first stored seed of each recorded them); for every AEVB run ``{d}_z{z}_aevb_gap`` (train − test
+    at its last evaluation), and per dataset ``{d}_aevb_gap_max`` and ``{d}_ws_cost_min``/``_max`` over its
+    panels; ``seeds`` (how many seeds each run has, in words)."""
+    runs = list(runs)
+    panel_of = lambda c: (c.dataset, c.n_z)  # noqa: E731
+    means = mean_curves(runs, panel_of, "bound")
+    first = {p: {a: cs[0] for a, cs in algs.items()} for p, algs in seed_curves(runs, panel_of).items()}
     facts: dict = {}
-    for (d, z, alg), a in curves.items():
-        if alg != "aevb":
+    for (d, z), algs in means.items():
+        a, ws = algs.get("aevb"), algs.get("wake-sleep")
+        if not a:
             continue
         key = f"{d}_z{z}"
         facts[f"{key}_aevb_gap"] = a[-1]["train_bound"] - a[-1]["test_bound"]
         facts[f"{d}_aevb_gap_max"] = max(facts.get(f"{d}_aevb_gap_max", -np.inf), facts[f"{key}_aevb_gap"])
-        ws = curves.get((d, z, "wake-sleep"))
-        if ws is None:
+        if not ws:
             continue
         for s in ("train", "test"):
             col = f"{s}_bound"
             _, x, y = last_shared(a, ws, col)
             facts[f"{key}_{s}_diff"] = x - y
             facts[f"{key}_{s}_since"] = ahead_since(a, ws, col) or 0
-        cost = seconds_ratio(("wake-sleep", ws), ("aevb", a))
+        cost = seconds_ratio(("wake-sleep", first[(d, z)]["wake-sleep"]), ("aevb", first[(d, z)]["aevb"]))
         facts[f"{key}_ws_cost"] = cost
         facts[f"{d}_ws_cost_min"] = min(facts.get(f"{d}_ws_cost_min", np.inf), cost)
         facts[f"{d}_ws_cost_max"] = max(facts.get(f"{d}_ws_cost_max", -np.inf), cost)
     costs = [v for k, v in facts.items() if k.endswith("_ws_cost")]
     if costs:
         facts["ws_cost_min"], facts["ws_cost_max"] = min(costs), max(costs)
-    return {k: float(v) if isinstance(v, (float, np.floating)) else int(v) for k, v in facts.items()}
-
+    facts = {k: float(v) if isinstance(v, (float, np.floating)) else int(v) for k, v in facts.items()}
+    return {**facts, "seeds": seeds_in_words(runs)}

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from aevb.book.claims import CLAIMS, DEMONSTRATIONS, READINGS, SENTENCES, Claim
+from aevb.book.figures import seed_curves
 from aevb.book.verdicts import (
     APPD_AGREEMENT,
     CAVEAT,
@@ -106,21 +107,12 @@ def _untested(key: str, why: str) -> Row:
 
 # --- the store, by panel ---------------------------------------------------------------------------------------
 
-def _by_run(runs: list[StoredRun], panel_of) -> dict:
-    """{panel: {algorithm: [curve per stored seed]}} (seeds without a curve left out)."""
-    out: dict = {}
-    for r in runs:
-        if r.curve:
-            out.setdefault(panel_of(r.config), {}).setdefault(r.config.algorithm, []).append(r.curve)
-    return out
-
-
 def _fig2(results_dir: Path) -> dict:
-    return _by_run(figure_runs(2, results_dir, seeds=SEEDS), lambda c: (c.dataset, c.n_z))
+    return seed_curves(figure_runs(2, results_dir, seeds=SEEDS), lambda c: (c.dataset, c.n_z))
 
 
 def _fig3(results_dir: Path) -> dict:
-    return _by_run(figure_runs(3, results_dir, seeds=SEEDS), lambda c: c.n_train)
+    return seed_curves(figure_runs(3, results_dir, seeds=SEEDS), lambda c: c.n_train)
 
 
 def _reached(curves: list[list[dict]]) -> int:
@@ -383,7 +375,7 @@ def appe_readings(results_dir: Path, budget: int = APPE_BUDGET) -> list[ReadingP
     seeds of Fig. 3's runs and of the study's taken alike (App. D's error is left aside under both: the comparison
     is between readings, not with the paper)."""
     fig3 = _fig3(results_dir)
-    annealed = _by_run(figure_runs("appe-anneal", results_dir, seeds=SEEDS), lambda c: c.n_train)
+    annealed = seed_curves(figure_runs("appe-anneal", results_dir, seeds=SEEDS), lambda c: c.n_train)
     out = []
     for n, by in sorted(annealed.items()):
         for baseline in ("wake-sleep", "mcem"):

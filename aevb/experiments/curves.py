@@ -6,8 +6,8 @@ Every comparison of two curves in the package is made here, in one of two ways:
 
 - at the evaluations they share (the same training-sample count in both): ``shared`` and, built on it,
   ``ahead``, ``behind``, ``ahead_since``, ``last_shared`` and ``largest_difference_between``; for several seeds
-  of a run, ``seed_mean`` (their mean and spread at the evaluations all of them have), and ``shared_means`` for
-  two runs' seeds;
+  of a run, ``seed_mean`` (their mean and spread at the evaluations all of them have), ``mean_curve`` (the seeds
+  as one curve of means, which the comparisons above then take) and ``shared_means`` for two runs' seeds;
 - on another axis, where the two curves' points do not line up (Fig. 3's accountings of training,
   ``aevb.experiments.accounting``): ``on_axis``, which interpolates the second curve at the first's points
   (``interpolate``, linear in log x).
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterable
 
 
 def shared(a: list[dict], b: list[dict], column: str) -> list[tuple[int, float, float]]:
@@ -64,6 +65,17 @@ def seed_mean(curves: list[list[dict]], column: str, lo: float = 0.0, hi: float 
     common = sorted(set.intersection(*(set(v) for v in values)))
     return {s: (statistics.fmean(v[s] for v in values),
                 statistics.stdev(v[s] for v in values) if len(values) > 1 else 0.0) for s in common}
+
+
+def mean_curve(curves: list[list[dict]], columns: Iterable[str]) -> list[dict]:
+    """The seeds' ``curves`` of one run as one curve: at every evaluation that all of them have, ``samples``,
+    ``seeds`` (how many), and for each of ``columns`` its mean over the seeds and, as ``{column}_sd``, its standard
+    deviation (``seed_mean``; 0 for a single seed, whose curve it then is)."""
+    columns = list(columns)
+    stats = {c: seed_mean(curves, c) for c in columns}
+    common = sorted(set.intersection(*(set(s) for s in stats.values()))) if columns else []
+    return [{"samples": s, "seeds": len(curves), **{c: stats[c][s][0] for c in columns},
+             **{f"{c}_sd": stats[c][s][1] for c in columns}} for s in common]
 
 
 def shared_means(a: list[list[dict]], b: list[list[dict]], column: str, lo: float = 0.0,
