@@ -33,6 +33,7 @@ from aevb.config import TrainConfig, seedless
 from aevb.experiments.accounting import ACCOUNTINGS, Rates, compare, seconds_ratio, x_axis
 from aevb.experiments.curves import ahead, ahead_since, last_shared, mean_curve, shared
 from aevb.experiments.decoders import DECODER_FILE, decode_stored, grey_level_difference, stores_decoder
+from aevb.experiments.grids import run_name
 from aevb.experiments.measurements import COST_BASIS, cost_rates
 from aevb.experiments.runner import run_figure
 from aevb.experiments.store import RESULTS_DIR, StoredRun, check_prefix, figure_runs, run_decoder, run_images
@@ -101,8 +102,14 @@ def mean_curves(runs: Iterable[StoredRun], panel_of: Callable[[TrainConfig], Has
 
 
 def not_stored(runs: Iterable[StoredRun]) -> str:
-    """The names of the runs without a curve in the store, comma-separated, or "none"."""
-    return ", ".join(r.name for r in runs if not r.curve) or "none"
+    """The runs without a curve in the store, comma-separated, each named once with its missing seeds
+    ("mnist-aevb-z3-h500-nall (seeds 1, 2)"), or "none"."""
+    missing: dict[str, list[int]] = {}
+    for r in runs:
+        if not r.curve:
+            missing.setdefault(run_name(r.config, omit=("seed",)), []).append(r.config.seed)
+    return ", ".join(f"{name} (seed{'s' * (len(s) > 1)} {', '.join(map(str, s))})"
+                     for name, s in missing.items()) or "none"
 
 
 def progress_rows(runs: Iterable[StoredRun]) -> list[dict]:
