@@ -138,8 +138,10 @@ def test_a_fig3_margin_within_app_ds_error_is_decided_by_ais_where_measured(tmp_
 
     behind = write(lambda r: -200.0 if r.config.algorithm == "aevb" else -180.0)  # App. D's error: 80-100 nats
     assert behind.verdict == "does not hold" and "decided by AIS (-20.0 nats)" in behind.panels[0].note
+    assert "500 training and test points of every run compared" in behind.why
     stale = write(lambda r: -200.0, samples_of=lambda r: 1000)  # measured at another point: not used
     assert "decided by AIS (" not in stale.panels[0].note and "fig3-ais.csv" not in stale.why
+    assert "AIS has not yet measured the runs as they end" in stale.why
 
 
 def test_a_partial_ais_measurement_keeps_app_ds_known_error_for_the_runs_it_has_not_measured(tmp_path):
@@ -163,6 +165,8 @@ def test_a_partial_ais_measurement_keeps_app_ds_known_error_for_the_runs_it_has_
     margins = [abs(float(x)) for x in panel(0.0).number.replace("±", " ").split() if x[0] in "+-"][::2]
     wide = panel(10 * max(margins) + 50)
     assert "not yet decided by AIS" in wide.note and wide.verdict == "holds with a caveat"
+    why = {r.claim.key: r for r in fig3_reading_rows(store)}["fig3-mcem-50000"].why
+    assert f"of {len(runs)} of the {len(runs) + 1} runs compared as they end" in why and "appd-repeats" in why
     narrow = panel(min(margins) / 100)
     assert "within App. D's error" not in narrow.note
 
