@@ -104,8 +104,9 @@ def log_marginal_hmc(model, x: torch.Tensor, n_samples: int = 50, n_leapfrog: in
        (dpkingma/anglepy ``hmc_est.py``: bandwidth chosen on a split of the L samples).
     3. On the L fresh samples z_l: 1/p(x) ≈ (1/L) Σ_l q(z_l) / (p(z_l) p(x|z_l)), in log space:
        log p(x) ≈ log L − logsumexp_l [log q(z_l) − log p(x, z_l)].
-    Defaults follow the paper's Fig. 3 settings (L = 50, 4 leapfrog steps, 90% acceptance). The paper
-    gives no warm-up length, initial state or density family: ours are 300 adapted transitions (100 left
+    Defaults follow the paper's Fig. 3 settings (App. E: L = 50, 4 leapfrog steps). The paper gives no step
+    size for this sampler (ours is adapted to 90% acceptance, the target App. E gives for Monte Carlo EM's), no
+    warm-up length, initial state or density family: ours are 300 adapted transitions (100 left
     a few chains with poorly tuned step sizes and errors of several nats on the linear-Gaussian test), the
     encoder's mean (without encoder, the best of 1000 prior draws), and a full-covariance Gaussian (the
     authors' code used the KDE: ``density="kde"``, see ``aevb.densities`` for what of it is followed).

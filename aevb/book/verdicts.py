@@ -181,7 +181,7 @@ PEAK_FALL = Rule("peak fall", (
     "*does not hold* where one falls further; *not tested* where no N_z lies above the best."), peak_fall)
 
 
-# --- estimators (§1, §2.1, §2.3; computed on random linear-Gaussian models) ----------------------------------
+# --- estimators (§1, §2.2, §2.3; computed on random linear-Gaussian models) ----------------------------------
 
 def unbiased(worst_z: float) -> str:
     """The worst standardized deviation |mean − exact| / s.e. over every datapoint and instance."""
