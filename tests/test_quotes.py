@@ -21,13 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 PAGES = sorted(p for p in ROOT.glob("*.md") if p.name != "README.md")  # the book's top-level pages
 
-# Misquotes in chapters whose text is being rewritten elsewhere as this test is added; each is to go from the
-# chapter (and from here) in that rewrite. Nothing else may be missing from the paper.
-PENDING = {
-    ("08_fig2_lower_bound", "no overfitting"),  # Fig. 2's caption: "does not result in more overfitting"
-    ("09_fig3_marginal_likelihood", "the number of training samples evaluated"),  # "# Training samples evaluated"
-}
-
 MATH = "\x00"  # where mathematics stood in a quote: left out of the comparison, like OMITTED
 CODE_FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*(.*?)\s*$")
 CONTAINERS = {"admonition", "dropdown", "container", "note", "tip", "warning", "important", "seealso"}
@@ -162,8 +155,7 @@ def _markdown(path: Path) -> str:
 @pytest.mark.parametrize("page", CHAPTERS + PAGES, ids=lambda p: p.name)
 def test_every_quote_of_the_paper_stands_in_it(page):
     paper = excerpts()
-    pending = {words for name, words in PENDING if name == page.stem}
-    wrong = [w for w in misquotes(_markdown(page), paper) if not any(w.startswith(repr(p)) for p in pending)]
+    wrong = misquotes(_markdown(page), paper)
     assert wrong == [], f"{page.name}: not the paper's words at the place named:\n" + "\n".join(wrong)
 
 
