@@ -1,14 +1,17 @@
 """Full VB (aevb/learners/full_vb.py, App. F): decoder weights are draws θ = μ + σ ⊙ ζ from q_φ(θ) (moments
 checked), the KL term equals the closed form of torch.distributions, with σ → 0 the estimator is AEVB's at θ = μ,
-training improves the eq. 14 bound on real data, and a marginal likelihood is refused."""
+a training step's loss is −(eq. 24)/N written out from the paper with one θ per minibatch, training improves the
+eq. 14 bound on real data, and a marginal likelihood is refused."""
 import dataclasses
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
 from aevb.config import TrainConfig
 from aevb.data import load_split
+from aevb.distributions import DiagonalGaussian
 from aevb.estimators import sgvb_b
 from aevb.experiments.runs import load_model, run
 from aevb.learners.full_vb import (FullVBTrainer, GaussianPosterior, kl_theta, make_bayesian, posterior_mean,
@@ -63,6 +66,51 @@ def test_with_vanishing_sigma_the_estimator_is_aevbs_at_the_mean():
     c = sgvb_b(vae, vae.encoder, x)  # θ drawn (after ε) with σ = e^-40: the same bound up to float error
     assert torch.allclose(a, b, atol=1e-5) and torch.allclose(a, c, atol=1e-4)
 
+
+def test_a_training_step_ascends_eq24_over_n(monkeypatch):
+    """train_step's loss is −(eq. 24)/N written out from the paper (App. B's KL for z and for θ, App. C's decoder at
+    the θ drawn), with L = M: the M datapoints of the minibatch share one draw of θ, and θ's KL counts once."""
+    config = dataclasses.replace(SMALL, hidden=(20,))
+    x_train = load_split(config, "train", torch.device("cpu"))
+    n, m = len(x_train), config.batch_size
+    drawn, noise = {}, []  # GaussianPosterior -> the θ it drew in the step; the z drawn in the step
+    draw, sample = GaussianPosterior.forward, DiagonalGaussian.rsample
+
+    def recording_draw(q, mu):
+        drawn.setdefault(q, []).append(draw(q, mu))
+        return drawn[q][-1]
+
+    def recording_sample(q, shape=()):
+        noise.append(sample(q, shape))
+        return noise[-1]
+
+    monkeypatch.setattr(GaussianPosterior, "forward", recording_draw)
+    monkeypatch.setattr(DiagonalGaussian, "rsample", recording_sample)
+    errors = []
+    for seed in range(4):
+        t = FullVBTrainer(dataclasses.replace(config, seed=seed), x_train, 0.05)
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():  # σ_θ spread over the range training visits; the values before the step moves them
+            for _, q in posteriors(t.model.decoder):
+                q.log_var.copy_(torch.empty_like(q.log_var).uniform_(-6, 0, generator=gen))
+            x = x_train[torch.randperm(n, generator=gen)[:m]]  # (M, D)
+            q_z = t.model.encoder(x)
+            mu_z, log_var_z = q_z.mu.clone(), q_z.log_var.clone()  # (M, Z) each
+            neg_kl_theta = sum(0.5 * (1 + q.log_var - mu**2 - q.log_var.exp()).sum()
+                               for mu, q in posteriors(t.model.decoder)).item()
+        drawn.clear(), noise.clear()
+        loss = t.train_step(x)
+        layers = [t.model.decoder.trunk[0], t.model.decoder.out]
+        draws = [drawn[layer.parametrizations[name][0]] for layer in layers for name in ("weight", "bias")]
+        assert [len(d) for d in draws] == [1] * 4 and len(noise) == 1  # one θ and one ε per step
+        (w1, b1, w2, b2), z = [d[0] for d in draws], noise[0][0]  # z: (M, Z)
+        with torch.no_grad():
+            logits = torch.tanh(z @ w1.T + b1) @ w2.T + b2  # (M, D): eq. 11 at the drawn θ
+            log_p = (x * F.logsigmoid(logits) + (1 - x) * F.logsigmoid(-logits)).sum(-1)  # (M,)
+            neg_kl_z = 0.5 * (1 + log_var_z - mu_z**2 - log_var_z.exp()).sum(-1)  # (M,)
+            eq24 = (n * (neg_kl_z + log_p)).mean() + neg_kl_theta  # θ's sum is the same for every l
+        errors.append(abs(loss + eq24.item() / n) / abs(loss))
+    assert max(errors) < 1e-5, errors
 
 def test_improves_the_eq14_bound_and_loads_back(tmp_path):
     r = run(SMALL, tmp_path / "run")

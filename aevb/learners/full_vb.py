@@ -5,13 +5,16 @@ bounded like a single datapoint's (eq. 13-14), and the per-datapoint bound of eq
 
     L(φ; X) = E_{q_φ(θ)}[ Σ_i L(θ, φ; x_i) ] − KL(q_φ(θ) ‖ p_α(θ)).
 
-θ is reparameterized like z (eq. 17-18): θ = μ_θ + σ_θ ⊙ ζ, ζ ~ N(0, I), and with the Gaussian prior
-p_α(θ) = N(0, I) of App. F.1 (eq. 21) the KL is analytic (App. B; eq. 22), so one draw (x, ε, ζ) gives
-the unbiased estimator f_φ of eq. 19-20. Here each minibatch of M datapoints shares one draw of θ:
+θ is reparameterized (eq. 19-20) as z is (eq. 17-18): θ = h_φ(ζ), ζ ~ p(ζ); one draw (x, ε, ζ) gives the
+unbiased estimate f_φ of L(φ; X) (eq. 21-22). With the Gaussians of App. F.1, the prior p_α(θ) = N(0, I) and
+q_φ(θ) = N(μ_θ, σ_θ² I) (eq. 23), drawn as θ = μ_θ + σ_θ ⊙ ζ, ζ ~ N(0, I), the KL terms are analytic (App. B):
+the paper's lower-variance estimator, eq. 24. The trainer computes eq. 24 divided by N, with each minibatch of M
+datapoints sharing one draw of θ (still unbiased; the KL of θ does not depend on the draw):
 
     L(φ; X) / N ≈ (1/M) Σ_i L̃(θ̃, φ; x_i) − KL(q_φ(θ) ‖ p(θ)) / N,     θ̃ = μ_θ + σ_θ ⊙ ζ,
 
-with L̃ the SGVB estimator of ``config.estimator`` (B by default). φ = (encoder weights, μ_θ, log σ_θ²).
+with L̃ the SGVB estimator of ``config.estimator``: B (the default) is eq. 24's per-datapoint terms; with A the
+z terms are sampled as in eq. 21-22 and only θ's KL is analytic. φ = (encoder weights, μ_θ, log σ_θ²).
 
 Implementation: every decoder weight and bias becomes a ``torch.nn.utils.parametrize`` parametrization
 ``GaussianPosterior``: the stored tensor is μ_θ (starting at the §5 initial weights), the module holds
@@ -41,7 +44,7 @@ INITIAL_LOG_VAR = 2 * math.log(1e-3)  # log σ_θ² at the start (σ_θ = 0.001)
 
 
 class GaussianPosterior(nn.Module):
-    """q_φ(θ) for one parameter tensor: θ = μ + exp(½ log σ²) ⊙ ζ, ζ ~ N(0, I) (eq. 17, 21).
+    """q_φ(θ) for one parameter tensor: θ = μ + exp(½ log σ²) ⊙ ζ, ζ ~ N(0, I) (eq. 19, 23).
     As a parametrization its input is μ; ``draw = False`` returns μ itself."""
 
     def __init__(self, shape: torch.Size, log_var: float = INITIAL_LOG_VAR):
@@ -77,7 +80,7 @@ def posteriors(module: nn.Module) -> list[tuple[torch.Tensor, GaussianPosterior]
 
 
 def kl_theta(module: nn.Module) -> torch.Tensor:
-    """KL(q_φ(θ) ‖ N(0, I)) summed over all of ``module``'s parameters (App. B; the last term of eq. 22)."""
+    """KL(q_φ(θ) ‖ N(0, I)) summed over all of ``module``'s parameters (App. B; minus the last sum of eq. 24)."""
     return -sum(neg_kl_std_normal(mu.reshape(1, -1), q.log_var.reshape(1, -1))[0] for mu, q in posteriors(module))
 
 
