@@ -65,7 +65,9 @@ def test_load_runs_retrains_the_matching_runs_first(monkeypatch, tmp_path):
     runs = load_runs(4, 1000, panels="frey-*", results_dir=str(tmp_path), workers=1, device="cpu")
     assert calls == [((4, 1000), {"only": "frey-*", "results_dir": tmp_path, "workers": 1, "device": "cpu"})]
     assert [r.curve for r in runs] == [[], []]  # the stub trained nothing into the empty store
-    assert not_stored(runs) == ", ".join(f"{run_name(c, omit=('seed',))} (seed 0)" for c in figure_configs(4, 1))
+    assert not_stored(runs) == "seed 0 of every run"
+    assert not_stored(runs[:1]) == f"{run_name(runs[0].config, omit=('seed',))} (seed 0)"
+    assert not_stored(figure_runs(2, tmp_path, seeds=(1, 2))) == "seeds 1, 2 of every run"
     seeds = figure_runs(2, tmp_path, seeds=(0, 1, 2))[:2] + figure_runs(2, tmp_path, seeds=(1,))[:1]
     assert not_stored(seeds) == "mnist-aevb-z3-h500-nall (seeds 0, 1), mnist-wake-sleep-z3-h500-nall (seed 0)"
 

@@ -103,13 +103,18 @@ def mean_curves(runs: Iterable[StoredRun], panel_of: Callable[[TrainConfig], Has
 
 def not_stored(runs: Iterable[StoredRun]) -> str:
     """The runs without a curve in the store, comma-separated, each named once with its missing seeds
-    ("mnist-aevb-z3-h500-nall (seeds 1, 2)"), or "none"."""
+    ("mnist-aevb-z3-h500-nall (seeds 1, 2)"); "seeds 1, 2 of every run" where every run lacks the same seeds (and
+    there is more than one run); "none" where nothing is missing."""
+    runs = list(runs)
     missing: dict[str, list[int]] = {}
     for r in runs:
         if not r.curve:
             missing.setdefault(run_name(r.config, omit=("seed",)), []).append(r.config.seed)
-    return ", ".join(f"{name} (seed{'s' * (len(s) > 1)} {', '.join(map(str, s))})"
-                     for name, s in missing.items()) or "none"
+    seeds = lambda s: f"seed{'s' * (len(s) > 1)} {', '.join(map(str, s))}"  # noqa: E731
+    every = {run_name(r.config, omit=("seed",)) for r in runs}
+    if len(every) > 1 and set(missing) == every and len({tuple(s) for s in missing.values()}) == 1:
+        return f"{seeds(next(iter(missing.values())))} of every run"
+    return ", ".join(f"{name} ({seeds(s)})" for name, s in missing.items()) or "none"
 
 
 def progress_rows(runs: Iterable[StoredRun]) -> list[dict]:
