@@ -7,11 +7,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from aevb.book import figures
 from aevb.book.fig2 import wake_sleep_comparison
-from aevb.book.fig3 import final_ais
+from aevb.book.fig3 import final_ais, paper_ylim
 from aevb.config import TrainConfig
 from aevb.book.figures import (check_report, check_store, fig2_facts, final_rows, final_table, keyed,
                                largest_difference, load_runs, not_stored, panel_table, panel_text, progress_rows,
@@ -329,3 +330,13 @@ def test_final_ais_shows_only_rows_measured_at_the_end_of_each_stored_curve(tmp_
     atomic_write_csv(measurement_path("fig3-ais", store), rows[2:], COLUMNS["fig3-ais"])  # only the stale run
     shown, facts = final_ais(figure_runs(3, store, seeds=SEEDS), store)
     assert facts["final_ais_models"] == 0 and "No final Fig. 3 model" in shown.data
+
+
+def test_fig3s_y_range_is_the_papers_raised_only_where_a_curve_ends_above_it():
+    """The paper's y-range (-160 to -125 nats on N_train = 50,000) where the curves stay inside it; its top raised
+    to the next whole nat above a curve that rises above it (AEVB's training curve at 6e7 samples does); the
+    bottom never moves (curves start far below it, as in the paper)."""
+    inside = pd.DataFrame({"value": [-300.0, -140.0, -126.0]})
+    assert paper_ylim(inside, 50_000) == (-160, -125) and paper_ylim(inside.iloc[:0], 1000) == (-160, -100)
+    above = pd.DataFrame({"value": [-300.0, -124.54]})
+    assert paper_ylim(above, 50_000) == (-160, -124)

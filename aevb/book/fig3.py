@@ -10,13 +10,15 @@ computed here so that the chapter's cells only call, show and glue.
   as a table, and ``repeat_*``, ``ais_diff_*``, ``ais1000_*``, ``appd1000_*``;
 - ``final_ais``: App. D against AIS on every final Fig. 3 model and seed measured (``python -m aevb measure
   fig3-ais``), as a table, and ``final_ais_*``;
-- ``appe_curves``, ``appe_facts`` and ``appe_shown``: Fig. 3's runs under App. E's two readings of the step size.
+- ``appe_curves``, ``appe_facts`` and ``appe_shown``: Fig. 3's runs under App. E's two readings of the step size;
+- ``paper_ylim``: a panel's y-range, the paper's, raised where the book's curves end above it.
 
 Every function returns what the page shows (a table, or a line saying what is missing) and the numbers, by name,
 for MyST-NB ``glue`` (``aevb.book.chapter.glue_all``).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Iterable
 
@@ -27,7 +29,7 @@ from IPython.display import HTML, Markdown
 from aevb.book.figures import accounting_curves, accounting_rows, moved, seconds_basis, seed_runs, store_dir
 from aevb.book.scorecard import ReadingPair, appe_table, fig3_ais
 from aevb.book.verdicts import AHEAD_SHARE
-from aevb.experiments.grids import APPE_BUDGET, FIG3_N_TRAIN, SEEDS
+from aevb.experiments.grids import APPE_BUDGET, FIG3_N_TRAIN, FIG3_YLIM, SEEDS
 from aevb.experiments.measurements import cost_rates, read_measurement
 from aevb.experiments.store import StoredRun
 from aevb.plots import COLORS, Table, curves_frame, table
@@ -187,6 +189,15 @@ def final_ais(runs: Iterable[StoredRun], results_dir: str | Path | None = None) 
                  headers={"samples": "trained (samples)", "train": "training points: App. D / AIS ± s.e.",
                           "train_diff": "App. D − AIS (training)", "test": "test points: App. D / AIS ± s.e.",
                           "test_diff": "App. D − AIS (test)"}), facts
+
+
+def paper_ylim(frame: pd.DataFrame, n_train: int) -> tuple[float, float]:
+    """The y-range of Fig. 3's ``n_train`` panel: the paper's (``FIG3_YLIM``, read from its figure), its top raised
+    to the next whole nat above the highest value of ``frame`` (the panel's ``curves_frame`` rows as drawn) where a
+    curve of the book rises above it, so that no curve is cut off at the top; the bottom stays the paper's (every
+    curve starts below it, as in the paper's figure)."""
+    lo, hi = FIG3_YLIM[n_train]
+    return (lo, max(hi, math.floor(frame["value"].max()) + 1)) if len(frame) else (lo, hi)
 
 
 def appe_curves(results_dir: str | Path | None = None) -> tuple[pd.DataFrame, dict, list[StoredRun]]:
