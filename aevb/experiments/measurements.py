@@ -25,6 +25,15 @@ local ``checkpoint.pt``, and committed with the command that made it: ``python -
   every seed (``aevb.experiments.grids.SEEDS``), at the samples its checkpoint reached, App. D and AIS (8 chains,
   500 distributions) on the first ``n_points`` (``FIG3_AIS_POINTS``) training and test points; the scorecard
   takes App. D's error from them and lets AIS decide a margin inside it.
+- ``fig2-variance`` (Fig. 2's caption: "The estimator variance was small (< 1) and omitted."): on every Fig. 2
+  model of every seed (``SEEDS``) with a checkpoint here, at the samples it reached, the curve's bound (estimator
+  B, L = 1, exactly as the curve computes it: ``aevb.learners.aevb.Trainer.evaluate`` on the first
+  ``eval_train_points`` training points and the whole test set, one RNG stream per evaluation, train then test)
+  evaluated ``FIG2_REPEATS`` times, the r-th under seed ``evaluation_seed(config) + r`` (the first repeat is the
+  curve's own evaluation, computed again: ``replayed`` beside the curve's ``curve_bound``). Per split: the spread
+  over repeats of the plotted average (its standard deviation and variance: the error bar the caption says was
+  omitted) and the variance over repeats of every point's single-sample estimate, averaged over the points (the
+  estimator's own variance per datapoint, a stricter reading), and its largest.
 - ``appd-dimension`` (App. D: "unreliable beyond about 5 latent dimensions"): on the ``appd-dimension`` study's
   models (N_z = 2 … 20), App. D with the jittered sampler and with a fixed step size, beside AIS and the
   importance-weighted bound (k = 1000), on the first ``n_points`` test points.
@@ -52,9 +61,9 @@ from pathlib import Path
 
 import torch
 
-from aevb.data import load_split
+from aevb.data import evaluation_images, load_split
 from aevb.distributions import DiagonalGaussian
-from aevb.evaluation import ais, iwae_bound, log_marginal_hmc
+from aevb.evaluation import ais, iwae_bound, log_marginal_hmc, per_point_bound
 from aevb.experiments import inpainting, representation, streaming
 from aevb.experiments.grids import (
     FIG3_BUDGET,
@@ -75,6 +84,8 @@ from aevb.files import atomic_write_csv, read_csv, read_text
 from aevb.inference_gap import inference_gap
 from aevb.latent_use import active_units
 from aevb.learners import ALGORITHMS
+from aevb.learners.families import family_of
+from aevb.learners.fitting import evaluation_seed
 from aevb.learners.fused.group import FusedGroup
 from aevb.objectives import elbo
 from aevb.posteriors import FullCovarianceGaussian
@@ -82,9 +93,10 @@ from aevb.protocols import BURDA_N_TRAIN, passes_done, stages_done
 from aevb.rng import seeded
 
 USES = {"streaming": streaming, "inpainting": inpainting, "representation": representation}  # chapter 13's
-MEASUREMENTS = ("appd-repeats", "appd-dimension", "burda", "fig3-ais", "fig3-cost", *USES)
+MEASUREMENTS = ("appd-repeats", "appd-dimension", "burda", "fig3-ais", "fig3-cost", "fig2-variance", *USES)
 FIG3_AIS_POINTS = 500  # fig3-ais: training and test points estimated by App. D and AIS
 REPEAT_SEEDS = (0, 1, 2, 3, 4)  # appd-repeats: App. D's seeds
+FIG2_REPEATS = 10  # fig2-variance: evaluations of the curve's bound per model, each with fresh noise
 AIS_POINTS = 100  # appd-repeats, burda: the first test points also estimated by AIS
 COLUMNS = {"appd-repeats": ["run", "n_points", "seeds", "mean", "sd_of_mean", "mean_point_sd", "max_point_sd",
                             "ais_points", "appd_subset", "ais_subset", "seconds"],
@@ -94,6 +106,8 @@ COLUMNS = {"appd-repeats": ["run", "n_points", "seeds", "mean", "sd_of_mean", "m
                      "iwae_on_ais", "seconds"],
            "inference-gap": ["run", "points", "quantity", "mean", "se_mc", "se_data"],
            "fig3-ais": ["run", "samples", "split", "n_points", "appd", "ais", "ais_se", "seconds"],
+           "fig2-variance": ["run", "samples", "split", "n_points", "repeats", "curve_bound", "replayed", "mean",
+                             "sd_of_mean", "var_of_mean", "mean_point_var", "max_point_var", "seconds"],
            "fig3-cost": ["run", "algorithm", "n_train", "rounds", "steps", "threads"]
            + [f"{clock}_{stat}" for clock in ("cpu", "wall") for stat in ("median", "q1", "q3", "min", "max")],
            **{name: module.COLUMNS for name, module in USES.items()}}
@@ -163,6 +177,49 @@ def fig3_ais(run_dir: Path, n_points: int, ais_steps: int = 500) -> list[dict]:
         rows.append({"run": run_dir.name, "samples": ckpt["trainer"]["samples"], "split": split, "n_points": len(x),
                      "appd": appd.mean().item(), "ais": a.mean().item(), "ais_se": (a.std() / len(a) ** 0.5).item(),
                      "seconds": round(seconds, 1)})
+    return rows
+
+
+def bound_repeats(model, config, xs: dict[str, torch.Tensor], repeats: int = FIG2_REPEATS) -> dict[str, torch.Tensor]:
+    """The curve's bound of ``model`` (trained as ``config``) per point, ``repeats`` times: for each split of ``xs``
+    (name -> the images the curve evaluates, (N, D), in the curve's order: train, then test), (R, N). Repeat r
+    draws its noise from torch's RNG seeded ``evaluation_seed(config) + r`` (the splits in turn from one stream,
+    as an evaluation of the curve does), so repeat 0 is the curve's own evaluation."""
+    estimator = family_of(config).bound_estimator
+    out: dict[str, list] = {split: [] for split in xs}
+    for r in range(repeats):
+        with seeded(evaluation_seed(config) + r, next(iter(xs.values())).device):
+            for split, x in xs.items():
+                out[split].append(per_point_bound(model, x, estimator=estimator))  # (N,)
+    return {split: torch.stack(b) for split, b in out.items()}  # (R, N) each
+
+
+def fig2_variance(run_dir: Path, repeats: int = FIG2_REPEATS) -> list[dict]:
+    """The variance of the bound Fig. 2 plots, on ``run_dir``'s model at the samples its checkpoint reached: one
+    row per split (``COLUMNS["fig2-variance"]``) from ``bound_repeats`` on the images the curve evaluates (the
+    first ``eval_train_points`` training images, the whole test set): the plotted value (the mean over points) of
+    every repeat, its mean, standard deviation and variance over repeats; the variance over repeats of each
+    point's estimate, its mean and largest over the points; the curve's own value at the checkpoint beside the
+    first repeat (nan where the curve's last row is not at the checkpoint)."""
+    if repeats < 2:
+        raise ValueError(f"repeats={repeats}: fig2-variance needs at least 2 repeats for a spread")
+    model, ckpt, config = load_checkpointed(run_dir)
+    model.requires_grad_(False)
+    x_train = load_split(config, "train", torch.device("cpu"))
+    xs = {"train": evaluation_images(config, x_train[: config.eval_train_points]),
+          "test": load_split(config, "test", torch.device("cpu"))}
+    bounds, seconds = _timed(lambda: bound_repeats(model, config, xs, repeats))
+    samples, last = ckpt["trainer"]["samples"], ckpt["curve"][-1] if ckpt["curve"] else {}
+    rows = []
+    for split, b in bounds.items():  # b: (R, N)
+        plotted = b.mean(1)  # (R,): the value the curve plots, once per repeat
+        point_var = b.var(0)  # (N,)
+        rows.append({"run": run_dir.name, "samples": samples, "split": split, "n_points": b.shape[1],
+                     "repeats": repeats,
+                     "curve_bound": last[f"{split}_bound"] if last.get("samples") == samples else math.nan,
+                     "replayed": plotted[0].item(), "mean": plotted.mean().item(), "sd_of_mean": plotted.std().item(),
+                     "var_of_mean": plotted.var().item(), "mean_point_var": point_var.mean().item(),
+                     "max_point_var": point_var.max().item(), "seconds": round(seconds, 1)})
     return rows
 
 
@@ -338,6 +395,8 @@ def _configs(name: str) -> list:
         return [c for seed in SEEDS for c in figure_configs(3, 1, seed)]
     if name == "fig3-cost":
         return figure_configs(3, FIG3_BUDGET)
+    if name == "fig2-variance":
+        return [c for seed in SEEDS for c in figure_configs(2, 1, seed)]
     return figure_configs(3, 1) if name == "appd-repeats" else study_configs(name, 1)
 
 
@@ -347,7 +406,7 @@ def _from_checkpoints(name: str, configs: list, results_dir: str | Path, n_point
     ``configs`` that have a checkpoint in ``results_dir``."""
     files = [name] + (["inference-gap"] if name == "burda" else [])
     n_points = n_points or {"appd-repeats": 1000, "appd-dimension": 100, "burda": 10_000,
-                            "fig3-ais": FIG3_AIS_POINTS}[name]
+                            "fig3-ais": FIG3_AIS_POINTS}.get(name)  # fig2-variance: the curve's points
     rows: dict[str, list] = {f: [] for f in files}
     for c in configs:
         run_dir = run_path(results_dir, run_name(c))
@@ -358,6 +417,10 @@ def _from_checkpoints(name: str, configs: list, results_dir: str | Path, n_point
             row, gap = burda_benchmark(run_dir, n_points, ais_points or AIS_POINTS, log)
             new = {"burda": [row], "inference-gap": gap}
             log(f"  {run_dir.name}: k = {IWAE_K} bound {row['iwae']:.2f}, AIS {row['ais']:.2f}")
+        elif name == "fig2-variance":
+            new = {name: fig2_variance(run_dir)}
+            log(f"  {run_dir.name}: " + "; ".join(f"{r['split']}: sd of the plotted bound {r['sd_of_mean']:.4f}, "
+                                                   f"per-point variance {r['mean_point_var']:.2f}" for r in new[name]))
         elif name == "fig3-ais":
             new = {name: fig3_ais(run_dir, n_points)}
             log(f"  {run_dir.name}: " + "; ".join(f"{r['split']}: App. D {r['appd']:.2f}, AIS {r['ais']:.2f}"
@@ -377,9 +440,9 @@ def measure(name: str, results_dir: str | Path = RESULTS_DIR, n_points: int | No
     matching ``only``, comma-separated shell patterns, where given: the rows of the others already in the file are
     kept), and write the rows to ``measurement_path(name)`` atomically (``burda`` also ``inference-gap``); an error,
     and the files left as they were, where no run was measured. ``n_points``: the test points (defaults 1000, 100 and
-    the whole test set); ``ais_points``: the first of them also estimated by AIS (``AIS_POINTS``). ``fig3-cost``
-    needs no checkpoint: it times the runs from their configs (``fig3_cost``), in ``rounds`` rounds of ``steps``
-    minibatch steps (``COST_ROUNDS``, ``COST_STEPS``)."""
+    the whole test set; ``fig2-variance`` takes the points its curve evaluates); ``ais_points``: the first of them
+    also estimated by AIS (``AIS_POINTS``). ``fig3-cost`` needs no checkpoint: it times the runs from their configs
+    (``fig3_cost``), in ``rounds`` rounds of ``steps`` minibatch steps (``COST_ROUNDS``, ``COST_STEPS``)."""
     if name not in MEASUREMENTS:
         raise ValueError(f"measurement {name!r} is not one of {MEASUREMENTS}")
     if name in USES:  # chapter 13's: each module measures all its rows (its own runs, or Fig. 5's checkpoints)
@@ -396,7 +459,8 @@ def measure(name: str, results_dir: str | Path = RESULTS_DIR, n_points: int | No
         rows = _from_checkpoints(name, configs, results_dir, n_points, ais_points, log)
     path = measurement_path(name, results_dir)
     if not rows[name]:
-        train = "python -m aevb figure 3" if name in ("appd-repeats", "fig3-ais") else f"python -m aevb study {name}"
+        train = "python -m aevb figure 2" if name == "fig2-variance" else "python -m aevb figure 3" \
+            if name in ("appd-repeats", "fig3-ais") else f"python -m aevb study {name}"
         raise FileNotFoundError(f"no run of measurement {name!r} has a checkpoint in {results_dir}: train them "
                                 f"first ({train}); {path} left as it was")
     order = [run_name(c) for c in _configs(name)]

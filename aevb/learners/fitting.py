@@ -159,6 +159,12 @@ def _fit(configs: list[TrainConfig], trainer_cls, on_checkpoints, resumes) -> tu
     return results, errors
 
 
+def evaluation_seed(config: TrainConfig) -> int:
+    """The seed of a run's evaluations: each curve row is computed from torch's RNG seeded so (its train bound's
+    draws first, then its test bound's), so a row can be computed again exactly from the checkpoint."""
+    return config.seed + 2
+
+
 def _checkpoint(t: Trainer, point: int, evaluate: bool, curve: list, x_eval, x_test, x_train, device, bar) -> None:
     """At a pause of trainer ``t``: raise if its parameters are not finite; at an evaluation point, append the
     curve's row (bounds, and log p(x) where the config asks), every value checked finite."""
@@ -166,7 +172,7 @@ def _checkpoint(t: Trainer, point: int, evaluate: bool, curve: list, x_eval, x_t
     if not evaluate:
         return
     cfg = t.config
-    with seeded(cfg.seed + 2, device):
+    with seeded(evaluation_seed(cfg), device):
         row = {"samples": t.samples, "seconds": round(t.seconds, 3), **t.evaluate(x_eval, x_test)}
         if cfg.marginal:
             n = cfg.marginal_points
