@@ -251,3 +251,17 @@ def test_host_of_tasks_takes_the_worse_of_its_tasks():
     assert v.host_of_tasks({"recognition": CAVEAT, "denoising": FAILS}) == FAILS
     assert v.host_of_tasks({"recognition": UNTESTED}) == UNTESTED and v.host_of_tasks({}) == UNTESTED
     assert "worse of the" in v.HOST_OF_TASKS.describe() and v.HOST_OF_TASKS in v.RULES
+
+
+def test_small_variance_holds_fails_and_is_mixed():
+    """Fig. 2's caption, reading (a): the plotted bound's variance over repeated evaluations, one per model and
+    split; every run of Fig. 2 measured or not."""
+    small, large = v.CAPTION_VARIANCE / 100, v.CAPTION_VARIANCE * 2
+    assert v.small_variance([small, small / 2, small], unmeasured=0) == HOLDS
+    assert v.small_variance([small, large], unmeasured=0) == FAILS  # one model's plotted value varies by more
+    assert v.small_variance([small, v.CAPTION_VARIANCE], unmeasured=0) == FAILS  # "< 1": 1 is not below
+    assert v.small_variance([small, large], unmeasured=5) == FAILS
+    assert v.small_variance([small, small], unmeasured=15) == CAVEAT  # below, but not every run measured
+    assert v.small_variance([], unmeasured=18) == UNTESTED
+    text = v.SMALL_VARIANCE.describe()
+    assert "below 1 nat²" in text and "reading (a) decides" in text and v.SMALL_VARIANCE in v.RULES
