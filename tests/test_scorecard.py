@@ -11,9 +11,10 @@ from bs4 import BeautifulSoup
 
 from aevb.book.claims import CLAIMS, READINGS, SENTENCES
 from aevb.book.scorecard import (Row, appd_rows, appe_readings, appe_table, estimator_evidence, estimator_rows,
-                                 fig3_reading_rows, html_table, mcem_full_set_row, sampling_slow_row, scorecard,
-                                 summary_html, tally, verdict_class)
-from aevb.book.verdicts import APPD_AGREEMENT, CAVEAT, FAILS, HOLDS, ORDERING, UNTESTED, VERDICTS, Panel
+                                 fig2_variance_row, fig3_reading_rows, html_table, mcem_full_set_row, sampling_slow_row,
+                                 scorecard, summary_html, tally, verdict_class)
+from aevb.book.verdicts import (APPD_AGREEMENT, CAVEAT, FAILS, HOLDS, ORDERING, SMALL_VARIANCE, UNTESTED, VERDICTS,
+                                Panel)
 from aevb.experiments.measurements import COLUMNS, COST_BASIS, measurement_path
 from aevb.experiments.grids import SEEDS, figure_configs, run_name
 from aevb.experiments.store import RESULTS_DIR, figure_runs, read_index
@@ -424,3 +425,35 @@ def test_the_uses_rows_follow_their_measurements(tmp_path):
     rows = {r.claim.key: r for r in scorecard(store, evidence=EVIDENCE)}
     assert rows["vision"].verdict == HOLDS and rows["tasks"].verdict == FAILS
     assert rows["tasks"].rule.name == "host of tasks" and rows["vision"].rule.name == "fills better"
+
+
+def test_the_fig2_variance_row_follows_its_measurement(tmp_path):
+    """Fig. 2's caption's variance: not tested without the measurement (the book ships no models), or with rows
+    measured on other checkpoints than the curves' ends; with a caveat where the plotted bound's variance is small
+    on the models measured but not every run of Fig. 2 is; holds where every run is; does not hold where one
+    model's plotted bound varies by 1 nat² or more."""
+    store = tmp_path / "results"
+    shutil.copytree(RESULTS_DIR, store)
+    measurement_path("fig2-variance", store).unlink(missing_ok=True)
+    row = fig2_variance_row(store)
+    assert row.verdict == UNTESTED and "python -m aevb measure fig2-variance" in row.why
+    assert _verdicts(store)["fig2-variance"] == UNTESTED
+    runs = [r for r in figure_runs(2, store) if r.curve]
+
+    def write(sd, runs=runs, samples_of=lambda r: int(r.curve[-1]["samples"])):
+        rows = [{"run": r.name, "samples": samples_of(r), "split": split, "n_points": 10_000, "repeats": 10,
+                 "curve_bound": -100.0, "replayed": r.curve[-1][f"{split}_bound"], "mean": -100.0,
+                 "sd_of_mean": sd(r), "var_of_mean": sd(r) ** 2, "mean_point_var": 9.0, "max_point_var": 100.0,
+                 "seconds": 1.0} for r in runs for split in ("train", "test")]
+        atomic_write_csv(measurement_path("fig2-variance", store), rows, COLUMNS["fig2-variance"])
+        return fig2_variance_row(store)
+
+    small = write(lambda r: 0.02, runs=runs[:3])
+    assert small.verdict == CAVEAT and small.rule is SMALL_VARIANCE and len(small.panels) == 3
+    assert "sd of the plotted bound 0.020–0.020 nats" in small.number and "per-point variance 9.0–9.0" in small.number
+    assert f"{len(runs) - 3} of Fig. 2's 18 runs have no model measured" in small.why
+    assert "within 0 nats of the stored curve" in small.why and "10 times" in small.why
+    assert len(runs) == 18 and write(lambda r: 0.02).verdict == HOLDS
+    large = write(lambda r: 1.5 if r.name == runs[4].name else 0.02)  # one model's plotted bound: variance 2.25
+    assert large.verdict == FAILS and [p.verdict for p in large.panels].count(FAILS) == 1
+    assert write(lambda r: 0.02, samples_of=lambda r: 1000).verdict == UNTESTED  # another checkpoint: not used
