@@ -115,7 +115,8 @@ class TrainConfig:
     lr_search_samples: int = setting(50_000, positive_int, "training samples per candidate in that search (not in "
                                      "budget)")
     batch_size: int = setting(100, positive_int, "minibatch size M (default 100)", Flag(parse_count))
-    n_samples: int = setting(1, positive_int, "samples L per datapoint", Flag(parse_count))
+    n_samples: int = setting(1, positive_int, "samples L per datapoint", Flag(parse_count),
+                             mark=lambda c: f"-L{c.n_samples}" if c.n_samples != 1 else "")
     estimator: str = setting("B", one_of("A", "B"), "SGVB estimator for training (eq. 6 or 7/10)",
                              Flag(choices=("A", "B")))
     weight_decay: bool = setting(True, boolean, "N(0, I) prior on parameters: Adagrad weight decay 1/N")

@@ -16,7 +16,8 @@ import torch
 
 from aevb.cli import main
 from aevb.experiments.executors import local
-from aevb.experiments.grids import FIGURES, GRID_N, STUDIES, figure_configs, figures_of, grid, run_name, select
+from aevb.experiments.grids import (FIGURES, GRID_N, STUDIES, figure_configs, figures_of, grid, run_name, select,
+                                   study_configs)
 from aevb.experiments.images import load_images, manifold
 from aevb.experiments.runner import pending, run_figure, run_grid, tasks, train_task
 from aevb.experiments.runs import load_config, run
@@ -44,6 +45,16 @@ def test_the_grids_are_the_papers():
     assert len(grid(list(FIGURES), 1)) == len(set(names)) == 25  # shared runs are trained once
     assert figures_of(figure_configs(4, 5)[1]) == [2, 4]  # Frey Face N_z = 2 AEVB: Fig. 2 and 4
     assert figures_of(figure_configs(5, 5)[0]) == [4, 5]  # MNIST N_z = 2: Fig. 4 and 5
+
+
+def test_the_one_sample_study_sets_fig2s_mnist_model_at_l_1_beside_l_10():
+    """§2.3's L = 1 sentence: the study is Fig. 2's MNIST N_z = 20 run (shared, the same name) and the same run with
+    L = 10, named apart by its L; nothing else differs."""
+    one, ten = study_configs("one-sample", 3_000_000)
+    assert (one.n_samples, ten.n_samples) == (1, 10) and dataclasses.replace(ten, n_samples=1) == one
+    assert run_name(one) == "mnist-aevb-z20-h500-nall-s0" and figures_of(one) == [2, 5]
+    assert run_name(ten) == "mnist-aevb-z20-h500-nall-L10-s0" and figures_of(ten) == []
+    assert run_name(dataclasses.replace(one, seed=2)).endswith("-s2")
 
 
 def test_select_and_bad_names():

@@ -67,12 +67,15 @@ def grid_points(n: int = GRID_N) -> torch.Tensor:
     z1, z2 = torch.meshgrid(z, z.flip(0), indexing="xy")  # (n, n) each
     return torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)  # (n·n, 2)
 STUDIES = ("frey-latent-use", "frey-split", "full-vb", "appd-dimension", "burda",
-           "appe-anneal")  # the named grids of the investigations
+           "appe-anneal", "one-sample")  # the named grids of the investigations
 APPD_NZ = (2, 3, 5, 10, 20)  # appd-dimension's latent sizes
 APPE_BUDGET = ANNEAL_TENFOLD  # appe-anneal's runs: trained until the schedule has lowered the step size tenfold
 # burda: the rows of chapter 12's table, each a change to Burda et al.'s VAE (aevb.protocols.burda_config)
 BURDA_ROWS = ({}, {"k": 5}, {"k": 50}, {"posterior": "full"}, {"posterior": "iaf"}, {"binarize": None})
 BURDA_SHORT_STAGES = 3  # the committed runs' schedule: its first 3 stages, 1 + 3 + 9 = 13 passes (7.8e5 samples)
+# one-sample (§2.3: "the number of samples L per datapoint can be set to 1 as long as the minibatch size M was
+# large enough, e.g. M = 100"): Fig. 2's MNIST N_z = 20 model at M = 100 with L = 1 (Fig. 2's own run) and L = 10
+ONE_SAMPLE_L = (1, 10)
 # frey-split: our block split at /255 (Fig. 2's runs, shared), a random frame split, none, blocks at /256
 FREY_SPLIT_VARIANTS = ({}, {"frey_split": "frames"}, {"frey_split": "none"}, {"frey_scale": 256})
 
@@ -112,6 +115,9 @@ def study_configs(study: str, budget: int, seed: int = 0, device: str = "cpu") -
         return [burda_config(**row, **common) for row in BURDA_ROWS]
     if study == "appe-anneal":
         return [dataclasses.replace(c, protocol="annealed") for c in figure_configs(3, budget, seed, device)]
+    if study == "one-sample":
+        return [TrainConfig(dataset="mnist", algorithm="aevb", n_z=20, hidden=DATASETS["mnist"].hidden, n_samples=n,
+                            **common) for n in ONE_SAMPLE_L]
     if study == "appd-dimension":
         return [TrainConfig(dataset="mnist", algorithm="aevb", n_z=z, hidden=(100,), **common) for z in APPD_NZ]
     raise ParameterError(f"study {study!r} is not one of {STUDIES}")
