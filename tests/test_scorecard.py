@@ -11,10 +11,11 @@ from bs4 import BeautifulSoup
 
 from aevb.book.claims import CLAIMS, READINGS, SENTENCES
 from aevb.book.scorecard import (Row, appd_rows, appe_readings, appe_table, estimator_evidence, estimator_rows,
-                                 fig2_variance_row, fig3_reading_rows, html_table, mcem_full_set_row, sampling_slow_row,
+                                 fig2_variance_row, fig3_reading_rows, html_table, mcem_full_set_row, one_sample_row,
+                                 sampling_slow_row,
                                  scorecard, summary_html, tally, verdict_class)
-from aevb.book.verdicts import (APPD_AGREEMENT, CAVEAT, FAILS, HOLDS, ORDERING, SMALL_VARIANCE, UNTESTED, VERDICTS,
-                                Panel)
+from aevb.book.verdicts import (APPD_AGREEMENT, CAVEAT, FAILS, HOLDS, ONE_SAMPLE, ORDERING, SMALL_VARIANCE, UNTESTED,
+                                VERDICTS, Panel)
 from aevb.experiments.measurements import COLUMNS, COST_BASIS, measurement_path
 from aevb.experiments.grids import SEEDS, figure_configs, run_name
 from aevb.experiments.store import RESULTS_DIR, figure_runs, read_index
@@ -457,3 +458,35 @@ def test_the_fig2_variance_row_follows_its_measurement(tmp_path):
     large = write(lambda r: 1.5 if r.name == runs[4].name else 0.02)  # one model's plotted bound: variance 2.25
     assert large.verdict == FAILS and [p.verdict for p in large.panels].count(FAILS) == 1
     assert write(lambda r: 0.02, samples_of=lambda r: 1000).verdict == UNTESTED  # another checkpoint: not used
+
+
+def test_the_one_sample_row_follows_the_l10_run(tmp_path):
+    """§2.3's L = 1: not tested until the study's L = 10 run is stored; then L = 1 (Fig. 2's run) against it at the
+    evaluations both have: L = 10 a little better holds, much better does not hold (made-up L = 10 curves: Fig. 2's
+    own, moved, and cut at 3,162,300 samples, a point of the evaluation grid)."""
+    store = tmp_path / "results"
+    shutil.copytree(RESULTS_DIR, store, ignore=shutil.ignore_patterns("run.lock"))
+    row = one_sample_row(store)
+    assert row.verdict == UNTESTED and "python -m aevb study one-sample" in row.why and row.rule is ONE_SAMPLE
+    src = store / "runs" / "mnist-aevb-z20-h500-nall-s0"
+
+    def ten(shift):
+        dst = src.with_name("mnist-aevb-z20-h500-nall-L10-s0")
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.copytree(src, dst)
+        meta = json.loads((dst / "config.json").read_text())
+        meta["config"].update(n_samples=10, budget=3_162_300)
+        (dst / "config.json").write_text(json.dumps(meta))
+        with open(dst / "curve.csv") as f:
+            rows = list(csv.DictReader(f))
+        for r in rows:
+            for k in ("train_bound", "test_bound"):
+                r[k] = str(float(r[k]) + shift)
+        atomic_write_csv(dst / "curve.csv", [r for r in rows if int(r["samples"]) <= 3_162_300], list(rows[0]))
+        return one_sample_row(store)
+
+    close = ten(0.5)
+    assert close.verdict == HOLDS and "L = 1 − L = 10: train -0.5 ± 0.0, test -0.5 ± 0.0 nats" in close.number
+    assert close.number.endswith("at 3,162,300 samples")  # the last evaluation both runs have
+    assert ten(5.0).verdict == FAILS
+    assert _verdicts(store)["one-sample"] == FAILS

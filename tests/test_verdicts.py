@@ -265,3 +265,26 @@ def test_small_variance_holds_fails_and_is_mixed():
     assert v.small_variance([], unmeasured=18) == UNTESTED
     text = v.SMALL_VARIANCE.describe()
     assert "below 1 nat²" in text and "reading (a) decides" in text and v.SMALL_VARIANCE in v.RULES
+
+
+def test_one_sample_holds_fails_and_is_mixed():
+    """§2.3's L = 1: three seeds of each run, the margin L = 1 − L = 10 at the last shared evaluation against the
+    tolerance (1 nat plus 2 sd over seeds): L = 1 behind by 0.5 nat holds, by 5 nats fails, behind on train only is
+    mixed; only the evaluations both runs have count (L = 10's longer curve is cut at L = 1's end)."""
+    def seeds(train, test, n=3, spread=0.1):
+        return [[{"samples": s, "train_bound": a + spread * k, "test_bound": b + spread * k}
+                 for s, a, b in zip((1000, 10_000, 100_000), train, test)] for k in range(n)]
+
+    ten = seeds([-150.0, -120.0, -100.0], [-152.0, -122.0, -102.0])
+    verdict, margins, note = v.one_sample(seeds([-151.0, -121.0, -100.5], [-153.0, -123.0, -102.5]), ten)
+    assert verdict == HOLDS and margins["test"][0] == pytest.approx(-0.5) and margins["test"][2] == 100_000
+    assert margins["test"][1] == pytest.approx(0.1) and note == "3 seeds"
+    assert v.one_sample(seeds([-160.0, -130.0, -105.0], [-162.0, -132.0, -107.0]), ten)[0] == FAILS
+    assert v.one_sample(seeds([-160.0, -130.0, -105.0], [-153.0, -123.0, -102.5]), ten)[0] == CAVEAT
+    assert v.one_sample(seeds([-90.0, -90.0, -90.0], [-90.0, -90.0, -90.0]), ten)[0] == HOLDS  # above: fine
+    wide = seeds([-151.0, -121.0, -103.0], [-153.0, -123.0, -105.0], spread=1.0)  # 3 nats behind, sd 1: within
+    assert v.one_sample(wide, ten)[0] == HOLDS
+    short = [c[:2] for c in seeds([-151.0, -121.0, -130.0], [-153.0, -123.0, -130.0])]
+    assert v.one_sample(short, ten)[1]["test"][2] == 10_000
+    assert v.one_sample([[{"samples": 7, "train_bound": 0.0, "test_bound": 0.0}]], ten)[0] == UNTESTED
+    assert "1 nat plus 2 standard deviations" in v.ONE_SAMPLE.describe() and v.ONE_SAMPLE in v.RULES
