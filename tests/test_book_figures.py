@@ -12,7 +12,7 @@ import pytest
 
 from aevb.book import figures
 from aevb.book.fig2 import wake_sleep_comparison
-from aevb.book.fig3 import final_ais, paper_ylim
+from aevb.book.fig3 import MOVED_STUDY, final_ais, moved_since, paper_ylim
 from aevb.config import TrainConfig
 from aevb.book.figures import (check_report, check_store, fig2_facts, final_rows, final_table, keyed,
                                largest_difference, load_runs, not_stored, panel_table, panel_text, progress_rows,
@@ -296,6 +296,15 @@ def test_moved_compares_a_curve_with_its_earlier_measurement(tmp_path):
     for shift, compared in ((5e-5, 2), (0.01, 0), (None, 0)):
         write(shift)
         assert len(figures.moved(before, [run])) == compared
+    (tmp_path / "studies").mkdir()
+    shutil.copy(before, tmp_path / "studies" / MOVED_STUDY)  # the last write: no bound, so no run compared
+    _, facts = moved_since([run], tmp_path)
+    assert facts["moved_finding"].startswith("None of the runs shown")
+    assert "cannot be compared" in facts["moved_summary"]
+    write(0.0)
+    shutil.copy(before, tmp_path / "studies" / MOVED_STUDY)
+    _, facts = moved_since([run], tmp_path)
+    assert facts["moved_finding"].startswith("For the 1 run compared") and "at most 2.00 nats" in facts["moved_summary"]
 
 
 def test_fig2_facts_name_the_numbers_of_chapter_8(no_training, index):

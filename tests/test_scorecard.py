@@ -453,7 +453,7 @@ def test_the_fig2_variance_row_follows_its_measurement(tmp_path):
     assert small.verdict == CAVEAT and small.rule is SMALL_VARIANCE and len(small.panels) == 3
     assert "sd of the plotted bound 0.020–0.020 nats" in small.number and "per-point variance 9.0–9.0" in small.number
     assert f"{len(runs) - 3} of Fig. 2's 18 runs have no model measured" in small.why
-    assert "within 0 nats of the stored curve" in small.why and "10 times" in small.why
+    assert "within 0 nats of the curve shown" in small.why and "10 times" in small.why
     assert len(runs) == 18 and write(lambda r: 0.02).verdict == HOLDS
     large = write(lambda r: 1.5 if r.name == runs[4].name else 0.02)  # one model's plotted bound: variance 2.25
     assert large.verdict == FAILS and [p.verdict for p in large.panels].count(FAILS) == 1

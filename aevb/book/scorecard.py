@@ -522,7 +522,7 @@ def fig2_variance_row(results_dir: Path) -> Row:
     ends = {r.name: int(r.curve[-1]["samples"]) for r in runs if r.curve}
     rows = [m for m in read_measurement("fig2-variance", results_dir) or [] if ends.get(m["run"]) == int(m["samples"])]
     if not rows:
-        return Row(CLAIMS["fig2-variance"], UNTESTED, why="not measured at the stored curves' ends: the curve's "
+        return Row(CLAIMS["fig2-variance"], UNTESTED, why="not measured at the ends of the curves shown: the curve's "
                    "bound evaluated again with fresh noise needs Fig. 2's trained models, which the book does not ship "
                    "(python -m aevb measure fig2-variance, where their checkpoints are)", rule=SMALL_VARIANCE)
     by: dict[str, dict[str, dict]] = {}
@@ -554,7 +554,7 @@ def fig2_variance_row(results_dir: Path) -> Row:
     why = (f"the curve's bound (estimator B, L = 1) evaluated {repeats} times with fresh noise on the points the "
            f"curve evaluates ({points['train']} training, {points['test']} test), on the model"
            f"{'s' * (len(by) != 1)} of {', '.join(by)} at the samples the curve ends at (the first repeat, under "
-           f"the curve's own seed, is within {replay:.1g} nats of the stored curve); per-point sd: the root of the "
+           f"the curve's own seed, is within {replay:.1g} nats of the curve shown); per-point sd: the root of the "
            f"points' mean variance; {unmeasured} of Fig. 2's {len(kinds)} runs have no model measured here (no "
            "checkpoint); python -m aevb measure fig2-variance")
     return Row(CLAIMS["fig2-variance"], small_variance([m["var_of_mean"] for m in rows], unmeasured), number, why,
