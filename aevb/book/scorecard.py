@@ -579,10 +579,8 @@ def one_sample_row(results_dir: Path) -> Row:
     """§2.3: "the number of samples L per datapoint can be set to 1 as long as the minibatch size M was large
     enough, e.g. M = 100." By ``ONE_SAMPLE`` on the ``one-sample`` study: Fig. 2's MNIST N_z = 20 run (L = 1) and
     the same run with L = 10, every stored seed; not tested until the L = 10 run is trained."""
-    by = {}
-    for r in figure_runs("one-sample", results_dir, seeds=SEEDS):
-        if r.curve:
-            by.setdefault(r.config.n_samples, []).append(r.curve)
+    by = {n: algs["aevb"] for n, algs in seed_curves(figure_runs("one-sample", results_dir, seeds=SEEDS),
+                                                       lambda c: c.n_samples).items()}
     more = max((n for n in by if n > 1), default=None)
     command = "python -m aevb study one-sample --budget 3162300 --seed 0-2"  # a point of Fig. 2's evaluation grid
     if 1 not in by or more is None:
