@@ -79,6 +79,7 @@ from aevb.data import load_mnist
 from aevb.estimators import gradient_variance, sgvb_a, sgvb_b
 from aevb.experiments import inpainting, representation, streaming
 from aevb.experiments.accounting import Rates, compare, seconds_per_sample, seconds_ratio
+from aevb.experiments.curves import shared_means
 from aevb.experiments.grids import APPE_BUDGET, SEEDS
 from aevb.experiments.images import load_images
 from aevb.experiments.measurements import COST_BASIS, FIG3_AIS_POINTS, cost_rates, read_measurement
@@ -302,17 +303,19 @@ def fig3_ais(results_dir: Path, runs: list[StoredRun]) -> dict:
             if ends.get(m["run"]) == int(m["samples"])}
 
 
-def _fig3_column_evidence(names_a: list[str], names_b: list[str], measured: dict, fallback: dict, split: str):
-    """For one Fig. 3 column: (App. D's error, the AIS margin AEVB − baseline or None): the error the largest
-    |App. D − AIS| of the runs of both algorithms, as ``fig3-ais`` measured them, and for a run it has not measured
-    (yet), as ``appd-repeats`` measured the seed-0 models (so a partial measurement never makes the error smaller
-    than what is known of the unmeasured runs); the margin the difference of the seed means of AIS where every
-    run of both is measured."""
+def _fig3_column_evidence(names_a: list[str], names_b: list[str], measured: dict, fallback: dict, split: str,
+                          at: int):
+    """For one Fig. 3 column compared at ``at`` samples (the last evaluation both algorithms share): (App. D's
+    error, the AIS margin AEVB − baseline or None): the error the largest |App. D − AIS| of the runs of both
+    algorithms, as ``fig3-ais`` measured them, and for a run it has not measured (yet), as ``appd-repeats``
+    measured the seed-0 models (so a partial measurement never makes the error smaller than what is known of the
+    unmeasured runs); the margin the difference of the seed means of AIS where every run of both is measured at
+    ``at`` (not where one ends later: a model trained further is not the one compared)."""
     rows = [measured.get((n, split)) for n in names_a + names_b]
     errors = [abs(r["appd"] - r["ais"]) for r in rows if r is not None]
     # appd-repeats measured test points only: taken for the training points too (the cautious choice)
     errors += [fallback[n] for n, r in zip(names_a + names_b, rows) if r is None and n in fallback]
-    if any(r is None for r in rows):
+    if any(r is None or int(r["samples"]) != at for r in rows):
         return max(errors, default=0.0), None
     mean = lambda names: statistics.fmean(measured[(n, split)]["ais"] for n in names)  # noqa: E731
     return max(errors), mean(names_a) - mean(names_b)
@@ -321,7 +324,8 @@ def _fig3_column_evidence(names_a: list[str], names_b: list[str], measured: dict
 def fig3_reading_rows(results_dir: Path) -> list[Row]:
     """The readings of Fig. 3: AEVB against wake-sleep (both panels) and against MCEM (each panel), on the
     estimated marginal likelihood (App. D), train and test, on the paper's axis (to 6e7 samples); a margin inside
-    App. D's measured error is decided by AIS where ``fig3-ais`` has measured every run of the panel."""
+    App. D's measured error is decided by AIS where ``fig3-ais`` has measured every run of the panel at the
+    evaluation compared."""
     runs = figure_runs(3, results_dir, seeds=SEEDS)
     measured, fallback = fig3_ais(results_dir, runs), appd_errors(results_dir)
     names = {}
@@ -333,8 +337,9 @@ def fig3_reading_rows(results_dir: Path) -> list[Row]:
     def panel(n, by, baseline):
         errors, deciders = {}, {}
         for split in ("train", "test"):
+            shared = shared_means(by["aevb"], by[baseline], f"{split}_marginal", *PAPER_AXES["Fig. 3"])
             errors[f"{split}_marginal"], deciders[f"{split}_marginal"] = _fig3_column_evidence(
-                names[(n, "aevb")], names[(n, baseline)], measured, fallback, split)
+                names[(n, "aevb")], names[(n, baseline)], measured, fallback, split, shared[-1][0] if shared else -1)
         return _ordering_panel(f"N_train = {n:,}", by["aevb"], by[baseline], ("train_marginal", "test_marginal"),
                                PAPER_AXES["Fig. 3"], errors, deciders)
 
@@ -362,7 +367,7 @@ def _ais_why(compared: list[str], measured: dict, fallback: dict) -> str:
     if done:
         return (f"App. D's error and AIS: {ais} of {len(done)} of the {len(compared)} runs compared as they end "
                 f"(python -m aevb measure fig3-ais); for the others App. D's error is {old}; AIS decides a panel's "
-                "margin only where it has measured every run of the panel")
+                "margin only where it has measured every run of the panel at the evaluation compared")
     if fallback:
         return f"App. D's error: {old}; AIS has not yet measured the runs as they end (python -m aevb measure fig3-ais)"
     return "App. D's error not measured" if compared else ""

@@ -135,8 +135,8 @@ ORDERING = Rule("ordering", (
     "worse of its train and test verdicts. In Fig. 3, where the margin is within App. D's measured error (and "
     "that error exceeds the seeds' spread), AIS decides instead: *holds* where AIS puts AEVB ahead and it is above "
     "at no fewer than {AHEAD_SHARE} of the evaluations, *does not hold* where AIS puts it behind, *with a caveat* "
-    "otherwise, and until AIS has measured every run of the panel. A claim about all experiments holds where every "
-    "panel holds and does not hold where any panel does not."), ordering)
+    "otherwise, and until AIS has measured every run of the panel at that last evaluation. A claim about all "
+    "experiments holds where every panel holds and does not hold where any panel does not."), ordering)
 
 
 # --- overfitting (Fig. 2, §5) --------------------------------------------------------------------------------
