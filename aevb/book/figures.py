@@ -144,7 +144,8 @@ def final_table(runs: Iterable[StoredRun]) -> Table:
 def panel_table(runs: list[StoredRun], panel_of, key: str, baseline: str = "aevb") -> list[dict]:
     """One row per stored run, its seeds averaged (``mean_curves``): its panel, how many seeds, samples reached
     (the last evaluation all its seeds have), the mean final train and test value of ``key`` ("bound" or
-    "marginal") and their standard deviations over seeds, and at how many shared evaluations the ``baseline``
+    "marginal") and their standard deviations over seeds (None for a single seed, which has no spread; the
+    ``panel_text`` cell is then empty), and at how many shared evaluations the ``baseline``
     algorithm of its panel is ahead of it on train and on test, seed means against seed means (the paper's ordering
     claim)."""
     rows = []
@@ -155,7 +156,8 @@ def panel_table(runs: list[StoredRun], panel_of, key: str, baseline: str = "aevb
             last = curve[-1]
             row = {"panel": panel, "algorithm": alg, "seeds": last["seeds"], "samples": int(last["samples"])}
             for split in ("train", "test"):
-                row[split], row[f"{split} sd"] = last[f"{split}_{key}"], last[f"{split}_{key}_sd"]
+                row[split] = last[f"{split}_{key}"]
+                row[f"{split} sd"] = last[f"{split}_{key}_sd"] if last["seeds"] > 1 else None
             for split in ("train", "test"):
                 if alg != baseline and curves.get(baseline):
                     n, m = ahead(curves[baseline], curve, f"{split}_{key}")
