@@ -125,6 +125,12 @@ def _reached(curves: list[list[dict]]) -> int:
     return int(min(c[-1]["samples"] for c in curves))
 
 
+def _margin(value: float, spread: float, seeds: int) -> str:
+    """A margin in nats as the card shows it: "± sd over seeds" where a run compared has more than one seed,
+    none where every run has one (a single seed has no spread to show; 0.0 would claim one)."""
+    return f"{value:+.1f} ± {spread:.1f}" if seeds > 1 else f"{value:+.1f}"
+
+
 def _ordering_panel(label: str, a, b, columns: tuple[str, ...], axis: tuple[float, float],
                     errors: dict | None = None, deciders: dict | None = None) -> Panel:
     """One panel of an ordering: the worse of its columns' verdicts (``aevb.book.verdicts.ordering``), each column
@@ -133,7 +139,8 @@ def _ordering_panel(label: str, a, b, columns: tuple[str, ...], axis: tuple[floa
     results = {c: ordering(a, b, c, *axis, estimator_error=errors.get(c, 0.0), decider=deciders.get(c))
                for c in columns}
     verdict = worst([r[0] for r in results.values()])
-    number = ", ".join(f"{c.split('_')[0]} {r[1]:+.1f} ± {r[2]:.1f}" for c, r in results.items()
+    seeds = max(len(a), len(b))
+    number = ", ".join(f"{c.split('_')[0]} {_margin(r[1], r[2], seeds)}" for c, r in results.items()
                        if not math.isnan(r[1]))
     reached = min(_reached(a), _reached(b))
     notes = "; ".join(dict.fromkeys(r[3] for r in results.values()))
@@ -218,7 +225,8 @@ def hidden_units_row(results_dir: Path) -> Row:
         verdict, margin, spread, note = ordering(by["aevb"], by["wake-sleep"], "test_bound", PAPER_AXES["Fig. 2"][0],
                                                  hi)
         margins.append((margin, SPREAD_FACTOR * spread))
-        panels.append(Panel(label, verdict, f"AEVB − wake-sleep {margin:+.1f} ± {spread:.1f} nats (test bound)",
+        seeds = max(len(by["aevb"]), len(by["wake-sleep"]))
+        panels.append(Panel(label, verdict, f"AEVB − wake-sleep {_margin(margin, spread, seeds)} nats (test bound)",
                             note))
     if len(margins) < 2:
         return Row(CLAIMS["hidden-units"], UNTESTED, why="needs runs with both hidden sizes", rule=SAME_SIGN)
@@ -595,7 +603,8 @@ def one_sample_row(results_dir: Path) -> Row:
     if verdict == UNTESTED:
         return Row(CLAIMS["one-sample"], UNTESTED, why=note, rule=ONE_SAMPLE)
     samples = next(iter(margins.values()))[2]
-    number = (f"L = 1 − L = {more}: " + ", ".join(f"{s} {m:+.1f} ± {sd:.1f}" for s, (m, sd, _) in margins.items())
+    seeds = max(len(by[1]), len(by[more]))
+    number = (f"L = 1 − L = {more}: " + ", ".join(f"{s} {_margin(m, sd, seeds)}" for s, (m, sd, _) in margins.items())
               + f" nats at {samples:,} samples")
     return Row(CLAIMS["one-sample"], verdict, number,
                f"MNIST, N_z = 20, 500 hidden units, M = 100 (Fig. 2's run and the same with L = {more}; {note}); "
