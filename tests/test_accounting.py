@@ -5,7 +5,7 @@ import math
 import pytest
 
 from aevb.experiments.accounting import (ACCOUNTINGS, ahead_share, compare, seconds_per_sample, seconds_ratio,
-                                       training_seconds, x_axis)
+                                       training_seconds, value_at, x_axis)
 
 SAMPLES = [1000, 10_000, 100_000, 1_000_000]
 
@@ -41,6 +41,19 @@ def test_the_ordering_of_two_curves_depends_on_the_accounting():
     assert per_gradient["a_end"] - per_gradient["b_end"] == pytest.approx(math.log(16) - 1.0)
     per_second = compare(aevb, mcem, "test_marginal", "seconds")  # MCEM 10x slower per sample: log 10 − 1 behind
     assert per_second["a_end"] - per_second["b_end"] == pytest.approx(math.log(10) - 1.0)
+
+
+def test_value_at_reads_a_curve_where_compare_does():
+    """log-linear in x between evaluations: y = log(samples) + offset is exact there; NaN outside the curve; the
+    values ``compare`` gives at the end of two curves."""
+    mcem = ("mcem", _curve(1.0, 1e-3))
+    assert value_at(mcem, "test_marginal", "samples", 31_622.8) == pytest.approx(math.log(31_622.8) + 1.0)
+    assert value_at(mcem, "test_marginal", "gradients", 16_000) == pytest.approx(math.log(1000) + 1.0)
+    assert math.isnan(value_at(mcem, "test_marginal", "samples", 2e6))
+    aevb = ("aevb", _curve(0.0, 1e-4))
+    end = compare(aevb, mcem, "test_marginal", "seconds")
+    assert value_at(aevb, "test_marginal", "seconds", end["x_end"]) == pytest.approx(end["a_end"])
+    assert value_at(mcem, "test_marginal", "seconds", end["x_end"]) == pytest.approx(end["b_end"])
 
 
 def test_ahead_share_sums_over_columns():

@@ -237,6 +237,9 @@ def test_the_cost_rows_judge_the_measured_cost_and_can_fail(tmp_path):
     _with_cost(store, {1000: 8.0, 50_000: 8.0})
     full = mcem_full_set_row(store)
     assert full.verdict == HOLDS and full.number.startswith("8.0× AEVB's") and COST_BASIS in full.why
+    aevb_seeds = len([r for r in figure_runs(3, store, seeds=SEEDS) if r.curve and r.config.n_train == 50_000
+                      and r.config.algorithm == "aevb"])
+    assert full.why.startswith(f"{aevb_seeds} seeds of AEVB, 1 of MCEM, averaged") and " ± " in full.number
     # the largest time both reached, by hand: the last samples of each run times its rate
     last = {a: int(figure_runs(3, store)[i].curve[-1]["samples"]) for i, a in ((3, "aevb"), (5, "mcem"))}
     x_end = min(last["aevb"] * 30e-6, last["mcem"] * 240e-6)

@@ -108,6 +108,9 @@ def test_the_cost_rules():
     assert v.not_efficient(HOLDS, 20.0) == HOLDS
     assert v.not_efficient(HOLDS, -20.0) == CAVEAT  # slower, but ahead at equal time
     assert v.not_efficient(FAILS, -20.0) == FAILS and v.not_efficient(HOLDS, math.nan) == UNTESTED
+    # seeds: MCEM behind by less than SPREAD_FACTOR standard deviations is not clearly behind
+    assert v.not_efficient(HOLDS, 1.5, spread=1.0) == CAVEAT and v.not_efficient(HOLDS, 2.5, spread=1.0) == HOLDS
+    assert v.not_efficient(FAILS, 1.5, spread=1.0) == FAILS and v.not_efficient(FAILS, 2.5, spread=1.0) == CAVEAT
 
 
 def test_same_sign():

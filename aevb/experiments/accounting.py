@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aevb.experiments.curves import on_axis
+from aevb.experiments.curves import interpolate, on_axis
 from aevb.learners import ALGORITHMS
 
 ACCOUNTINGS = ("samples", "updates", "gradients", "seconds")
@@ -62,6 +62,12 @@ def x_axis(curve: list[dict], algorithm: str, accounting: str, rates: Rates | No
     cls = ALGORITHMS[algorithm]
     factor = {"samples": 1, "updates": cls.UPDATES_PER_STEP, "gradients": cls.GRADIENTS_PER_POINT}[accounting]
     return [float(r["samples"]) * factor for r in curve]
+
+
+def value_at(run: tuple[str, list[dict]], column: str, accounting: str, x: float, rates: Rates | None = None) -> float:
+    """``column`` of run = (algorithm, rows) at ``x`` on the ``accounting`` axis (``rates``: as for ``x_axis``),
+    interpolated between its evaluations as ``compare`` does; NaN outside them."""
+    return interpolate(x_axis(run[1], run[0], accounting, rates), [r[column] for r in run[1]], x)
 
 
 def compare(a: tuple[str, list[dict]], b: tuple[str, list[dict]], column: str, accounting: str,
