@@ -90,9 +90,9 @@ def parser() -> argparse.ArgumentParser:
                    help="burda: the first test points also estimated by AIS, with the inference gap (default 100)")
     m.add_argument("--only", default=None, help="measure only the runs matching these comma-separated patterns "
                                                 "(the other rows of the file are kept)")
-    m.add_argument("--rounds", type=int, default=None, help="fig3-cost: timed rounds (default 10)")
-    m.add_argument("--steps", type=int, default=None, help="fig3-cost: minibatch steps of each run per round "
-                                                           "(default 300)")
+    m.add_argument("--rounds", type=int, default=None, help="fig3-cost, fig2-cost: timed rounds (default 10)")
+    m.add_argument("--steps", type=int, default=None,
+                   help="fig3-cost, fig2-cost: minibatch steps of each run per round (default 300)")
     m.add_argument("--results", default=str(RESULTS_DIR),
                    help="the results store (default: results/ of the repository)")
     m.add_argument("--threads", type=_threads, default=None,

@@ -11,7 +11,7 @@ from aevb.config import TrainConfig
 from aevb.experiments.grids import FIG3_N_TRAIN, figure_configs, run_name, study_configs
 from aevb.experiments.measurements import (COLUMNS, DIMENSION_METHODS, appd_dimension, appd_repeats, bound_repeats,
                                            cost_rates, fig2_variance, fig3_ais, measure, posterior_activity,
-                                           read_measurement, measurement_path)
+                                           read_measurement, measurement_path, run_rates)
 from aevb.data import load_split
 from aevb.estimators import sgvb_b
 from aevb.experiments.runs import load_checkpointed, read_curve
@@ -140,6 +140,22 @@ def test_fig3_cost_times_each_run_alone_on_one_thread(tmp_path):
         assert set(by) == {"aevb", "wake-sleep", "mcem"} and by["mcem"] > 2 * by["aevb"]
         row = next(r for r in rows if r["n_train"] == n and r["algorithm"] == "mcem")
         assert by["mcem"] == pytest.approx(row["cpu_median"] / 1e6)
+
+
+def test_fig2_cost_times_runs_of_both_data_sets_each_on_its_own_data(tmp_path):
+    """``measure fig2-cost`` on a few steps of an MNIST and a Frey Face panel (each run trained on its own data set:
+    a Frey Face model given MNIST's images would fail); ``run_rates`` reads the medians back by run, as seconds
+    per sample; another name is refused."""
+    measure("fig2-cost", tmp_path, rounds=2, steps=3, only="mnist-*-z3-*,frey-*-z2-*", log=lambda m: None)
+    rows = read_measurement("fig2-cost", tmp_path)
+    names = [run_name(c) for c in figure_configs(2, 1) if c.dataset == "mnist" and c.n_z == 3
+             or c.dataset == "frey" and c.n_z == 2]
+    assert [r["run"] for r in rows] == names and len(names) == 4
+    rates = run_rates("fig2-cost", tmp_path)
+    assert rates == {r["run"]: pytest.approx(r["cpu_median"] / 1e6) for r in rows} and min(rates.values()) > 0
+    assert run_rates("fig3-cost", tmp_path) is None
+    with pytest.raises(ValueError, match="fig3-ais"):
+        run_rates("fig3-ais", tmp_path)
 
 
 def test_cost_rates_leave_out_a_panel_not_measured_whole(tmp_path):

@@ -12,11 +12,11 @@ from bs4 import BeautifulSoup
 from aevb.book.claims import CLAIMS, READINGS, SENTENCES
 from aevb.book.scorecard import (Row, appd_rows, appe_readings, appe_table, estimator_evidence, estimator_rows,
                                  fig2_variance_row, fig3_reading_rows, html_table, mcem_full_set_row, one_sample_row,
-                                 sampling_slow_row,
+                                 sampling_slow_row, time_row, ws_complexity_row,
                                  scorecard, summary_html, tally, verdict_class)
 from aevb.book.verdicts import (APPD_AGREEMENT, CAVEAT, FAILS, HOLDS, ONE_SAMPLE, ORDERING, SMALL_VARIANCE, UNTESTED,
                                 VERDICTS, Panel)
-from aevb.experiments.measurements import COLUMNS, COST_BASIS, measurement_path
+from aevb.experiments.measurements import COLUMNS, COST_BASIS, FIG2_COST_BASIS, measurement_path
 from aevb.experiments.grids import SEEDS, figure_configs, run_name
 from aevb.experiments.store import RESULTS_DIR, figure_runs, read_index, write_index
 from aevb.files import atomic_write_csv
@@ -250,6 +250,33 @@ def test_the_cost_rows_judge_the_measured_cost_and_can_fail(tmp_path):
     assert mcem_full_set_row(store).verdict == FAILS  # ahead and not slower
     _with_cost(store, {1000: 8.0, 50_000: 8.0})
     assert mcem_full_set_row(store).verdict == CAVEAT  # slower, but ahead
+
+
+def test_the_fig2_cost_rows_read_the_measured_cost_and_can_fail(tmp_path):
+    """§4's same-complexity row and Fig. 2's minutes per million samples: the runs' recorded seconds until
+    ``fig2-cost`` is in the store, then the measured cost, which the rule judges (holds, a caveat, fails)."""
+    store = tmp_path / "results"
+    shutil.copytree(RESULTS_DIR, store)
+    measurement_path("fig2-cost", store).unlink(missing_ok=True)
+    recorded = ws_complexity_row(store)
+    assert "recorded" in recorded.why and FIG2_COST_BASIS not in recorded.why
+    assert "recorded" in time_row(store).why
+
+    def measured(ws: float, one: float | None = None):
+        """AEVB at 100 µs per sample; wake-sleep at ``ws`` times that, or ``one`` times in Frey Face N_z = 2."""
+        rows = [{k: 1.0 for k in COLUMNS["fig2-cost"]} | {
+            "run": run_name(c), "algorithm": c.algorithm, "dataset": c.dataset, "n_z": c.n_z,
+            "cpu_median": 100.0 * (1 if c.algorithm == "aevb" else one if one and (c.dataset, c.n_z) == ("frey", 2)
+                                   else ws)} for c in figure_configs(2, 1)]
+        atomic_write_csv(measurement_path("fig2-cost", store), rows, COLUMNS["fig2-cost"])
+        return ws_complexity_row(store)
+
+    same = measured(1.4)
+    assert same.verdict == HOLDS and same.number.endswith("1.40× to 1.40×") and FIG2_COST_BASIS in same.why
+    assert measured(1.4, one=3.0).verdict == CAVEAT  # within the factor's square in one panel
+    assert measured(1.4, one=5.0).verdict == FAILS
+    minutes = time_row(store)
+    assert "1.7–1.7 minutes per million samples" in minutes.number and FIG2_COST_BASIS in minutes.why  # 100 µs
 
 
 def _annealed_copy(store, shift: dict | None = None, upto: int | None = None):

@@ -48,6 +48,9 @@ local ``checkpoint.pt``, and committed with the command that made it: ``python -
   wall time; the median over rounds, its quartiles and its range are kept. No checkpoint is needed (a step costs
   the same whatever the weights): the runs start from their random initial weights, on the real data. Evaluation
   is not timed, as it is not in the runs' seconds.
+- ``fig2-cost`` (§4 "Wake-Sleep has the same computational complexity as AEVB per datapoint", Fig. 2's caption on
+  the computation time): the same timing (``training_cost``) of Fig. 2's 18 runs (seed 0). Their recorded seconds
+  are wall time, and a run paused or sharing its core while it trained records more than its cost.
 """
 from __future__ import annotations
 
@@ -93,11 +96,13 @@ from aevb.protocols import BURDA_N_TRAIN, passes_done, stages_done
 from aevb.rng import seeded
 
 USES = {"streaming": streaming, "inpainting": inpainting, "representation": representation}  # chapter 13's
-MEASUREMENTS = ("appd-repeats", "appd-dimension", "burda", "fig3-ais", "fig3-cost", "fig2-variance", *USES)
+MEASUREMENTS = ("appd-repeats", "appd-dimension", "burda", "fig3-ais", "fig3-cost", "fig2-cost", "fig2-variance",
+                *USES)
 FIG3_AIS_POINTS = 500  # fig3-ais: training and test points estimated by App. D and AIS
 REPEAT_SEEDS = (0, 1, 2, 3, 4)  # appd-repeats: App. D's seeds
 FIG2_REPEATS = 10  # fig2-variance: evaluations of the curve's bound per model, each with fresh noise
 AIS_POINTS = 100  # appd-repeats, burda: the first test points also estimated by AIS
+COST_FIELDS = {"fig3-cost": ("n_train",), "fig2-cost": ("dataset", "n_z")}  # the config fields a cost row names
 COLUMNS = {"appd-repeats": ["run", "n_points", "seeds", "mean", "sd_of_mean", "mean_point_sd", "max_point_sd",
                             "ais_points", "appd_subset", "ais_subset", "seconds"],
            "appd-dimension": ["run", "n_z", "n_points", "method", "mean", "se", "seconds"],
@@ -108,13 +113,16 @@ COLUMNS = {"appd-repeats": ["run", "n_points", "seeds", "mean", "sd_of_mean", "m
            "fig3-ais": ["run", "samples", "split", "n_points", "appd", "ais", "ais_se", "seconds"],
            "fig2-variance": ["run", "samples", "split", "n_points", "repeats", "curve_bound", "replayed", "mean",
                              "sd_of_mean", "var_of_mean", "mean_point_var", "max_point_var", "seconds"],
-           "fig3-cost": ["run", "algorithm", "n_train", "rounds", "steps", "threads"]
-           + [f"{clock}_{stat}" for clock in ("cpu", "wall") for stat in ("median", "q1", "q3", "min", "max")],
+           **{name: ["run", "algorithm", *fields, "rounds", "steps", "threads"]
+              + [f"{clock}_{stat}" for clock in ("cpu", "wall") for stat in ("median", "q1", "q3", "min", "max")]
+              for name, fields in COST_FIELDS.items()},
            **{name: module.COLUMNS for name, module in USES.items()}}
-TEXT_COLUMNS = ("run", "method", "posterior", "binarize", "quantity", "split", "algorithm")
-COST_ROUNDS, COST_STEPS = 10, 300  # fig3-cost: rounds, and minibatch steps of every run per round
-COST_WARMUP = 20  # fig3-cost: minibatch steps of every run before the timing
-COST_BASIS = "one run alone, one thread, CPU time, measured by python -m aevb measure fig3-cost"
+TEXT_COLUMNS = ("run", "method", "posterior", "binarize", "quantity", "split", "algorithm", "dataset")
+COST_ROUNDS, COST_STEPS = 10, 300  # fig3-cost, fig2-cost: rounds, and minibatch steps of every run per round
+COST_WARMUP = 20  # fig3-cost, fig2-cost: minibatch steps of every run before the timing
+COST = tuple(COST_FIELDS)  # the measurements of training cost (``training_cost``)
+COST_BASIS, FIG2_COST_BASIS = (f"one run alone, one thread, CPU time, measured by python -m aevb measure {m}"
+                               for m in COST)
 DIMENSION_METHODS = ("App. D", "App. D, fixed step", "AIS", "IWAE k=1000")
 
 
@@ -242,22 +250,26 @@ def appd_dimension(run_dir: Path, n_points: int, ais_steps: int = 500, iwae_k: i
     return rows
 
 
-def fig3_cost(configs: list, rounds: int = COST_ROUNDS, steps: int = COST_STEPS, log=print) -> list[dict]:
-    """The ``fig3-cost`` rows of the runs of ``configs``: each trained alone (a ``FusedGroup`` of its one trainer,
-    built from its config, at the smallest of its step-size candidates where it has none: a step's cost does
-    not depend on it) on one torch thread, timed interleaved in ``rounds`` rounds of ``steps`` minibatch steps
-    (the order reversed every round) after ``COST_WARMUP`` untimed steps; per run, seconds per million training
-    samples by this process's CPU time and by wall time: the median over rounds, the quartiles (the spread), the
-    least and the most."""
+def training_cost(configs: list, rounds: int = COST_ROUNDS, steps: int = COST_STEPS, log=print,
+                  fields: tuple[str, ...] = COST_FIELDS["fig3-cost"]) -> list[dict]:
+    """The ``fig3-cost`` / ``fig2-cost`` rows of the runs of ``configs``: each trained alone (a ``FusedGroup`` of
+    its one trainer, built from its config, at the smallest of its step-size candidates where it has none: a
+    step's cost does not depend on it) on one torch thread, timed interleaved in ``rounds`` rounds of ``steps``
+    minibatch steps (the order reversed every round) after ``COST_WARMUP`` untimed steps; per run, seconds per
+    million training samples by this process's CPU time and by wall time: the median over rounds, the quartiles
+    (the spread), the least and the most; each row names the run's config ``fields``."""
     if rounds < 2:
-        raise ValueError(f"rounds={rounds}: fig3-cost needs at least 2 rounds for a spread")
+        raise ValueError(f"rounds={rounds}: a cost measurement needs at least 2 rounds for a spread")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         data: dict = {}
         groups = {}
         for c in configs:
-            x = data.setdefault(c.n_train, load_split(c, "train", torch.device("cpu")))  # (N, D)
+            key = (c.dataset, c.n_train, c.frey_split, c.frey_scale, c.binarize)  # what its training split depends on
+            if key not in data:
+                data[key] = load_split(c, "train", torch.device("cpu"))  # (N, D)
+            x = data[key]
             groups[run_name(c)] = FusedGroup([ALGORITHMS[c.algorithm](c, x, c.lr or min(c.lr_candidates))])
         cpu: dict = {k: [] for k in groups}
         wall: dict = {k: [] for k in groups}
@@ -280,7 +292,7 @@ def fig3_cost(configs: list, rounds: int = COST_ROUNDS, steps: int = COST_STEPS,
         rows = []
         for c in configs:
             name = run_name(c)
-            rows.append({"run": name, "algorithm": c.algorithm, "n_train": c.n_train, "rounds": rounds,
+            rows.append({"run": name, "algorithm": c.algorithm, **{f: getattr(c, f) for f in fields}, "rounds": rounds,
                          "steps": steps, "threads": torch.get_num_threads(),
                          **{f"{clock}_{stat}": round(value, 3) for clock, times in (("cpu", cpu), ("wall", wall))
                             for stat, value in _spread(times[name]).items()}})
@@ -311,6 +323,15 @@ def cost_rates(results_dir: str | Path = RESULTS_DIR) -> dict[int, dict[str, flo
         out.setdefault(int(r["n_train"]), {})[r["algorithm"]] = r["cpu_median"] / 1e6
     algorithms = {c.algorithm for c in _configs("fig3-cost")}
     return {n: rates for n, rates in out.items() if set(rates) >= algorithms}
+
+
+def run_rates(name: str, results_dir: str | Path = RESULTS_DIR) -> dict[str, float] | None:
+    """A cost measurement's (``COST``) seconds of CPU time per training sample of one run alone on one thread
+    (the median over rounds), by run name; None where it has not been measured."""
+    if name not in COST:
+        raise ValueError(f"measurement {name!r} is not one of {COST}")
+    rows = read_measurement(name, results_dir)
+    return None if rows is None else {r["run"]: r["cpu_median"] / 1e6 for r in rows}
 
 
 IWAE_K = 5000  # Burda et al.'s test log-likelihood: the k = 5000 bound
@@ -395,6 +416,8 @@ def _configs(name: str) -> list:
         return [c for seed in SEEDS for c in figure_configs(3, 1, seed)]
     if name == "fig3-cost":
         return figure_configs(3, FIG3_BUDGET)
+    if name == "fig2-cost":
+        return figure_configs(2, 1)
     if name == "fig2-variance":
         return [c for seed in SEEDS for c in figure_configs(2, 1, seed)]
     return figure_configs(3, 1) if name == "appd-repeats" else study_configs(name, 1)
@@ -441,8 +464,9 @@ def measure(name: str, results_dir: str | Path = RESULTS_DIR, n_points: int | No
     kept), and write the rows to ``measurement_path(name)`` atomically (``burda`` also ``inference-gap``); an error,
     and the files left as they were, where no run was measured. ``n_points``: the test points (defaults 1000, 100 and
     the whole test set; ``fig2-variance`` takes the points its curve evaluates); ``ais_points``: the first of them
-    also estimated by AIS (``AIS_POINTS``). ``fig3-cost`` needs no checkpoint: it times the runs from their configs
-    (``fig3_cost``), in ``rounds`` rounds of ``steps`` minibatch steps (``COST_ROUNDS``, ``COST_STEPS``)."""
+    also estimated by AIS (``AIS_POINTS``). ``fig3-cost`` and ``fig2-cost`` need no checkpoint: they time the runs
+    from their configs (``training_cost``), in ``rounds`` rounds of ``steps`` minibatch steps (``COST_ROUNDS``,
+    ``COST_STEPS``)."""
     if name not in MEASUREMENTS:
         raise ValueError(f"measurement {name!r} is not one of {MEASUREMENTS}")
     if name in USES:  # chapter 13's: each module measures all its rows (its own runs, or Fig. 5's checkpoints)
@@ -453,8 +477,8 @@ def measure(name: str, results_dir: str | Path = RESULTS_DIR, n_points: int | No
     names = {run_name(c) for c in configs}
     files = [name] + (["inference-gap"] if name == "burda" else [])
     kept = {f: [r for r in _stored_rows(f, results_dir) if r["run"] not in names] if only else [] for f in files}
-    if name == "fig3-cost":
-        rows = {name: fig3_cost(configs, rounds or COST_ROUNDS, steps or COST_STEPS, log)}
+    if name in COST:
+        rows = {name: training_cost(configs, rounds or COST_ROUNDS, steps or COST_STEPS, log, COST_FIELDS[name])}
     else:
         rows = _from_checkpoints(name, configs, results_dir, n_points, ais_points, log)
     path = measurement_path(name, results_dir)
