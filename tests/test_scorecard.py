@@ -262,14 +262,18 @@ def test_the_fig2_cost_rows_read_the_measured_cost_and_can_fail(tmp_path):
     assert "recorded" in recorded.why and FIG2_COST_BASIS not in recorded.why
     assert "recorded" in time_row(store).why
 
-    def measured(ws: float, one: float | None = None):
-        """AEVB at 100 µs per sample; wake-sleep at ``ws`` times that, or ``one`` times in Frey Face N_z = 2."""
+    def measured(ws: float, one: float | None = None, drop: int = 0):
+        """AEVB at 100 µs per sample; wake-sleep at ``ws`` times that, or ``one`` times in Frey Face N_z = 2;
+        the last ``drop`` runs not measured."""
         rows = [{k: 1.0 for k in COLUMNS["fig2-cost"]} | {
             "run": run_name(c), "algorithm": c.algorithm, "dataset": c.dataset, "n_z": c.n_z,
             "cpu_median": 100.0 * (1 if c.algorithm == "aevb" else one if one and (c.dataset, c.n_z) == ("frey", 2)
                                    else ws)} for c in figure_configs(2, 1)]
-        atomic_write_csv(measurement_path("fig2-cost", store), rows, COLUMNS["fig2-cost"])
+        atomic_write_csv(measurement_path("fig2-cost", store), rows[:len(rows) - drop], COLUMNS["fig2-cost"])
         return ws_complexity_row(store)
+
+    partial = measured(1.4, drop=1)  # one run not measured: every ratio as recorded, none CPU time over wall time
+    assert partial.number == recorded.number and "recorded" in partial.why
 
     same = measured(1.4)
     assert same.verdict == HOLDS and same.number.endswith("1.40× to 1.40×") and FIG2_COST_BASIS in same.why

@@ -236,32 +236,29 @@ def hidden_units_row(results_dir: Path) -> Row:
                tuple(panels), SAME_SIGN)
 
 
-def _fig2_seconds_per_sample(run: StoredRun, measured: dict[str, float] | None) -> float:
-    """A Fig. 2 run's training seconds per sample: measured (``fig2-cost``) where the store has it, else as the
-    run recorded them."""
-    return measured[run.name] if measured and run.name in measured else seconds_per_sample(run.curve)
-
-
-def _fig2_seconds_basis(runs: list[StoredRun], measured: dict[str, float] | None) -> str:
-    if measured and all(r.name in measured for r in runs):
-        return FIG2_COST_BASIS
-    return ("the seconds the runs recorded, wall time on this machine, one thread each (a run paused or sharing "
-            "its core records more than its cost; python -m aevb measure fig2-cost measures it)")
+def _fig2_seconds(runs: list[StoredRun], results_dir: Path) -> tuple[dict[str, float], str]:
+    """Training seconds per sample of Fig. 2's ``runs``, by run name, and what they are, in words: measured
+    (``fig2-cost``) where the store has every one of them, else all as the runs recorded them (never some measured,
+    some recorded: CPU time set against wall time)."""
+    measured = run_rates("fig2-cost", results_dir) or {}
+    if all(r.name in measured for r in runs):
+        return {r.name: measured[r.name] for r in runs}, FIG2_COST_BASIS
+    return {r.name: seconds_per_sample(r.curve) for r in runs}, (
+        "the seconds the runs recorded, wall time on this machine, one thread each (a run paused or sharing its core "
+        "records more than its cost; python -m aevb measure fig2-cost measures it)")
 
 
 def ws_complexity_row(results_dir: Path) -> Row:
     """§4: "Wake-Sleep has the same computational complexity as AEVB per datapoint.": training seconds per
     datapoint of Fig. 2's seed-0 runs: measured (``fig2-cost``) where the store has it, else as recorded."""
-    measured = run_rates("fig2-cost", results_dir)
     by = {(r.config.dataset, r.config.n_z, r.config.algorithm): r for r in figure_runs(2, results_dir) if r.curve}
     pairs = {(d, z): (by[(d, z, "wake-sleep")], by[(d, z, "aevb")]) for d, z, a in sorted(by)
              if a == "aevb" and (d, z, "wake-sleep") in by}
-    ratios = {k: _fig2_seconds_per_sample(w, measured) / _fig2_seconds_per_sample(a, measured)
-              for k, (w, a) in pairs.items()}
+    seconds, basis = _fig2_seconds([r for pair in pairs.values() for r in pair], results_dir)
+    ratios = {k: seconds[w.name] / seconds[a.name] for k, (w, a) in pairs.items()}
     if not ratios:
         return Row(CLAIMS["ws-complexity"], UNTESTED, why="no pair of runs to compare", rule=SAME_COST)
     panels = tuple(Panel(f"{NAMES[d]}, N_z = {z}", same_cost([r]), f"{r:.2f}×") for (d, z), r in ratios.items())
-    basis = _fig2_seconds_basis([r for pair in pairs.values() for r in pair], measured)
     return Row(CLAIMS["ws-complexity"], same_cost(list(ratios.values())), f"wake-sleep / AEVB seconds per "
                f"datapoint: {min(ratios.values()):.2f}× to {max(ratios.values()):.2f}×",
                f"Fig. 2's seed-0 runs, both by the fused step; {basis}", panels, SAME_COST)
@@ -609,10 +606,10 @@ def time_row(results_dir: Path) -> Row:
             and r.config.algorithm == "aevb"]
     if not runs:
         return row
-    measured = run_rates("fig2-cost", results_dir)
-    minutes = [_fig2_seconds_per_sample(r, measured) * 1e6 / 60 for r in runs]
+    seconds, basis = _fig2_seconds(runs, results_dir)
+    minutes = [s * 1e6 / 60 for s in seconds.values()]
     return Row(row.claim, UNTESTED, f"ours: {min(minutes):.1f}–{max(minutes):.1f} minutes per million samples "
-               f"(AEVB, MNIST, one thread of this machine)", f"{row.why}; {_fig2_seconds_basis(runs, measured)}")
+               f"(AEVB, MNIST, one thread of this machine)", f"{row.why}; {basis}")
 
 
 def one_sample_row(results_dir: Path) -> Row:
